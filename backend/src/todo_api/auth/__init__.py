@@ -1,0 +1,1 @@
+"""Authentication: token verification, the ASGI gate, and the typed identity for routes."""

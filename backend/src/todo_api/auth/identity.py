@@ -1,0 +1,61 @@
+"""The verified caller as a typed FastAPI dependency, and the path ownership rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from todo_api.auth.tokens import Claims
+from todo_api.errors import Forbidden, InvalidToken
+
+IDENTITY_STATE_KEY = "identity"
+USER_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,128}$"
+
+
+class Identity:
+    """Who is calling, as established by the authentication middleware."""
+
+    __slots__ = ("email", "expires_at", "name", "user_id")
+
+    def __init__(self, user_id: str, email: str | None, name: str | None, expires_at: datetime):
+        self.user_id = user_id
+        self.email = email
+        self.name = name
+        self.expires_at = expires_at
+
+    @classmethod
+    def from_claims(cls, claims: Claims) -> Identity:
+        return cls(claims.subject, claims.email, claims.name, claims.expires_at)
+
+
+def current_user(request: Request) -> Identity:
+    identity = request.scope.get("state", {}).get(IDENTITY_STATE_KEY)
+    if not isinstance(identity, Identity):
+        # Only reachable if a protected route were mounted outside the middleware's prefix.
+        raise InvalidToken("missing bearer token", token_sent=False)
+    return identity
+
+
+CurrentUser = Annotated[Identity, Depends(current_user)]
+
+UserIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        pattern=USER_ID_PATTERN,
+        description="The owner's user id; must equal the token's `sub`.",
+    ),
+]
+
+
+def path_owner(user_id: UserIdPath, identity: CurrentUser) -> Identity:
+    if user_id != identity.user_id:
+        # Same answer whether that other user exists or not: nothing to learn from a 403.
+        raise Forbidden("You can only access your own tasks")
+    return identity
+
+
+Owner = Annotated[Identity, Depends(path_owner)]

@@ -1,0 +1,74 @@
+"""Pure ASGI middleware: every request under the protected prefix is authenticated before routing.
+
+A route that forgets its dependency is still protected, and a request with no or a bad token is
+answered 401 before its body is read or validated.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from todo_api.auth.identity import IDENTITY_STATE_KEY, Identity
+from todo_api.auth.tokens import AuthError, TokenVerifier
+from todo_api.errors import InvalidToken, problem_response
+
+_AUTHORIZATION = b"authorization"
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, prefix: str = "/api") -> None:
+        self.app = app
+        self.verifier = verifier
+        self.prefix = prefix.rstrip("/")
+
+    def _protects(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._protects(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        try:
+            identity = self._authenticate(scope)
+        except InvalidToken as error:
+            response = problem_response(error)
+            response.headers["Server-Timing"] = _server_timing(started)
+            await response(scope, receive, send)
+            return
+        timing = _server_timing(started)
+        scope.setdefault("state", {})[IDENTITY_STATE_KEY] = identity
+
+        async def send_with_timing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("Server-Timing", timing)
+            await send(message)
+
+        await self.app(scope, receive, send_with_timing)
+
+    def _authenticate(self, scope: Scope) -> Identity:
+        values = [value for name, value in scope["headers"] if name == _AUTHORIZATION]
+        if not values:
+            raise InvalidToken("missing bearer token", token_sent=False)
+        if len(values) > 1:
+            raise InvalidToken("more than one Authorization header")
+        scheme, _, token = values[0].decode("latin-1").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            # Another scheme (Basic, ...) carries no bearer token: a plain challenge, RFC 6750 §3.1.
+            raise InvalidToken("missing bearer token", token_sent=False)
+        token = token.strip()
+        if not token or " " in token:
+            raise InvalidToken("malformed token")
+        try:
+            claims = self.verifier.verify(token)
+        except AuthError as exc:
+            raise InvalidToken(exc.reason) from None
+        return Identity.from_claims(claims)
+
+
+def _server_timing(started: float) -> str:
+    return f"auth;dur={(time.perf_counter() - started) * 1000:.3f}"

@@ -1,0 +1,29 @@
+"""`/api/me`: what the backend understood from the caller's token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from todo_api.auth.identity import CurrentUser
+
+router = APIRouter(prefix="/api")
+
+
+class Me(BaseModel):
+    user_id: str
+    email: str | None
+    name: str | None
+    expires_at: datetime
+
+
+@router.get("/me", operation_id="getCurrentUser")
+def get_me(identity: CurrentUser) -> Me:
+    return Me(
+        user_id=identity.user_id,
+        email=identity.email,
+        name=identity.name,
+        expires_at=identity.expires_at,
+    )

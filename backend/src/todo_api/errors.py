@@ -1,0 +1,185 @@
+"""Typed API errors and the one place that renders them as RFC 9457 problem+json.
+
+    ApiError                     status, stable `type` slug, title, detail, extra headers
+    ├── InvalidToken             401  missing, malformed, badly signed, expired token or bad claim
+    ├── Forbidden                403  path user_id is not the token's subject
+    ├── NotFound                 404  no such resource for this owner (or no such route)
+    ├── MethodNotAllowed         405  with the full Allow list
+    ├── PayloadTooLarge          413  request body over the configured limit
+    ├── ValidationFailed         422  body, path or query rejected; nothing was written
+    └── ServiceUnavailable       503  the database does not answer
+
+Routes and middleware raise or render these; nothing else builds an error body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:todo-api:problem:"
+REALM = "todo-api"
+
+log = logging.getLogger("todo_api.errors")
+
+
+class ApiError(Exception):
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.errors = list(errors) if errors is not None else None
+
+
+class InvalidToken(ApiError):
+    """RFC 6750 §3: `error="invalid_token"` only when a token was actually sent."""
+
+    status, slug, title = 401, "invalid-token", "Unauthorized"
+
+    def __init__(self, detail: str, *, token_sent: bool = True) -> None:
+        challenge = f'Bearer realm="{REALM}"'
+        if token_sent:
+            challenge += f', error="invalid_token", error_description="{detail}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(ApiError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ApiError):
+    status, slug, title = 404, "not-found", "Not Found"
+
+
+class MethodNotAllowed(ApiError):
+    status, slug, title = 405, "method-not-allowed", "Method Not Allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status, slug, title = 413, "payload-too-large", "Content Too Large"
+
+
+class ValidationFailed(ApiError):
+    status, slug, title = 422, "validation-error", "Unprocessable Content"
+
+
+class ServiceUnavailable(ApiError):
+    status, slug, title = 503, "service-unavailable", "Service Unavailable"
+
+
+class HttpError(ApiError):
+    """Any other framework status, rendered in the same shape."""
+
+    slug = "http-error"
+
+    def __init__(self, status: int, title: str) -> None:
+        super().__init__()
+        self.status, self.title = status, title
+
+
+def problem_response(error: ApiError) -> Response:
+    """The single renderer: every error response of the service is built here."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.slug,
+        "title": error.title,
+        "status": error.status,
+    }
+    if error.detail:
+        body["detail"] = error.detail
+    if error.errors is not None:
+        body["errors"] = error.errors
+    return JSONResponse(
+        body, status_code=error.status, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's 405 names only the first route that matched the path; collect all of them
+    # (iter_route_contexts also walks routes of included routers).
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Never echo the rejected input back: it may be large, or something the caller should not see.
+    return [
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": str(err.get("msg", "")).removeprefix("Value error, "),
+            "type": err.get("type", ""),
+        }
+        for err in exc.errors()
+    ]
+
+
+async def _on_api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem_response(exc)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error: ApiError
+    if exc.status_code == 404:
+        error = NotFound("No such resource")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed here")
+    elif exc.status_code == 400:
+        # FastAPI's catch-all for a body it could not decode (not UTF-8, bad encoding).
+        error = ValidationFailed("The request body is not valid UTF-8 JSON")
+    elif exc.status_code == 413:
+        error = PayloadTooLarge()
+    else:
+        error = HttpError(exc.status_code, str(exc.detail))
+    error.headers = {**(exc.headers or {}), **error.headers}
+    if exc.status_code == 405:
+        error.headers["Allow"] = _allowed_methods(request)
+    return problem_response(error)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        ValidationFailed("The request was not valid", errors=_validation_errors(exc))
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception(
+        "unhandled error", extra={"request_id": getattr(request.state, "request_id", None)}
+    )
+    response = problem_response(ApiError("An unexpected error occurred"))
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,36 @@
+"""Public probes: liveness never touches the database, readiness does."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from todo_api.db import ping
+from todo_api.errors import ServiceUnavailable
+
+router = APIRouter()
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+
+
+@router.get("/healthz", operation_id="getHealth")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", operation_id="getReadiness")
+def readyz(request: Request) -> Readiness:
+    try:
+        ping(request.app.state.engine)
+    except SQLAlchemyError:
+        raise ServiceUnavailable("The database does not answer") from None
+    return Readiness(status="ready")

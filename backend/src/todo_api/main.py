@@ -1,0 +1,82 @@
+"""Application factory: wires settings, storage, middleware, routes and the served contract."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from starlette.middleware.cors import CORSMiddleware
+
+from todo_api import health
+from todo_api.auth import routes as auth_routes
+from todo_api.auth.middleware import AuthMiddleware
+from todo_api.auth.tokens import TokenVerifier, VerifierConfig
+from todo_api.db import create_schema, make_engine, make_sessionmaker
+from todo_api.errors import install_error_handlers
+from todo_api.middleware.body_limit import BodyLimitMiddleware
+from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
+from todo_api.settings import Settings, load_settings
+from todo_api.spec import load_spec, serve_spec
+from todo_api.tasks import routes as task_routes
+
+log = logging.getLogger("todo_api")
+
+
+def make_verifier(settings: Settings) -> TokenVerifier:
+    return TokenVerifier(
+        VerifierConfig(
+            key=settings.secret_bytes(),
+            algorithms=tuple(settings.auth_algorithms),
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+            leeway_seconds=settings.auth_leeway_seconds,
+        )
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        create_schema(engine)
+        log.info("ready", extra={"database": engine.url.get_backend_name()})
+        yield
+        engine.dispose()
+
+    info = load_spec()["info"]
+    app = FastAPIOffline(
+        title=info["title"],
+        version=info["version"],
+        lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_sessionmaker(engine)
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth_routes.router)
+    app.include_router(task_routes.router)
+    serve_spec(app)
+
+    # Added innermost first: the request id wraps everything, CORS answers preflights before
+    # authentication, and authentication runs before any body is read.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthMiddleware, verifier=make_verifier(settings))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        expose_headers=["Location", "Server-Timing", REQUEST_ID_HEADER],
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Cross-cutting ASGI middleware that is not about authentication."""

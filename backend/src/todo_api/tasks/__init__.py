@@ -1,0 +1,1 @@
+"""Tasks: routes → service → store, every store call scoped by owner."""

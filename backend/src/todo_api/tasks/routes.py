@@ -1,0 +1,92 @@
+"""HTTP routes for tasks. Thin: parse, call the service, shape the reply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from todo_api.auth.identity import Owner
+from todo_api.db import session_scope
+from todo_api.tasks import service
+from todo_api.tasks.schemas import (
+    MAX_TASK_ID,
+    Task,
+    TaskCreate,
+    TaskList,
+    TaskPatch,
+    TaskReplace,
+    TaskStatus,
+)
+
+
+def _session(request: Request) -> Iterator[Session]:
+    yield from session_scope(request.app.state.session_factory)
+
+
+# scope="function": the transaction commits before the response is sent, so a client never
+# sees 2xx for a write that then failed to commit.
+DbSession = Annotated[Session, Depends(_session, scope="function")]
+TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
+StatusQuery = Annotated[TaskStatus, Query(description="Filter by completion.")]
+LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size.")]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque `next_cursor` of the previous page.",
+    ),
+]
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/{user_id}/tasks", operation_id="listTasks")
+def list_tasks(
+    owner: Owner,
+    session: DbSession,
+    status: StatusQuery = "all",
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
+) -> TaskList:
+    return service.list_tasks(session, owner.user_id, status, limit, cursor)
+
+
+@router.post("/{user_id}/tasks", status_code=201, operation_id="createTask")
+def create_task(
+    owner: Owner, session: DbSession, body: TaskCreate, request: Request, response: Response
+) -> Task:
+    task = service.create_task(session, owner.user_id, body)
+    root = request.scope.get("root_path", "")
+    response.headers["Location"] = f"{root}/api/{owner.user_id}/tasks/{task.id}"
+    return task
+
+
+@router.get("/{user_id}/tasks/{task_id}", operation_id="getTask")
+def get_task(owner: Owner, session: DbSession, task_id: TaskId) -> Task:
+    return service.get_task(session, owner.user_id, task_id)
+
+
+@router.put("/{user_id}/tasks/{task_id}", operation_id="replaceTask")
+def replace_task(owner: Owner, session: DbSession, task_id: TaskId, body: TaskReplace) -> Task:
+    return service.replace_task(session, owner.user_id, task_id, body)
+
+
+@router.patch("/{user_id}/tasks/{task_id}", operation_id="updateTask")
+def update_task(owner: Owner, session: DbSession, task_id: TaskId, body: TaskPatch) -> Task:
+    return service.patch_task(session, owner.user_id, task_id, body)
+
+
+@router.delete("/{user_id}/tasks/{task_id}", status_code=204, operation_id="deleteTask")
+def delete_task(owner: Owner, session: DbSession, task_id: TaskId) -> Response:
+    service.delete_task(session, owner.user_id, task_id)
+    return Response(status_code=204)
+
+
+@router.patch("/{user_id}/tasks/{task_id}/complete", operation_id="toggleTaskCompletion")
+def toggle_task(owner: Owner, session: DbSession, task_id: TaskId) -> Task:
+    return service.toggle_task(session, owner.user_id, task_id)

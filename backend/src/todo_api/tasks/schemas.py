@@ -1,0 +1,112 @@
+"""Request and response models, named as in the spec's `components.schemas`.
+
+Request models are strict and closed: `"true"` is not a boolean, `"5"` is not an integer, and an
+unknown field is an error rather than something silently dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 1000
+MAX_TASK_ID = 2**63 - 1  # the database's integer range; larger ids could never exist
+
+# ECMAScript's \s (WhiteSpace + LineTerminator): the spec's pattern "\S" is judged with it, so the
+# server trims and tests for blankness with exactly the same set.
+_ECMA_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+TaskStatus = Literal["all", "pending", "completed"]
+
+
+def _trimmed_title(value: str) -> str:
+    trimmed = value.strip(_ECMA_WHITESPACE)
+    if not trimmed:
+        raise ValueError("title must not be blank")
+    return trimmed
+
+
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class TaskCreate(_Request):
+    title: Title
+    description: Description | None = None
+    completed: bool = False
+
+    _title = field_validator("title")(_trimmed_title)
+
+
+class TaskReplace(_Request):
+    title: Title
+    description: Description | None
+    completed: bool
+
+    _title = field_validator("title")(_trimmed_title)
+
+
+class TaskPatch(_Request):
+    """Any non-empty subset of the fields; only those sent are written."""
+
+    title: Title = ""
+    description: Description | None = None
+    completed: bool = False
+
+    _title = field_validator("title")(_trimmed_title)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TaskPatch:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of title, description, completed")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class Task(BaseModel):
+    id: int
+    title: str
+    description: str | None
+    completed: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskList(BaseModel):
+    items: list[Task]
+    next_cursor: str | None
+
+
+_CURSOR = re.compile(r"v1:([1-9][0-9]{0,18})")
+
+
+def encode_cursor(before_id: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{before_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """The id to continue below, or None when the cursor is not one we issued."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    match = _CURSOR.fullmatch(raw)
+    if not match:
+        return None
+    value = int(match.group(1))
+    return value if value <= MAX_TASK_ID else None

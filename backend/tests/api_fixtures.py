@@ -1,0 +1,129 @@
+"""Shared fixtures: isolated environment, settings, the real app on a real SQLite file, tokens.
+
+Loaded as a pytest plugin by the root conftest.py so that backend and contract tests share them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+
+from todo_api.main import create_app
+from todo_api.settings import Settings
+
+SECRET = "test-secret-for-the-tasks-api-0123456789abcdef"
+OTHER_SECRET = "another-secret-nobody-here-trusts-0123456789"
+SETTINGS_ENV = (
+    "BETTER_AUTH_SECRET",
+    "AUTH_ALGORITHMS",
+    "AUTH_ISSUER",
+    "AUTH_AUDIENCE",
+    "AUTH_LEEWAY_SECONDS",
+    "DATABASE_URL",
+    "CORS_ORIGINS",
+    "MAX_BODY_BYTES",
+    "LOG_LEVEL",
+)
+
+MintToken = Callable[..., str]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Run every `async def` test on anyio's asyncio backend without a marker on each.
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A developer's environment or .env never leaks into a test."""
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "BETTER_AUTH_SECRET": SECRET,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+def mint(
+    sub: object = "alice",
+    *,
+    secret: str = SECRET,
+    algorithm: str = "HS256",
+    ttl: int = 300,
+    headers: dict[str, Any] | None = None,
+    omit: tuple[str, ...] = (),
+    **claims: Any,
+) -> str:
+    """A token as Better Auth would issue it; every part can be bent to build a bad one."""
+    now = int(time.time())
+    payload: dict[str, Any] = {"sub": sub, "iat": now, "exp": now + ttl}
+    payload.update(claims)
+    for name in omit:
+        payload.pop(name, None)
+    return jwt.encode(payload, secret, algorithm=algorithm, headers=headers)
+
+
+@pytest.fixture
+def mint_token() -> MintToken:
+    return mint
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def alice() -> User:
+    return User("alice", mint("alice", email="alice@example.com", name="Alice"))
+
+
+@pytest.fixture
+def bob() -> User:
+    return User("bob-42_x.y~z", mint("bob-42_x.y~z"))

@@ -5,7 +5,6 @@ Loaded as a pytest plugin by the root conftest.py so that backend and contract t
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,13 +34,6 @@ SETTINGS_ENV = (
 )
 
 MintToken = Callable[..., str]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Run every `async def` test on anyio's asyncio backend without a marker on each.
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture
@@ -127,3 +119,29 @@ def alice() -> User:
 @pytest.fixture
 def bob() -> User:
     return User("bob-42_x.y~z", mint("bob-42_x.y~z"))
+
+
+async def create_task(
+    client: httpx.AsyncClient, user: User, title: str = "mine", **fields: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/{user.id}/tasks", json={"title": title, **fields}, headers=user.headers
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def all_tasks(client: httpx.AsyncClient, user: User) -> list[dict[str, Any]]:
+    """Every task of `user`, read back by that user, walking all pages."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(f"/api/{user.id}/tasks", params=params, headers=user.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items

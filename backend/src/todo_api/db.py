@@ -9,8 +9,11 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from todo_api.errors import ServiceUnavailable
 
 
 class Base(DeclarativeBase):
@@ -79,6 +82,14 @@ def ping(engine: Engine) -> None:
 
 
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
-    with factory() as session, session.begin():
-        yield session
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    A database that cannot be reached is the service being unavailable (503), not a bug (500).
+    """
+    # DB-API's OperationalError is the store failing (gone, unreachable, locked), not our
+    # code: the caller may retry, so 503 rather than 500.
+    try:
+        with factory() as session, session.begin():
+            yield session
+    except OperationalError:
+        raise ServiceUnavailable("The database does not answer") from None

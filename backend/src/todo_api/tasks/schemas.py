@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import MISSING, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
@@ -60,11 +60,15 @@ class TaskReplace(_Request):
 
 
 class TaskPatch(_Request):
-    """Any non-empty subset of the fields; only those sent are written."""
+    """Any non-empty subset of the fields; only those sent are written.
 
-    title: Title = ""
-    description: Description | None = None
-    completed: bool = False
+    MISSING (not None) marks "not sent": `description: null` is a value, and an absent field
+    has no default to advertise.
+    """
+
+    title: Title | MISSING = MISSING
+    description: Description | MISSING | None = MISSING
+    completed: bool | MISSING = MISSING
 
     _title = field_validator("title")(_trimmed_title)
 
@@ -75,7 +79,7 @@ class TaskPatch(_Request):
         return self
 
     def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        return self.model_dump()  # MISSING fields are left out
 
 
 class Task(BaseModel):

@@ -1,0 +1,84 @@
+"""auth/identity.py and the header parsing of auth/middleware.py, without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from api_fixtures import SECRET, mint
+from todo_api.auth.identity import IDENTITY_STATE_KEY, Identity, current_user, path_owner
+from todo_api.auth.middleware import AuthMiddleware
+from todo_api.auth.tokens import Claims, TokenVerifier, VerifierConfig
+from todo_api.errors import Forbidden, InvalidToken
+
+EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class _Request:
+    def __init__(self, state: dict[str, object]) -> None:
+        self.scope = {"state": state}
+
+
+def test_identity_comes_from_claims() -> None:
+    identity = Identity.from_claims(Claims("u1", EXPIRES, "u@example.com", "U"))
+    assert (identity.user_id, identity.email, identity.name, identity.expires_at) == (
+        "u1",
+        "u@example.com",
+        "U",
+        EXPIRES,
+    )
+
+
+def test_current_user_reads_the_identity_the_middleware_set() -> None:
+    identity = Identity("u1", None, None, EXPIRES)
+    assert current_user(_Request({IDENTITY_STATE_KEY: identity})) is identity  # type: ignore[arg-type]
+
+
+def test_current_user_without_identity_is_401() -> None:
+    with pytest.raises(InvalidToken):
+        current_user(_Request({}))  # type: ignore[arg-type]
+
+
+def test_path_owner_accepts_the_tokens_own_user_id() -> None:
+    identity = Identity("u1", None, None, EXPIRES)
+    assert path_owner("u1", identity) is identity
+
+
+@pytest.mark.parametrize("other", ["u2", "U1", "u1 ", "u"])
+def test_path_owner_refuses_any_other_user_id(other: str) -> None:
+    with pytest.raises(Forbidden):
+        path_owner(other, Identity("u1", None, None, EXPIRES))
+
+
+def _gate() -> AuthMiddleware:
+    verifier = TokenVerifier(VerifierConfig(key=SECRET.encode(), algorithms=("HS256",)))
+    return AuthMiddleware(app=None, verifier=verifier)  # type: ignore[arg-type]
+
+
+def _scope(*authorization: str) -> dict[str, object]:
+    return {"headers": [(b"authorization", value.encode()) for value in authorization]}
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_bearer_scheme_is_case_insensitive(scheme: str) -> None:
+    identity = _gate()._authenticate(_scope(f"{scheme} {mint('u1')}"))
+    assert identity.user_id == "u1"
+
+
+@pytest.mark.parametrize(
+    ("values", "token_sent"),
+    [
+        ((), False),
+        (("Basic dXNlcjpwYXNz",), False),
+        (("Bearer",), True),
+        (("Bearer a b",), True),
+        (("Bearer x", "Bearer y"), True),
+    ],
+    ids=["absent", "basic", "empty", "two-parts", "two-headers"],
+)
+def test_malformed_authorization_is_refused(values: tuple[str, ...], token_sent: bool) -> None:
+    with pytest.raises(InvalidToken) as caught:
+        _gate()._authenticate(_scope(*values))
+    challenge = caught.value.headers["WWW-Authenticate"]
+    assert ('error="invalid_token"' in challenge) is token_sent

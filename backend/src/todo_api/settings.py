@@ -25,7 +25,10 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every knob of the service. `.env.example` documents each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: `AUTH_ISSUER=` as in .env.example means "unset", not "the empty issuer".
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     better_auth_secret: SecretStr | None = Field(default=None, alias="BETTER_AUTH_SECRET")
     auth_algorithms: CommaList = Field(default=["HS256"], alias="AUTH_ALGORITHMS")

@@ -21,6 +21,7 @@ from api_fixtures import SECRET
 pytestmark = pytest.mark.server
 
 CLI = [sys.executable, "-m", "todo_api.cli"]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _free_port() -> int:
@@ -45,8 +46,12 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
+    # The .env that `make run` writes: .env.example with a generated secret filled in.
+    example = (REPO / ".env.example").read_text()
     (tmp_path / ".env").write_text(
-        f"BETTER_AUTH_SECRET={SECRET}\nDATABASE_URL=sqlite:///{tmp_path}/served.db\n"
+        example.replace("BETTER_AUTH_SECRET=\n", f"BETTER_AUTH_SECRET={SECRET}\n").replace(
+            "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL=sqlite:///{tmp_path}/served.db"
+        )
     )
     port = _free_port()
     log = tmp_path / "server.log"

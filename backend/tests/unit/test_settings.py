@@ -60,6 +60,13 @@ def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert settings.auth_leeway_seconds == 5
 
 
+def test_blank_values_as_in_env_example_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    with open(".env", "w") as dotenv:
+        dotenv.write(f"BETTER_AUTH_SECRET={GOOD}\nAUTH_ISSUER=\nAUTH_AUDIENCE=\nCORS_ORIGINS=\n")
+    settings = load_settings()
+    assert (settings.auth_issuer, settings.auth_audience, settings.cors_origins) == (None, None, [])
+
+
 def test_secret_is_not_in_the_settings_repr() -> None:
     settings = load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD)
     assert GOOD not in repr(settings)

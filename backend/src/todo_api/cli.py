@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import jwt
 import uvicorn
 
+from todo_api.auth.tokens import SUBJECT_PATTERN
 from todo_api.logs import configure_logging
 from todo_api.settings import ConfigError, Settings, load_settings
 
@@ -97,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 2
     if args.command == "token":
+        if not SUBJECT_PATTERN.fullmatch(args.sub):
+            print("todo-api: --sub must be 1..128 of [A-Za-z0-9._~-]", file=sys.stderr)
+            return 2
         print(
             mint_token(settings, args.sub, email=args.email, name=args.name, ttl_seconds=args.ttl)
         )

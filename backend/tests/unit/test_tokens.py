@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from datetime import UTC, datetime
@@ -10,6 +11,8 @@ from datetime import UTC, datetime
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api_fixtures import OTHER_SECRET, SECRET, mint
 from todo_api.auth.tokens import AuthError, TokenVerifier, VerifierConfig
@@ -177,3 +180,33 @@ def test_malformed_token_is_rejected(token: str) -> None:
 
 def test_oversized_token_is_rejected_unparsed() -> None:
     assert rejected(mint(padding="x" * 10_000)) == "token too large"
+
+
+@given(st.text(max_size=300) | st.from_regex(r"[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"))
+@settings(max_examples=300, deadline=None)
+def test_any_string_is_claims_or_auth_error_never_a_crash(token: str) -> None:
+    with contextlib.suppress(AuthError):
+        verifier().verify(token)
+
+
+@given(
+    header=st.dictionaries(
+        st.sampled_from(["alg", "kid", "typ", "crit", "jku", "b64"]),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text(max_size=10)
+        | st.lists(st.text(max_size=5), max_size=2),
+    ),
+    payload=st.dictionaries(
+        st.sampled_from(["sub", "exp", "nbf", "iat", "iss", "aud", "email"]),
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    ),
+)
+@settings(max_examples=300, deadline=None)
+def test_hostile_headers_and_claims_never_crash(
+    header: dict[str, object], payload: dict[str, object]
+) -> None:
+    token = f"{_b64(header)}.{_b64(payload)}.c2ln"
+    with pytest.raises(AuthError):
+        verifier().verify(token)

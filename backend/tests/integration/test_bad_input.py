@@ -124,10 +124,11 @@ async def test_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient, al
         "status=",
         "cursor=",
         "cursor=!!!",
-        "cursor=bm90LWEtY3Vyc29y",  # base64 of "not-a-cursor"
-        "cursor=djE6MA",  # "v1:0"
-        "cursor=djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",  # id beyond the integer range
-        "cursor=" + "a" * 65,
+        "cursor=abc",
+        "cursor=0",
+        "cursor=-5",
+        "cursor=012",
+        "cursor=" + "1" * 20,
     ],
 )
 async def test_bad_list_query_is_422(client: httpx.AsyncClient, alice: User, query: str) -> None:

@@ -2,92 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from api_fixtures import SECRET
+from live_server import CLI, Server, child_env, free_port, running_server
 
 pytestmark = pytest.mark.server
-
-CLI = [sys.executable, "-m", "todo_api.cli"]
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"BETTER_AUTH_SECRET", "DATABASE_URL"}}
-    return env | {"PYTHONUNBUFFERED": "1"}
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    base: str
-    curl: str
-    log: Path
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    # The .env that `make run` writes: .env.example with a generated secret filled in.
-    example = (REPO / ".env.example").read_text()
-    (tmp_path / ".env").write_text(
-        example.replace("BETTER_AUTH_SECRET=\n", f"BETTER_AUTH_SECRET={SECRET}\n").replace(
-            "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL=sqlite:///{tmp_path}/served.db"
-        )
-    )
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--demo-user", "demo-user"],
-            cwd=tmp_path,
-            env=_env(tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-    try:
-        curl = _wait_for_curl(process)
-        yield Server(process, f"http://127.0.0.1:{port}", curl, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _wait_for_curl(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            pytest.fail(f"server exited early with {process.returncode}")
-        if line.strip().startswith("curl "):
-            return line.strip()
-    pytest.fail("no curl printed within 30 s")
+    with running_server(tmp_path) as live:
+        yield live
 
 
 def _run_curl_as_httpx(curl: str) -> httpx.Response:
@@ -136,7 +69,7 @@ def test_token_command_mints_a_token_the_server_accepts(server: Server, tmp_path
     minted = subprocess.run(
         [*CLI, "token", "--sub", "scripted", "--email", "s@example.com", "--ttl", "60"],
         cwd=tmp_path,
-        env=_env(tmp_path),
+        env=child_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -160,9 +93,9 @@ def test_serve_refuses_to_start_without_a_usable_secret(
 ) -> None:
     (tmp_path / ".env").write_text(dotenv)
     result = subprocess.run(
-        [*CLI, "serve", "--port", str(_free_port())],
+        [*CLI, "serve", "--port", str(free_port())],
         cwd=tmp_path,
-        env=_env(tmp_path),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=30,

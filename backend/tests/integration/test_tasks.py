@@ -154,3 +154,13 @@ async def test_concurrent_creates_with_one_token_all_land(
 ) -> None:
     await asyncio.gather(*(create_task(client, alice, f"c{i}") for i in range(30)))
     assert len(await all_tasks(client, alice)) == 30
+
+
+async def test_any_well_formed_cursor_is_a_page(client: httpx.AsyncClient, alice: User) -> None:
+    ids = [(await create_task(client, alice, f"t{i}"))["id"] for i in range(3)]
+    below = await client.get(f"/api/alice/tasks?cursor={ids[1]}", headers=alice.headers)
+    assert [t["id"] for t in below.json()["items"]] == [ids[0]]
+    bottom = await client.get("/api/alice/tasks?cursor=1", headers=alice.headers)
+    assert bottom.json() == {"items": [], "next_cursor": None}
+    top = await client.get("/api/alice/tasks?cursor=" + "9" * 19, headers=alice.headers)
+    assert [t["id"] for t in top.json()["items"]] == ids[::-1]

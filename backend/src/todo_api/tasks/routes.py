@@ -12,6 +12,7 @@ from todo_api.auth.identity import Owner
 from todo_api.db import session_scope
 from todo_api.tasks import service
 from todo_api.tasks.schemas import (
+    CURSOR_PATTERN,
     MAX_TASK_ID,
     Task,
     TaskCreate,
@@ -36,8 +37,8 @@ CursorQuery = Annotated[
     str | None,
     Query(
         min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
+        max_length=19,
+        pattern=CURSOR_PATTERN,
         description="Opaque `next_cursor` of the previous page.",
     ),
 ]

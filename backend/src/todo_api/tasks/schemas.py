@@ -6,9 +6,6 @@ unknown field is an error rather than something silently dropped.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -96,21 +93,17 @@ class TaskList(BaseModel):
     next_cursor: str | None
 
 
-_CURSOR = re.compile(r"v1:([1-9][0-9]{0,18})")
+# The cursor is the id of the last task of the previous page, as a decimal string. Clients treat
+# it as opaque; the server gives every value its pattern admits a meaning ("ids below N"), so a
+# well-formed cursor is never refused and a page boundary never moves when tasks are added.
+CURSOR_PATTERN = r"^[1-9][0-9]{0,18}$"
 
 
-def encode_cursor(before_id: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{before_id}".encode()).decode().rstrip("=")
+def encode_cursor(last_id: int) -> str:
+    return str(last_id)
 
 
 def decode_cursor(cursor: str) -> int | None:
-    """The id to continue below, or None when the cursor is not one we issued."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    match = _CURSOR.fullmatch(raw)
-    if not match:
-        return None
-    value = int(match.group(1))
+    """The id to continue below; None (from the start) when it is above every possible id."""
+    value = int(cursor)
     return value if value <= MAX_TASK_ID else None

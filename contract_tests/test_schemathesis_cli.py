@@ -1,0 +1,55 @@
+"""Schemathesis' CLI against a live uvicorn server (`todo-api serve`, own SQLite file and secret),
+configured by the repo's schemathesis.toml: the same hooks, checks and seed as in-process.
+
+The JUnit report lands in reports/schemathesis/junit.xml (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from live_server import REPO, running_server
+
+pytestmark = pytest.mark.server
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+REPORT = REPO / "reports" / "schemathesis" / "junit.xml"
+
+
+def test_cli_run_against_a_live_server_finds_nothing(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO / "backend/tests"), str(REPO / "contract_tests")]
+            ),
+        }
+        depth = os.environ.get("ST_MAX_EXAMPLES")
+        result = subprocess.run(
+            [
+                str(SCHEMATHESIS),
+                "run",
+                str(REPO / "openapi/openapi.yaml"),
+                "--url",
+                server.base,
+                "--report",
+                "junit",
+                "--report-junit-path",
+                str(REPORT),
+                *(["--max-examples", depth] if depth else []),
+            ],
+            cwd=REPO,  # schemathesis.toml is found here
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    summary = result.stdout[-6000:]
+    assert result.returncode == 0, summary + result.stderr[-2000:]
+    assert "No issues found" in result.stdout or " passed" in result.stdout, summary
+    assert REPORT.is_file()

@@ -1,0 +1,202 @@
+"""The contract suite bites: each security check and the parity test fail on a deliberately
+broken variant of the app. (If one of these passes, the check it exercises has gone blind.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import hypothesis
+import pytest
+from fastapi import FastAPI
+from schemathesis.core.failures import FailureGroup
+from sqlalchemy import select
+from starlette.types import Message, Receive, Scope, Send
+
+import st_hooks
+from api_fixtures import make_settings
+from parity import operation_differences
+from st_schema import load_schema
+from todo_api.auth.identity import Identity, path_owner
+from todo_api.auth.middleware import AuthMiddleware
+from todo_api.db import create_schema
+from todo_api.main import create_app
+from todo_api.tasks import store
+
+Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
+
+
+def _list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    def list_tasks(
+        session: Any, *, owner_id: str, completed: Any, limit: int, before_id: Any
+    ) -> Any:
+        query = select(*store._COLUMNS).order_by(store.TaskRow.id.desc()).limit(limit)
+        return [row._mapping for row in session.execute(query)]
+
+    monkeypatch.setattr(store, "list_tasks", list_tasks)
+
+
+def _get_by_id_alone(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    def get_task(session: Any, *, owner_id: str, task_id: int) -> Any:
+        row = session.execute(select(*store._COLUMNS).where(store.TaskRow.id == task_id)).first()
+        return row._mapping if row else None
+
+    monkeypatch.setattr(store, "get_task", get_task)
+
+
+def _accepts_expired_tokens(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    for middleware in app.user_middleware:
+        if middleware.cls is AuthMiddleware:
+            middleware.kwargs["verifier"]._jwt.options["verify_exp"] = False
+
+
+def _trusts_the_path_user_id(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    def owner_from_path(user_id: str) -> Identity:
+        return Identity(user_id, None, None, None)  # type: ignore[arg-type]
+
+    app.dependency_overrides[path_owner] = owner_from_path
+
+
+def _leaks_an_undocumented_field(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    inner = app.build_middleware_stack
+
+    def with_extra_field() -> Any:
+        wrapped = inner()
+
+        async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+            async def send_patched(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [
+                        (k, v) for k, v in message["headers"] if k != b"content-length"
+                    ]
+                elif message["type"] == "http.response.body" and message.get(
+                    "body", b""
+                ).startswith(b'{"id":'):
+                    message["body"] = b'{"owner_id":"x",' + message["body"][1:]
+                await send(message)
+
+            await wrapped(scope, receive, send_patched)
+
+        return asgi
+
+    monkeypatch.setattr(app, "build_middleware_stack", with_extra_field)
+
+
+@pytest.fixture
+def broken_app(tmp_path: Path) -> FastAPI:
+    app = create_app(make_settings(tmp_path))
+    create_schema(app.state.engine)
+    return app
+
+
+def _run(app: FastAPI, method: str, path: str, user: str = "alice", **params: Any) -> str:
+    """Send one well-formed request through Schemathesis with every check on; the failures found."""
+    schema = load_schema(app)
+    case = schema[path][method].Case(
+        path_parameters={"user_id": user, **params},
+        headers={"Authorization": f"Bearer {st_hooks.token_for(user)}"},
+        **({"body": {"title": "probe"}} if method == "POST" else {}),
+    )
+    try:
+        case.call_and_validate()
+    except FailureGroup as found:
+        return str(found) + "".join(str(e) for e in found.exceptions)
+    return ""
+
+
+def _seed(app: FastAPI, user: str = "alice") -> int:
+    transport = httpx.ASGITransport(app=app)
+
+    async def create() -> int:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post(
+                f"/api/{user}/tasks",
+                json={"title": "victim's"},
+                headers={"Authorization": f"Bearer {st_hooks.token_for(user)}"},
+            )
+            task_id: int = response.json()["id"]
+            return task_id
+
+    import anyio
+
+    return anyio.run(create)
+
+
+def test_the_intact_app_passes(broken_app: FastAPI) -> None:
+    task_id = _seed(broken_app)
+    assert _run(broken_app, "GET", "/api/{user_id}/tasks") == ""
+    assert _run(broken_app, "GET", "/api/{user_id}/tasks/{task_id}", task_id=task_id) == ""
+
+
+def test_list_without_owner_filter_is_caught(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _list_without_owner_filter(broken_app, monkeypatch)
+    _seed(broken_app)
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks")
+    assert "cross_user_isolation" in found
+    assert "another user's list shows the owner's tasks" in found
+
+
+def test_get_by_id_alone_is_caught(broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    _get_by_id_alone(broken_app, monkeypatch)
+    task_id = _seed(broken_app)
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks/{task_id}", task_id=task_id)
+    assert "cross_user_isolation" in found
+    assert "another user's task answered 200" in found
+
+
+def test_accepting_expired_tokens_is_caught(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _accepts_expired_tokens(broken_app, monkeypatch)
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks")
+    assert "unauthenticated_replays" in found
+    assert "with expired: 200, not 401" in found
+
+
+def test_trusting_the_path_user_id_is_caught(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _trusts_the_path_user_id(broken_app, monkeypatch)
+    _seed(broken_app)
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks")
+    assert "cross_user_isolation" in found
+    assert "another user's token got 200" in found
+
+
+def test_an_undocumented_response_field_is_caught(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _leaks_an_undocumented_field(broken_app, monkeypatch)
+    task_id = _seed(broken_app)
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks/{task_id}", task_id=task_id)
+    assert "Response violates schema" in found
+    assert "owner_id" in found
+
+
+def test_an_undocumented_route_is_caught_by_parity(broken_app: FastAPI) -> None:
+    @broken_app.get("/api/{user_id}/export", operation_id="exportTasks")
+    def export(user_id: str) -> dict[str, str]:
+        return {}
+
+    extra, missing = operation_differences(broken_app)
+    assert extra == [("GET", "/api/{user_id}/export")]
+    assert missing == []
+
+
+def test_delete_that_does_not_delete_is_caught_by_stateful_links(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def delete_task(session: Any, *, owner_id: str, task_id: int) -> bool:
+        return store.get_task(session, owner_id=owner_id, task_id=task_id) is not None
+
+    monkeypatch.setattr(store, "delete_task", delete_task)
+    schema = load_schema(broken_app)
+    workflow = schema.as_state_machine()
+    with pytest.raises(FailureGroup, match="Deleted resource still available"):
+        workflow.run(
+            settings=hypothesis.settings(max_examples=60, stateful_step_count=10, deadline=None)
+        )

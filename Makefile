@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test lint format unit integration contract clean
+.PHONY: help install run test lint format unit integration contract fuzz clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,8 +39,11 @@ unit: $(STAMP)  ## unit tests only
 integration: $(STAMP)  ## integration tests (real app, real SQLite, real uvicorn)
 	$(BIN)/pytest backend/tests/integration
 
-contract: $(STAMP)  ## spec-level contract tests
+contract: $(STAMP)  ## contract tests: spec quality and lint, parity, Schemathesis (in-process and CLI)
 	$(BIN)/pytest contract_tests
+
+fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500 by default)
+	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py
 
 test: lint  ## lint, then every test
 	$(BIN)/pytest

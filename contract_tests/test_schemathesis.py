@@ -17,13 +17,13 @@ import schemathesis
 import st_hooks  # noqa: F401  (registers the auth provider and the checks)
 from api_fixtures import make_settings
 from st_schema import load_schema
-from todo_api.db import create_schema
+from todo_api.schema import upgrade
 from todo_api.main import create_app
 
 # One app on a real SQLite file for the whole module (Schemathesis binds the schema at import).
 _DATA = Path(tempfile.mkdtemp(prefix="st-"))
 APP = create_app(make_settings(_DATA))
-create_schema(APP.state.engine)
+upgrade(APP.state.engine)
 
 schema = load_schema(APP)
 

@@ -1,4 +1,5 @@
-"""`todo-api serve | token | secret`: run the server and mint dev tokens."""
+"""`todo-api serve | token | secret | migrate | roles`: run the server, mint dev tokens, manage the
+schema."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import jwt
 import uvicorn
 
 from todo_api.auth.tokens import SUBJECT_PATTERN
+from todo_api.db import DatabaseNotReady, describe, make_engine
 from todo_api.logs import configure_logging
 from todo_api.settings import ConfigError, Settings, load_settings
 
@@ -40,13 +42,20 @@ def mint_token(
     return jwt.encode(claims, settings.secret_bytes(), algorithm=settings.auth_algorithms[0])
 
 
-def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> None:
+def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> int:
     from todo_api.main import create_app
+    from todo_api.schema import prepare_database
 
     configure_logging(settings.log_level)
-    config = uvicorn.Config(
-        create_app(settings), host=host, port=port, access_log=False, log_level="info"
-    )
+    app = create_app(settings)
+    # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
+    # trace, and an operator needs one line that says what to do.
+    try:
+        prepare_database(app.state.engine, settings.db_startup_timeout)
+    except DatabaseNotReady as exc:
+        print(f"todo-api: {exc}", file=sys.stderr)
+        return 1
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")
     server = uvicorn.Server(config)
     if demo_user:
         token = mint_token(settings, demo_user, name="Demo User", ttl_seconds=24 * 3600)
@@ -54,6 +63,31 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> N
             target=_print_demo_curl, args=(server, host, port, demo_user, token), daemon=True
         ).start()
     server.run()
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    """Apply pending migrations as the owner role (MIGRATION_DATABASE_URL, else DATABASE_URL)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from todo_api.db import wait_for_database
+    from todo_api.schema import upgrade
+
+    engine = make_engine(settings.migration_url())
+    try:
+        wait_for_database(engine, settings.db_startup_timeout)
+        revision = upgrade(engine)
+    except DatabaseNotReady as exc:
+        print(f"todo-api: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"todo-api: migrating {describe(engine)} failed: {reason}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"{describe(engine)} is at schema revision {revision}")
+    return 0
 
 
 def _print_demo_curl(server: uvicorn.Server, host: str, port: int, user: str, token: str) -> None:
@@ -88,9 +122,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("secret", help="print a new random secret for BETTER_AUTH_SECRET")
 
+    commands.add_parser(
+        "migrate", help="apply pending schema migrations (as MIGRATION_DATABASE_URL's role)"
+    )
+    roles = commands.add_parser(
+        "roles", help="print the SQL that creates the PostgreSQL owner and application roles"
+    )
+    roles.add_argument("--owner", default="todo_owner", help="role that owns the schema")
+    roles.add_argument("--app", default="todo_app", help="role the API connects as")
+    roles.add_argument("--database", default="todo", help="the application's database")
+
     args = parser.parse_args(argv)
     if args.command == "secret":
         print(secrets.token_urlsafe(48))
+        return 0
+    if args.command == "roles":
+        from todo_api.schema import roles_sql
+
+        try:
+            print(roles_sql(args.owner, args.app, args.database), end="")
+        except ValueError as exc:
+            print(f"todo-api: {exc}", file=sys.stderr)
+            return 2
         return 0
     try:
         settings = load_settings()
@@ -105,8 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             mint_token(settings, args.sub, email=args.email, name=args.name, ttl_seconds=args.ttl)
         )
         return 0
-    _serve(settings, args.host, args.port, args.demo_user)
-    return 0
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _serve(settings, args.host, args.port, args.demo_user)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""Engine and sessions: SQLite by default, any SQLAlchemy URL (PostgreSQL) by configuration."""
+"""Engine, pool and sessions: SQLite by default, PostgreSQL (psycopg 3) by configuration."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import DateTime, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -43,14 +46,53 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection pool limits of one process (DB_POOL_SIZE, DB_MAX_OVERFLOW, DB_POOL_TIMEOUT)."""
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout: float = 10
+    connect_timeout: int = 5
+
+
+class DatabaseNotReady(Exception):
+    """The database cannot be used at start; the message is for an operator, never a password."""
+
+
+def describe(engine: Engine) -> str:
+    """Where the database is, for messages: host, port and name, never the user or password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite {url.database}"
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+
+def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
+    pool = pool or PoolOptions()
+    limits: dict[str, Any] = {
+        "pool_size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.timeout,
+    }
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # pre_ping: a connection the server dropped (restart, failover, idle timeout of a managed
+        # service) is replaced at checkout instead of failing the request that draws it.
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": pool.connect_timeout, "application_name": "todo-api"},
+            **limits,
+        )
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 15}, **limits
+        )
+    else:
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -69,27 +111,56 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def create_schema(engine: Engine) -> None:
-    # Models register themselves on Base.metadata when their module is imported.
-    from todo_api.tasks import store  # noqa: F401
-
-    Base.metadata.create_all(engine)
-
-
 def ping(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error.
+def wait_for_database(engine: Engine, timeout: float) -> None:
+    """Retry for up to `timeout` seconds: at deploy time the database often starts alongside us."""
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    while True:
+        try:
+            ping(engine)
+            return
+        except OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
+                raise DatabaseNotReady(
+                    f"cannot connect to the database at {describe(engine)} "
+                    f"(DATABASE_URL) within {timeout:g} s: {reason}"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def bind_user(session: Session, user_id: str) -> None:
+    """Tell PostgreSQL whose transaction this is, for the Row-Level Security policies.
+
+    `is_local=true`: the setting ends with the transaction, so a pooled connection never carries
+    one request's user into the next. SQLite has no RLS; there the owner filter is the only wall.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.set_config("app.user_id", user_id, True)))
+
+
+def session_scope(factory: sessionmaker[Session], user_id: str | None = None) -> Iterator[Session]:
+    """One transaction per request, bound to `user_id`: committed when the handler returns,
+    rolled back on error.
 
     A database that cannot be reached is the service being unavailable (503), not a bug (500).
     """
-    # DB-API's OperationalError is the store failing (gone, unreachable, locked), not our
-    # code: the caller may retry, so 503 rather than 500.
+    # The store failing (gone, unreachable, locked, connection dropped mid-transaction, pool
+    # exhausted) is not our code: the transaction rolled back, the caller may retry, so 503.
     try:
         with factory() as session, session.begin():
+            if user_id is not None:
+                bind_user(session, user_id)
             yield session
-    except OperationalError:
+    except (OperationalError, InterfaceError, PoolTimeout):
         raise ServiceUnavailable("The database does not answer") from None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise ServiceUnavailable("The database does not answer") from None
+        raise

@@ -14,10 +14,11 @@ from todo_api import health
 from todo_api.auth import routes as auth_routes
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.tokens import TokenVerifier, VerifierConfig
-from todo_api.db import create_schema, make_engine, make_sessionmaker
+from todo_api.db import PoolOptions, make_engine, make_sessionmaker
 from todo_api.errors import install_error_handlers
 from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
+from todo_api.schema import prepare_database
 from todo_api.settings import Settings, load_settings
 from todo_api.spec import load_spec, serve_spec
 from todo_api.tasks import routes as task_routes
@@ -37,13 +38,23 @@ def make_verifier(settings: Settings) -> TokenVerifier:
     )
 
 
+def pool_options(settings: Settings) -> PoolOptions:
+    return PoolOptions(
+        size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        timeout=settings.db_pool_timeout,
+        connect_timeout=settings.db_connect_timeout,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_options(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        create_schema(engine)
+        # SQLite: migrate; PostgreSQL: wait for it, check the schema revision and the RLS role.
+        prepare_database(engine, settings.db_startup_timeout)
         log.info("ready", extra={"database": engine.url.get_backend_name()})
         yield
         engine.dispose()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -37,6 +44,13 @@ class Settings(BaseSettings):
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300, alias="AUTH_LEEWAY_SECONDS")
 
     database_url: str = Field(default="sqlite:///./data/todo.db", alias="DATABASE_URL")
+    # Storage (issue 6): the owner role migrates, the app role only reads and writes rows.
+    migration_database_url: str | None = Field(default=None, alias="MIGRATION_DATABASE_URL")
+    db_pool_size: int = Field(default=5, ge=1, le=100, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=10, ge=0, le=100, alias="DB_MAX_OVERFLOW")
+    db_pool_timeout: float = Field(default=10, gt=0, le=300, alias="DB_POOL_TIMEOUT")
+    db_connect_timeout: int = Field(default=5, ge=2, le=300, alias="DB_CONNECT_TIMEOUT")
+    db_startup_timeout: float = Field(default=20, ge=0, le=600, alias="DB_STARTUP_TIMEOUT")
     cors_origins: CommaList = Field(default=[], alias="CORS_ORIGINS")
     max_body_bytes: int = Field(default=64 * 1024, ge=1, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
@@ -58,6 +72,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"AUTH_ALGORITHMS has unsupported entries {unknown}: "
                 f"choose from {sorted(SUPPORTED_ALGORITHMS)} ('none' is never accepted)"
+            )
+        return value
+
+    @field_validator("database_url", "migration_database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        variable = "DATABASE_URL" if info.field_name == "database_url" else "MIGRATION_DATABASE_URL"
+        scheme, separator, rest = value.partition("://")
+        if not separator:
+            raise ValueError(f"{variable} is not a URL: use sqlite:///path or postgresql://...")
+        # Managed services hand out postgres:// or postgresql:// URLs; psycopg 3 is our driver.
+        if scheme in {"postgres", "postgresql"}:
+            return f"postgresql+psycopg://{rest}"
+        if scheme not in {"sqlite", "postgresql+psycopg"}:
+            raise ValueError(
+                f"{variable} has an unsupported scheme: use sqlite:///path or "
+                "postgresql+psycopg://user@host:port/database"
             )
         return value
 
@@ -91,6 +124,10 @@ class Settings(BaseSettings):
                 "(`todo-api secret` prints a suitable one)"
             )
         return self
+
+    def migration_url(self) -> str:
+        """The role that owns the schema runs migrations; by default the one in DATABASE_URL."""
+        return self.migration_database_url or self.database_url
 
     def secret_bytes(self) -> bytes:
         """The HMAC key; present by construction."""

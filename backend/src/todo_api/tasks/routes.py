@@ -23,8 +23,10 @@ from todo_api.tasks.schemas import (
 )
 
 
-def _session(request: Request) -> Iterator[Session]:
-    yield from session_scope(request.app.state.session_factory)
+def _session(request: Request, owner: Owner) -> Iterator[Session]:
+    # Bound to the verified owner: on PostgreSQL, Row-Level Security then holds every statement
+    # of this transaction to the owner's rows, whatever the store's own filter says.
+    yield from session_scope(request.app.state.session_factory, user_id=owner.user_id)
 
 
 # scope="function": the transaction commits before the response is sent, so a client never

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Identity,
     Index,
     Integer,
     RowMapping,
@@ -36,9 +37,15 @@ class TaskRow(Base):
     )
 
     # 64-bit ids as the contract says; SQLite's INTEGER PRIMARY KEY is already 64-bit and must be
-    # spelled INTEGER to be the rowid (and so to AUTOINCREMENT).
+    # spelled INTEGER to be the rowid (and so to AUTOINCREMENT). On PostgreSQL a BIGINT identity,
+    # ALWAYS so that no client-chosen id can collide with one the sequence hands out later.
+    # The schema itself comes from the Alembic migrations (todo_api/migrations), which a test
+    # keeps equal to this model.
     id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        BigInteger().with_variant(Integer, "sqlite"),
+        Identity(always=True),
+        primary_key=True,
+        autoincrement=True,
     )
     owner_id: Mapped[str] = mapped_column(String(128), nullable=False)
     title: Mapped[str] = mapped_column(String(200), nullable=False)

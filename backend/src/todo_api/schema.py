@@ -1,0 +1,178 @@
+"""Schema lifecycle: Alembic migrations, the checks made at start, and the PostgreSQL roles.
+
+SQLite (the embedded default) migrates itself on start. PostgreSQL never runs DDL from the app:
+the owner role migrates (`todo-api migrate`), and the app role, which may only read and write
+rows under Row-Level Security, checks at start that the schema is current and that it really is
+walled (not a superuser, not BYPASSRLS, not the table's owner).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import ProgrammingError
+
+from todo_api.db import DatabaseNotReady, describe, wait_for_database
+
+SCRIPTS = Path(__file__).with_name("migrations")
+# The revision that matches the schema issue 3 created with create_all (no alembic_version).
+BASELINE = "0001"
+# PostgreSQL identifiers we are willing to paste into DDL: no quoting games.
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")
+_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head() -> str:
+    """The newest revision this build knows."""
+    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> str:
+    """Migrate to the newest revision (idempotent); returns it."""
+    with engine.begin() as connection:
+        tables = inspect(connection)
+        if tables.has_table("tasks") and not tables.has_table("alembic_version"):
+            # A SQLite file from before migrations existed: it holds exactly the baseline.
+            command.stamp(_config(connection), BASELINE)
+        command.upgrade(_config(connection), "head")
+    return head()
+
+
+def prepare_database(engine: Engine, startup_timeout: float) -> None:
+    """Wait for the database, then make (SQLite) or check (PostgreSQL) the schema.
+
+    Raises DatabaseNotReady with a message that says what to run.
+    """
+    wait_for_database(engine, startup_timeout)
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return
+    with engine.connect() as connection:
+        _check_revision(connection, describe(engine))
+        check_app_role(connection)
+
+
+def _check_revision(connection: Connection, where: str) -> None:
+    try:
+        current = current_revision(connection)
+    except ProgrammingError:
+        raise DatabaseNotReady(
+            f"the role in DATABASE_URL cannot read the schema version at {where}: grant it the "
+            "application privileges (`todo-api roles` prints the SQL)"
+        ) from None
+    if current is None:
+        raise DatabaseNotReady(
+            f"the database at {where} has no schema yet: run `todo-api migrate` "
+            "(as the owner role, MIGRATION_DATABASE_URL)"
+        )
+    wanted = head()
+    if current == wanted:
+        return
+    try:
+        ScriptDirectory.from_config(_config()).get_revision(current)
+    except CommandError:
+        # A revision newer than this build: a rolling deploy, where migrations stay compatible
+        # with the previous release (expand, then contract). Serving is fine.
+        return
+    raise DatabaseNotReady(
+        f"the database at {where} is at schema revision {current}, this build needs {wanted}: "
+        "run `todo-api migrate`"
+    )
+
+
+def check_app_role(connection: Connection) -> None:
+    """Refuse to serve as a role that Row-Level Security would not hold."""
+    row = connection.execute(
+        text(
+            "SELECT r.rolname, r.rolsuper, r.rolbypassrls,"
+            " pg_has_role(current_user, c.relowner, 'MEMBER') AS owns,"
+            " c.relrowsecurity AND c.relforcerowsecurity AS walled,"
+            " has_table_privilege(c.oid, 'SELECT') AS can_select,"
+            " has_table_privilege(c.oid, 'INSERT') AS can_insert,"
+            " has_table_privilege(c.oid, 'UPDATE') AS can_update,"
+            " has_table_privilege(c.oid, 'DELETE') AS can_delete"
+            " FROM pg_roles r, pg_class c"
+            " WHERE r.rolname = current_user AND c.oid = to_regclass('tasks')"
+        )
+    ).one_or_none()
+    if row is None:
+        raise DatabaseNotReady("the tasks table is missing: run `todo-api migrate`")
+    connect_as = "DATABASE_URL connects as role " + repr(row.rolname)
+    if row.rolsuper or row.rolbypassrls:
+        raise DatabaseNotReady(
+            f"{connect_as}, which bypasses Row-Level Security (superuser or BYPASSRLS): connect "
+            "as the application role instead (`todo-api roles` prints the SQL that creates it)"
+        )
+    if row.owns:
+        raise DatabaseNotReady(
+            f"{connect_as}, which owns the tasks table and could lift its policies: connect as "
+            "the application role instead (`todo-api roles` prints the SQL that creates it)"
+        )
+    if not row.walled:
+        raise DatabaseNotReady(
+            "Row-Level Security is off on the tasks table: run `todo-api migrate`"
+        )
+    missing = [
+        name
+        for name, held in zip(
+            _PRIVILEGES,
+            (row.can_select, row.can_insert, row.can_update, row.can_delete),
+            strict=True,
+        )
+        if not held
+    ]
+    if missing:
+        raise DatabaseNotReady(
+            f"{connect_as}, which lacks {', '.join(missing)} on tasks: run the grants that "
+            "`todo-api roles` prints"
+        )
+
+
+def roles_sql(owner: str, app: str, database: str, *, create_roles: bool = True) -> str:
+    """The SQL an administrator runs once, connected to the app's database, to set up the roles.
+
+    The owner runs migrations and owns the table; the app may only read and write rows, and the
+    default privileges extend that to every table a later migration creates.
+    """
+    for name in (owner, app):
+        if not _ROLE_NAME.fullmatch(name):
+            raise ValueError("role names must be 1..63 of [a-z0-9_], not starting with a digit")
+    if not _DATABASE_NAME.fullmatch(database):
+        raise ValueError("the database name must be 1..63 of [A-Za-z0-9_-]")
+    rights = ", ".join(_PRIVILEGES)
+    limits = "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+    statements = [
+        *(
+            [f'CREATE ROLE "{owner}" {limits}', f'CREATE ROLE "{app}" {limits} NOINHERIT']
+            if create_roles
+            else []
+        ),
+        f'GRANT CONNECT ON DATABASE "{database}" TO "{owner}", "{app}"',
+        f'GRANT USAGE, CREATE ON SCHEMA public TO "{owner}"',
+        f'GRANT USAGE ON SCHEMA public TO "{app}"',
+        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+        f'GRANT {rights} ON TABLES TO "{app}"',
+        f'GRANT {rights} ON ALL TABLES IN SCHEMA public TO "{app}"',
+    ]
+    return "".join(f"{statement};\n" for statement in statements)

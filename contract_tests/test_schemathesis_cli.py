@@ -1,7 +1,8 @@
-"""Schemathesis' CLI against a live uvicorn server (`todo-api serve`, own SQLite file and secret),
-configured by the repo's schemathesis.toml: the same hooks, checks and seed as in-process.
+"""Schemathesis' CLI against a live uvicorn server (`todo-api serve`, own database and secret),
+configured by the repo's schemathesis.toml: the same hooks, checks and seed as in-process. Runs on
+a SQLite file and, with TEST_DATABASE_URL, on a fresh PostgreSQL database.
 
-The JUnit report lands in reports/schemathesis/junit.xml (git-ignored).
+The JUnit report lands in reports/schemathesis/junit-<database>.xml (git-ignored).
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ from pathlib import Path
 
 import pytest
 
+import pg_databases
+from api_fixtures import DATABASES
 from live_server import REPO, running_server
 
 pytestmark = pytest.mark.server
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-REPORT = REPO / "reports" / "schemathesis" / "junit.xml"
+REPORTS = REPO / "reports" / "schemathesis"
 
 
-def test_cli_run_against_a_live_server_finds_nothing(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+@pytest.mark.parametrize("database", DATABASES)
+def test_cli_run_against_a_live_server_finds_nothing(tmp_path: Path, database: str) -> None:
+    url = pg_databases.cluster().create_database("cli").app_url if database != "sqlite" else None
+    with running_server(tmp_path, url) as server:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(
@@ -40,7 +45,7 @@ def test_cli_run_against_a_live_server_finds_nothing(tmp_path: Path) -> None:
                 "--report",
                 "junit",
                 "--report-junit-path",
-                str(REPORT),
+                str(REPORTS / f"junit-{database}.xml"),
                 *(["--max-examples", depth] if depth else []),
             ],
             cwd=REPO,  # schemathesis.toml is found here
@@ -52,4 +57,4 @@ def test_cli_run_against_a_live_server_finds_nothing(tmp_path: Path) -> None:
     summary = result.stdout[-6000:]
     assert result.returncode == 0, summary + result.stderr[-2000:]
     assert "No issues found" in result.stdout or " passed" in result.stdout, summary
-    assert REPORT.is_file()
+    assert (REPORTS / f"junit-{database}.xml").is_file()

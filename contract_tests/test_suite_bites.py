@@ -21,8 +21,8 @@ from parity import operation_differences
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
-from todo_api.schema import upgrade
 from todo_api.main import create_app
+from todo_api.schema import upgrade
 from todo_api.tasks import store
 
 Break = Callable[[FastAPI, pytest.MonkeyPatch], None]

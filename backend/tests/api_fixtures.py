@@ -1,4 +1,8 @@
-"""Shared fixtures: isolated environment, settings, the real app on a real SQLite file, tokens.
+"""Shared fixtures: isolated environment, settings, the real app on a real database, tokens.
+
+`settings` (and so `app` and `client`) is parametrised over the databases of this run: always a
+SQLite file, and PostgreSQL when TEST_DATABASE_URL is set (see pg_databases.py), so every test
+that goes through the app runs on both.
 
 Loaded as a pytest plugin by the root conftest.py so that backend and contract tests share them.
 """
@@ -6,7 +10,7 @@ Loaded as a pytest plugin by the root conftest.py so that backend and contract t
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
+import pg_databases
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
@@ -40,6 +45,7 @@ SETTINGS_ENV = (
 )
 
 MintToken = Callable[..., str]
+DATABASES = ["sqlite", *(["postgresql"] if pg_databases.ADMIN_URL else [])]
 
 
 @pytest.fixture
@@ -64,9 +70,36 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def postgres_settings(
+    tmp_path: Path, database: pg_databases.Database, **overrides: Any
+) -> Settings:
+    """The app as deployed: connected as the application role, migrated by the owner."""
+    urls = {"DATABASE_URL": database.app_url, "MIGRATION_DATABASE_URL": database.owner_url}
+    return make_settings(tmp_path, **urls, **overrides)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_databases() -> Iterator[None]:
+    """The run's PostgreSQL databases and roles go when the run ends."""
+    yield
+    pg_databases.cleanup()
+
+
+@pytest.fixture(params=DATABASES)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "postgresql":
+        shared = pg_databases.cluster().shared()
+        shared.truncate()
+        return postgres_settings(tmp_path, shared)
     return make_settings(tmp_path)
+
+
+@pytest.fixture
+def postgres() -> pg_databases.Database:
+    """A fresh PostgreSQL database of its own (roles granted, migrated); PostgreSQL-only tests."""
+    if not pg_databases.ADMIN_URL:
+        pytest.skip("PostgreSQL-only: set TEST_DATABASE_URL (`.ci/run` does)")
+    return pg_databases.cluster().create_database("t")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from api_fixtures import SECRET
+from api_fixtures import SECRET, SETTINGS_ENV
 
 CLI = [sys.executable, "-m", "todo_api.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -27,16 +27,18 @@ def free_port() -> int:
 
 def child_env() -> dict[str, str]:
     """The test's environment without settings of its own: the server reads its .env."""
-    env = {k: v for k, v in os.environ.items() if k not in {"BETTER_AUTH_SECRET", "DATABASE_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
     return env | {"PYTHONUNBUFFERED": "1"}
 
 
-def write_dotenv(workdir: Path) -> None:
-    """The .env that `make run` writes: .env.example with a secret filled in (here, the tests')."""
+def write_dotenv(workdir: Path, database_url: str | None = None) -> None:
+    """The .env that `make run` writes: .env.example with a secret filled in (here, the tests'),
+    and a database of the test's own (a SQLite file in `workdir` unless `database_url` is given)."""
     example = (REPO / ".env.example").read_text()
+    database_url = database_url or f"sqlite:///{workdir}/served.db"
     (workdir / ".env").write_text(
         example.replace("BETTER_AUTH_SECRET=\n", f"BETTER_AUTH_SECRET={SECRET}\n").replace(
-            "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL=sqlite:///{workdir}/served.db"
+            "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL={database_url}"
         )
     )
 
@@ -50,8 +52,10 @@ class Server:
 
 
 @contextmanager
-def running_server(workdir: Path) -> Iterator[Server]:
-    write_dotenv(workdir)
+def running_server(workdir: Path, database_url: str | None = None) -> Iterator[Server]:
+    """`todo-api serve` in `workdir` (its .env, its log); several may share one `database_url`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_dotenv(workdir, database_url)
     port = free_port()
     log = workdir / "server.log"
     with log.open("w") as stderr:

@@ -1,0 +1,134 @@
+"""Throwaway PostgreSQL databases for one test run, set up the way production is.
+
+`TEST_DATABASE_URL` names a superuser connection (for example
+`postgresql+psycopg://postgres@127.0.0.1:5432/postgres`). Each run creates its own owner and
+application roles and its own databases, all with names unique to the run, so that parallel runs on
+one server never meet; everything is dropped at the end of the run. Each database gets the roles'
+grants from `todo-api roles` and the schema from the migrations, run as the owner role.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from todo_api.schema import roles_sql, upgrade
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL") or None
+RUN = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    admin_url: str  # a superuser, connected to this database: for set-up and inspection only
+    owner_url: str  # owns the schema: what `todo-api migrate` uses
+    app_url: str  # the application role: what the API connects as
+
+    def admin_engine(self) -> Engine:
+        return create_engine(self.admin_url, poolclass=NullPool)
+
+    def truncate(self) -> None:
+        engine = self.admin_engine()
+        with engine.begin() as connection:
+            connection.execute(text("TRUNCATE tasks"))
+        engine.dispose()
+
+
+class Cluster:
+    """The run's roles and databases on the server that TEST_DATABASE_URL points at."""
+
+    def __init__(self, admin_url: str) -> None:
+        self._admin = make_url(admin_url)
+        self.owner = f"todo_owner_{RUN}"
+        self.app = f"todo_app_{RUN}"
+        self._password = secrets.token_hex(16)
+        self._databases: list[str] = []
+        self._roles_made = False
+        self._numbers = itertools.count(1)
+        self._shared: Database | None = None
+        atexit.register(self.drop_all)
+
+    def _autocommit(self) -> Engine:
+        return create_engine(self._admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+    def _url(self, database: str, role: str | None) -> str:
+        url = self._admin.set(database=database)
+        if role is not None:
+            url = url.set(username=role, password=self._password)
+        return url.render_as_string(hide_password=False)
+
+    def create_database(self, label: str) -> Database:
+        """A new, migrated database with the run's roles granted on it."""
+        name = f"todo_test_{RUN}_{label}_{next(self._numbers)}"
+        admin = self._autocommit()
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        self._databases.append(name)
+        database = Database(
+            name=name,
+            admin_url=self._url(name, None),
+            owner_url=self._url(name, self.owner),
+            app_url=self._url(name, self.app),
+        )
+        engine = database.admin_engine()
+        with engine.begin() as connection:
+            for statement in roles_sql(
+                self.owner, self.app, name, create_roles=not self._roles_made
+            ).split(";\n"):
+                if statement.strip():
+                    connection.execute(text(statement))
+            if not self._roles_made:
+                for role in (self.owner, self.app):
+                    connection.execute(text(f"ALTER ROLE \"{role}\" PASSWORD '{self._password}'"))
+        engine.dispose()
+        self._roles_made = True
+        owner = create_engine(database.owner_url, poolclass=NullPool)
+        upgrade(owner)
+        owner.dispose()
+        return database
+
+    def shared(self) -> Database:
+        """One database for the tests that only need their own rows: truncated before each."""
+        if self._shared is None:
+            self._shared = self.create_database("shared")
+        return self._shared
+
+    def drop_all(self) -> None:
+        if not self._databases and not self._roles_made:
+            return
+        admin = self._autocommit()
+        with admin.connect() as connection:
+            for name in self._databases:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for role in (self.app, self.owner):
+                connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
+        self._databases.clear()
+        self._roles_made = False
+        self._shared = None
+
+
+_cluster: Cluster | None = None
+
+
+def cluster() -> Cluster:
+    """The run's cluster; only called when TEST_DATABASE_URL is set."""
+    global _cluster
+    assert ADMIN_URL, "TEST_DATABASE_URL is not set"
+    if _cluster is None:
+        _cluster = Cluster(ADMIN_URL)
+    return _cluster
+
+
+def cleanup() -> None:
+    if _cluster is not None:
+        _cluster.drop_all()

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: help install run test lint format unit integration contract fuzz clean
+.PHONY: help install run test test-pg lint format unit integration contract fuzz clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,8 +45,12 @@ contract: $(STAMP)  ## contract tests: spec quality and lint, parity, Schemathes
 fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500 by default)
 	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py
 
-test: lint  ## lint, then every test
+test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
 	$(BIN)/pytest
+
+test-pg:  ## `make test` on SQLite and on the local PostgreSQL (as .ci/run does)
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} \
+	  $(MAKE) test
 
 clean:  ## remove the venv, caches and local data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data reports

@@ -65,8 +65,8 @@ class Cluster:
             url = url.set(username=role, password=self._password)
         return url.render_as_string(hide_password=False)
 
-    def create_database(self, label: str) -> Database:
-        """A new, migrated database with the run's roles granted on it."""
+    def create_database(self, label: str, *, migrate: bool = True) -> Database:
+        """A new database with the run's roles granted on it, migrated unless told not to."""
         name = f"todo_test_{RUN}_{label}_{next(self._numbers)}"
         admin = self._autocommit()
         with admin.connect() as connection:
@@ -91,9 +91,10 @@ class Cluster:
                     connection.execute(text(f"ALTER ROLE \"{role}\" PASSWORD '{self._password}'"))
         engine.dispose()
         self._roles_made = True
-        owner = create_engine(database.owner_url, poolclass=NullPool)
-        upgrade(owner)
-        owner.dispose()
+        if migrate:
+            owner = create_engine(database.owner_url, poolclass=NullPool)
+            upgrade(owner)
+            owner.dispose()
         return database
 
     def shared(self) -> Database:

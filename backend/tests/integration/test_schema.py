@@ -1,0 +1,188 @@
+"""schema.py: migrations match the models on both databases, `todo-api migrate`, start checks."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.pool import NullPool
+
+import pg_databases
+from api_fixtures import DATABASES, SECRET
+from live_server import CLI, child_env, free_port
+from todo_api.db import Base, DatabaseNotReady, make_engine
+from todo_api.schema import current_revision, head, prepare_database, roles_sql, upgrade
+from todo_api.tasks import store
+
+
+@pytest.fixture(params=DATABASES)
+def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database built by the migrations alone (as the owner role on PostgreSQL)."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+        upgrade(engine)
+    else:
+        engine = create_engine(pg_databases.cluster().create_database("m").owner_url)
+    yield engine
+    engine.dispose()
+
+
+def test_migrations_build_exactly_the_models(migrated: Engine) -> None:
+    on_postgres = migrated.dialect.name == "postgresql"
+    with migrated.connect() as connection:
+        # Defaults (the BIGINT identity among them) compare reliably on PostgreSQL only: SQLite
+        # reflects no identity, so there AUTOINCREMENT is checked from the DDL itself.
+        options = {"compare_type": True, "compare_server_default": on_postgres}
+        context = MigrationContext.configure(connection, opts=options)
+        assert compare_metadata(context, Base.metadata) == []
+        assert current_revision(connection) == head()
+        if not on_postgres:
+            ddl = connection.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'tasks'")
+            ).scalar_one()
+            assert "INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" in ddl
+
+
+def test_upgrading_twice_changes_nothing(migrated: Engine) -> None:
+    assert upgrade(migrated) == head()
+    with migrated.connect() as connection:
+        assert current_revision(connection) == head()
+
+
+def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    Base.metadata.create_all(engine)  # how issue 3 built the schema
+    with engine.begin() as connection:
+        connection.execute(
+            store.TaskRow.__table__.insert().values(
+                owner_id="alice",
+                title="kept",
+                completed=False,
+                created_at=store.utc_now(),
+                updated_at=store.utc_now(),
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert current_revision(connection) == head()
+        assert connection.execute(text("SELECT title FROM tasks")).scalars().all() == ["kept"]
+    engine.dispose()
+
+
+def _cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        cwd=tmp_path,
+        env=child_env() | {"BETTER_AUTH_SECRET": SECRET, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_migrate_command_builds_a_sqlite_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = _cli(tmp_path, "migrate", DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert f"is at schema revision {head()}" in result.stdout
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert current_revision(connection) == head()
+    engine.dispose()
+
+
+def test_migrate_as_the_owner_then_the_app_role_may_start(
+    tmp_path: Path, postgres: pg_databases.Database
+) -> None:
+    fresh = pg_databases.cluster().create_database("cli", migrate=False)
+    app_engine = make_engine(fresh.app_url)
+    with pytest.raises(DatabaseNotReady, match="no schema yet: run `todo-api migrate`"):
+        prepare_database(app_engine, 0)
+
+    result = _cli(
+        tmp_path, "migrate", DATABASE_URL=fresh.app_url, MIGRATION_DATABASE_URL=fresh.owner_url
+    )
+    assert result.returncode == 0, result.stderr
+    prepare_database(app_engine, 0)
+    app_engine.dispose()
+
+
+def test_migrate_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://owner:pw-do-not-print@127.0.0.1:{free_port()}/todo"
+    result = _cli(tmp_path, "migrate", DATABASE_URL=url, DB_STARTUP_TIMEOUT="0")
+    assert result.returncode == 1
+    assert "cannot connect to the database at 127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "pw-do-not-print" not in result.stderr
+
+
+def test_the_app_refuses_roles_that_row_level_security_would_not_hold(
+    postgres: pg_databases.Database,
+) -> None:
+    for url, reason in (
+        (postgres.admin_url, "bypasses Row-Level Security"),
+        (postgres.owner_url, "owns the tasks table"),
+    ):
+        engine = make_engine(url)
+        with pytest.raises(DatabaseNotReady, match=reason):
+            prepare_database(engine, 0)
+        engine.dispose()
+
+
+def test_the_app_refuses_a_table_without_row_level_security(
+    postgres: pg_databases.Database,
+) -> None:
+    admin = postgres.admin_engine()
+    with admin.begin() as connection:
+        connection.execute(text("ALTER TABLE tasks NO FORCE ROW LEVEL SECURITY"))
+    admin.dispose()
+    engine = make_engine(postgres.app_url)
+    with pytest.raises(DatabaseNotReady, match="Row-Level Security is off"):
+        prepare_database(engine, 0)
+    engine.dispose()
+
+
+def test_the_app_refuses_a_role_without_its_privileges(postgres: pg_databases.Database) -> None:
+    admin = postgres.admin_engine()
+    with admin.begin() as connection:
+        connection.execute(text(f'REVOKE DELETE ON tasks FROM "{pg_databases.cluster().app}"'))
+    admin.dispose()
+    engine = make_engine(postgres.app_url)
+    with pytest.raises(DatabaseNotReady, match="lacks DELETE on tasks"):
+        prepare_database(engine, 0)
+    engine.dispose()
+
+
+def test_roles_command_prints_the_grants_and_refuses_odd_names(tmp_path: Path) -> None:
+    printed = _cli(tmp_path, "roles", "--owner", "o", "--app", "a", "--database", "d")
+    assert printed.returncode == 0
+    assert printed.stdout == roles_sql("o", "a", "d")
+    assert 'CREATE ROLE "a" LOGIN NOSUPERUSER NOBYPASSRLS' in printed.stdout
+    assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "a"' in printed.stdout
+    refused = _cli(tmp_path, "roles", "--app", 'x"; DROP TABLE tasks; --')
+    assert refused.returncode == 2
+    assert "role names" in refused.stderr
+
+
+def test_an_app_role_created_by_the_printed_sql_can_do_its_job_and_no_more(
+    postgres: pg_databases.Database,
+) -> None:
+    # pg_databases set this database up with roles_sql; the app role is a plain one.
+    engine = create_engine(postgres.app_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        role = connection.execute(
+            text(
+                "SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles"
+                " WHERE rolname = current_user"
+            )
+        ).one()
+        assert tuple(role) == (False, False, False)
+        with pytest.raises(ProgrammingError, match="must be owner of table tasks"):
+            connection.execute(text("ALTER TABLE tasks DISABLE ROW LEVEL SECURITY"))
+    engine.dispose()

@@ -28,6 +28,7 @@ BASELINE = "0001"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+_MIGRATION_LOCK = 0x70D0_A91  # any constant shared by every `todo-api migrate` of this app
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -51,6 +52,9 @@ def current_revision(connection: Connection) -> str | None:
 def upgrade(engine: Engine) -> str:
     """Migrate to the newest revision (idempotent); returns it."""
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two deploy jobs migrating at once take turns; the second then finds nothing to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         tables = inspect(connection)
         if tables.has_table("tasks") and not tables.has_table("alembic_version"):
             # A SQLite file from before migrations existed: it holds exactly the baseline.

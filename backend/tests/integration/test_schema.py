@@ -55,6 +55,29 @@ def test_upgrading_twice_changes_nothing(migrated: Engine) -> None:
         assert current_revision(connection) == head()
 
 
+def test_concurrent_migrate_commands_take_turns(
+    tmp_path: Path, postgres: pg_databases.Database
+) -> None:
+    # Two deploy jobs (or a retried one) migrating the same fresh database at once.
+    fresh = pg_databases.cluster().create_database("race", migrate=False)
+    env = child_env() | {"BETTER_AUTH_SECRET": SECRET, "DATABASE_URL": fresh.owner_url}
+    jobs = [
+        subprocess.Popen(
+            [*CLI, "migrate"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = []
+    for job in jobs:
+        try:
+            _, stderr = job.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            _, stderr = job.communicate()
+        outcomes.append((job.returncode, stderr.decode()[-300:]))
+    assert outcomes == [(0, "")] * 3
+
+
 def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     Base.metadata.create_all(engine)  # how issue 3 built the schema

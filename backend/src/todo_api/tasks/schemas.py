@@ -25,10 +25,19 @@ _ECMA_WHITESPACE = (
 TaskStatus = Literal["all", "pending", "completed"]
 
 
+def _without_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold U+0000 (it was a 500 there); the spec's patterns exclude it, so
+    # it is a 422 on every database.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
 def _trimmed_title(value: str) -> str:
     trimmed = value.strip(_ECMA_WHITESPACE)
     if not trimmed:
         raise ValueError("title must not be blank")
+    _without_nul(trimmed)
     return trimmed
 
 
@@ -46,6 +55,7 @@ class TaskCreate(_Request):
     completed: bool = False
 
     _title = field_validator("title")(_trimmed_title)
+    _description = field_validator("description")(_without_nul)
 
 
 class TaskReplace(_Request):
@@ -54,6 +64,7 @@ class TaskReplace(_Request):
     completed: bool
 
     _title = field_validator("title")(_trimmed_title)
+    _description = field_validator("description")(_without_nul)
 
 
 class TaskPatch(_Request):
@@ -68,6 +79,7 @@ class TaskPatch(_Request):
     completed: bool | MISSING = MISSING
 
     _title = field_validator("title")(_trimmed_title)
+    _description = field_validator("description")(_without_nul)
 
     @model_validator(mode="after")
     def _not_empty(self) -> TaskPatch:

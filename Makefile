@@ -36,7 +36,7 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 unit: $(STAMP)  ## unit tests only
 	$(BIN)/pytest backend/tests/unit
 
-integration: $(STAMP)  ## integration tests (real app, real SQLite, real uvicorn)
+integration: $(STAMP)  ## integration tests (real app, real SQLite [+ PostgreSQL], real uvicorn)
 	$(BIN)/pytest backend/tests/integration
 
 contract: $(STAMP)  ## contract tests: spec quality and lint, parity, Schemathesis (in-process and CLI)

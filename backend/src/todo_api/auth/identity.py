@@ -17,17 +17,27 @@ USER_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,128}$"
 class Identity:
     """Who is calling, as established by the authentication middleware."""
 
-    __slots__ = ("email", "expires_at", "name", "user_id")
+    __slots__ = ("email", "email_verified", "expires_at", "name", "user_id")
 
-    def __init__(self, user_id: str, email: str | None, name: str | None, expires_at: datetime):
+    def __init__(
+        self,
+        user_id: str,
+        email: str | None,
+        name: str | None,
+        expires_at: datetime,
+        email_verified: bool | None = None,
+    ):
         self.user_id = user_id
         self.email = email
         self.name = name
         self.expires_at = expires_at
+        self.email_verified = email_verified
 
     @classmethod
     def from_claims(cls, claims: Claims) -> Identity:
-        return cls(claims.subject, claims.email, claims.name, claims.expires_at)
+        return cls(
+            claims.subject, claims.email, claims.name, claims.expires_at, claims.email_verified
+        )
 
 
 def current_user(request: Request) -> Identity:

@@ -1,0 +1,55 @@
+"""The benchmark's server: the product app under uvicorn, configured like `todo-api serve`.
+
+Run as a script (`python bench/server.py --port P --workers N`); uvicorn imports `server:build`
+in each worker. Logging is the product's (one JSON access line per request, to stderr), so its
+cost is measured. `BENCH_TOKEN_CACHE=0` unwraps the verifier: a benchmark-only comparison, the
+product itself has no such switch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import os
+import signal
+
+import uvicorn
+from fastapi import FastAPI
+
+from todo_api import main as product
+from todo_api.logs import configure_logging
+from todo_api.settings import load_settings
+
+
+def build() -> FastAPI:
+    # `kill -USR1 <pid>` dumps every thread's stack to the server log: how a stall is diagnosed.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    if os.environ.get("BENCH_TOKEN_CACHE", "1") == "0" and hasattr(product, "cached_verifier"):
+        product.cached_verifier = lambda verifier, jwks: verifier
+    return product.create_app(settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--loop", default="auto")
+    parser.add_argument("--http", default="auto")
+    args = parser.parse_args()
+    uvicorn.run(
+        "server:build",
+        factory=True,
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        loop=args.loop,
+        http=args.http,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()

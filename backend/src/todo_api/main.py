@@ -16,6 +16,7 @@ from todo_api import health
 from todo_api.auth import routes as auth_routes
 from todo_api.auth.keys import JwksCache
 from todo_api.auth.middleware import AuthMiddleware
+from todo_api.auth.token_cache import TokenCache, Verifier
 from todo_api.auth.tokens import TokenVerifier, VerifierConfig
 from todo_api.db import create_schema, make_engine, make_sessionmaker
 from todo_api.errors import install_error_handlers
@@ -50,6 +51,11 @@ def make_verifier(settings: Settings, jwks: JwksCache | None) -> TokenVerifier:
             leeway_seconds=settings.auth_leeway_seconds,
         )
     )
+
+
+def cached_verifier(verifier: TokenVerifier, jwks: JwksCache | None) -> Verifier:
+    """Repeat tokens skip the signature check (bounded, never past `exp`; see token_cache)."""
+    return TokenCache(verifier, generation=(lambda: jwks.generation) if jwks else None)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,7 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request id wraps everything, CORS answers preflights before
     # authentication, and authentication runs before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuthMiddleware, verifier=make_verifier(settings, jwks), jwks=jwks)
+    app.add_middleware(
+        AuthMiddleware, verifier=cached_verifier(make_verifier(settings, jwks), jwks), jwks=jwks
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -53,6 +53,11 @@ class JwksCache:
         return self._keys.get(kid)
 
     @property
+    def generation(self) -> object:
+        """A new object whenever the key set is replaced: a cache of verified tokens keys on it."""
+        return self._keys
+
+    @property
     def ready(self) -> bool:
         return bool(self._keys)
 

@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.auth.identity import IDENTITY_STATE_KEY, Identity
 from todo_api.auth.keys import JwksCache
-from todo_api.auth.tokens import AuthError, Claims, TokenVerifier, UnknownKey
+from todo_api.auth.token_cache import Verifier
+from todo_api.auth.tokens import AuthError, Claims, UnknownKey
 from todo_api.errors import InvalidToken, problem_response
 
 _AUTHORIZATION = b"authorization"
@@ -23,7 +24,7 @@ class AuthMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        verifier: TokenVerifier,
+        verifier: Verifier,
         jwks: JwksCache | None = None,
         prefix: str = "/api",
     ) -> None:

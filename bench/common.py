@@ -177,8 +177,12 @@ def running_server(
     token_cache: bool = True,
     cpus: str = SERVER_CPU,
     log: Path | None = None,
+    source: Path | None = None,
 ) -> Iterator[Server]:
-    """uvicorn on loopback, pinned to `cpus` with taskset, started through bench/server.py."""
+    """uvicorn on loopback, pinned to `cpus` with taskset, started through bench/server.py.
+
+    `source`: another checkout's `backend/src`, imported instead of the installed package.
+    """
     port = free_port()
     log = log or work_dir() / f"server-{port}.log"
     env = {
@@ -187,7 +191,7 @@ def running_server(
         "DATABASE_URL": db_url,
         "LOG_LEVEL": "INFO",
         "BENCH_TOKEN_CACHE": "1" if token_cache else "0",
-        "PYTHONPATH": str(BENCH),
+        "PYTHONPATH": os.pathsep.join([*([str(source)] if source else []), str(BENCH)]),
     }
     command = [
         "taskset",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -32,23 +33,24 @@ def test_identity_comes_from_claims() -> None:
 
 def test_current_user_reads_the_identity_the_middleware_set() -> None:
     identity = Identity("u1", None, None, EXPIRES)
-    assert current_user(_Request({IDENTITY_STATE_KEY: identity})) is identity  # type: ignore[arg-type]
+    request = _Request({IDENTITY_STATE_KEY: identity})
+    assert asyncio.run(current_user(request)) is identity  # type: ignore[arg-type]
 
 
 def test_current_user_without_identity_is_401() -> None:
     with pytest.raises(InvalidToken):
-        current_user(_Request({}))  # type: ignore[arg-type]
+        asyncio.run(current_user(_Request({})))  # type: ignore[arg-type]
 
 
 def test_path_owner_accepts_the_tokens_own_user_id() -> None:
     identity = Identity("u1", None, None, EXPIRES)
-    assert path_owner("u1", identity) is identity
+    assert asyncio.run(path_owner("u1", identity)) is identity
 
 
 @pytest.mark.parametrize("other", ["u2", "U1", "u1 ", "u"])
 def test_path_owner_refuses_any_other_user_id(other: str) -> None:
     with pytest.raises(Forbidden):
-        path_owner(other, Identity("u1", None, None, EXPIRES))
+        asyncio.run(path_owner(other, Identity("u1", None, None, EXPIRES)))
 
 
 def _gate() -> AuthMiddleware:

@@ -21,7 +21,7 @@ class Me(BaseModel):
 
 
 @router.get("/me", operation_id="getCurrentUser")
-def get_me(identity: CurrentUser) -> Me:
+async def get_me(identity: CurrentUser) -> Me:
     return Me(
         user_id=identity.user_id,
         email=identity.email,

@@ -178,6 +178,7 @@ def running_server(
     cpus: str = SERVER_CPU,
     log: Path | None = None,
     source: Path | None = None,
+    sqlite_synchronous: str = "",
 ) -> Iterator[Server]:
     """uvicorn on loopback, pinned to `cpus` with taskset, started through bench/server.py.
 
@@ -191,6 +192,7 @@ def running_server(
         "DATABASE_URL": db_url,
         "LOG_LEVEL": "INFO",
         "BENCH_TOKEN_CACHE": "1" if token_cache else "0",
+        "BENCH_SQLITE_SYNCHRONOUS": sqlite_synchronous,
         "PYTHONPATH": os.pathsep.join([*([str(source)] if source else []), str(BENCH)]),
     }
     command = [

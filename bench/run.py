@@ -73,6 +73,10 @@ def main() -> int:
         load.scenario(pristine, users_file, "uvloop + httptools", loop="uvloop", http="httptools"),
         load.scenario(pristine, users_file, "no token cache", token_cache=False),
         load.scenario(pristine, users_file, "token cache", token_cache=True),
+        load.scenario(pristine, users_file, "SQLite synchronous=FULL (default)"),
+        load.scenario(
+            pristine, users_file, "SQLite synchronous=NORMAL", sqlite_synchronous="NORMAL"
+        ),
     ]
     print("open loop")
     with running_server(load.fresh_copy(pristine, "openloop")) as server:

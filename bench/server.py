@@ -2,8 +2,8 @@
 
 Run as a script (`python bench/server.py --port P --workers N`); uvicorn imports `server:build`
 in each worker. Logging is the product's (one JSON access line per request, to stderr), so its
-cost is measured. `BENCH_TOKEN_CACHE=0` unwraps the verifier: a benchmark-only comparison, the
-product itself has no such switch.
+cost is measured. `BENCH_TOKEN_CACHE=0` unwraps the verifier and `BENCH_SQLITE_SYNCHRONOUS`
+sets that pragma: benchmark-only comparisons, the product itself has no such switches.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import argparse
 import faulthandler
 import os
 import signal
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from todo_api import main as product
 from todo_api.logs import configure_logging
@@ -28,7 +30,15 @@ def build() -> FastAPI:
     configure_logging(settings.log_level)
     if os.environ.get("BENCH_TOKEN_CACHE", "1") == "0" and hasattr(product, "cached_verifier"):
         product.cached_verifier = lambda verifier, jwks: verifier
-    return product.create_app(settings)
+    app = product.create_app(settings)
+    synchronous = os.environ.get("BENCH_SQLITE_SYNCHRONOUS")
+    if synchronous in {"OFF", "NORMAL", "FULL"}:
+        # A candidate measured by the benchmark, not a product setting.
+        @event.listens_for(app.state.engine, "connect")
+        def _synchronous(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
+
+    return app
 
 
 def main() -> None:

@@ -135,25 +135,34 @@ async def _overhead(db: Path) -> dict[str, float]:
         DATABASE_URL=sqlite_url(db),
     )
     real = product.create_app(settings)
+    cached_verifier = getattr(product, "cached_verifier", None)
+    if cached_verifier is not None:  # the same app with the bare verifier: what the cache buys
+        product.cached_verifier = lambda verifier, jwks: verifier  # type: ignore[assignment]
+    uncached = product.create_app(settings)
+    if cached_verifier is not None:
+        product.cached_verifier = cached_verifier  # type: ignore[assignment]
     claims = product.make_verifier(settings, None).verify(token)
     fixed = _without_auth(product.create_app(settings), Identity.from_claims(claims))
     path = f"/api/{user}/tasks"
     rounds = 1000 if QUICK else 4000
     real_times: list[float] = []
     fixed_times: list[float] = []
+    uncached_times: list[float] = []
     me_times: list[float] = []
-    async with real.router.lifespan_context(real), fixed.router.lifespan_context(fixed):
+    async with (
+        real.router.lifespan_context(real),
+        fixed.router.lifespan_context(fixed),
+        uncached.router.lifespan_context(uncached),
+    ):
         assert (await call(real, "GET", path))[0] == 401  # the real app really authenticates
-        for _ in range(100):  # warm both
-            await timed(real, "GET", path, token=token)
-            await timed(fixed, "GET", path, token=token)
+        for _ in range(100):  # warm all three
+            for app in (real, fixed, uncached):
+                await timed(app, "GET", path, token=token)
+        variants = [(real, real_times), (fixed, fixed_times), (uncached, uncached_times)]
         for i in range(rounds):
-            # Interleaved, alternating who goes first, so drift hits both alike.
-            first, second = (real, fixed) if i % 2 else (fixed, real)
-            a = await timed(first, "GET", path, token=token)
-            b = await timed(second, "GET", path, token=token)
-            real_times.append(a if first is real else b)
-            fixed_times.append(b if first is real else a)
+            # Interleaved, rotating who goes first, so drift and cache effects hit all alike.
+            for app, times in variants[i % 3 :] + variants[: i % 3]:
+                times.append(await timed(app, "GET", path, token=token))
             if i % 4 == 0:
                 me_times.append(await timed(real, "GET", "/api/me", token=token))
     real_p50 = percentile(real_times, 50) * 1e6
@@ -165,6 +174,8 @@ async def _overhead(db: Path) -> dict[str, float]:
         "fixed_p50_us": fixed_p50,
         "fixed_p99_us": percentile(fixed_times, 99) * 1e6,
         "ratio": fixed_p50 / real_p50,
+        "uncached_p50_us": percentile(uncached_times, 50) * 1e6,
+        "ratio_uncached": fixed_p50 / (percentile(uncached_times, 50) * 1e6),
         "me_p50_us": percentile(me_times, 50) * 1e6,
         "me_p99_us": percentile(me_times, 99) * 1e6,
     }

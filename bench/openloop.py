@@ -146,17 +146,29 @@ def search(port: int, users_file: Path, closed_loop_rps: float, quick: bool) -> 
     """Raise the offered rate until p99 breaks the budget; report the highest rate that held."""
     seconds = 5.0 if quick else 12.0
     fractions = [0.3, 0.5, 0.7, 0.85, 1.0] if quick else [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]
-    steps = []
+    steps: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
-    for fraction in fractions:
-        rate = max(10.0, round(closed_loop_rps * fraction, -1))
+    failed: float | None = None
+
+    def attempt(rate: float) -> bool:
+        nonlocal best, failed
         step = measure(port, users_file, rate, seconds)
-        ok = step["p99_ms"] < BUDGET_MS and step["errors"] == 0 and step["non_2xx"] == 0
-        step["ok"] = ok
+        step["ok"] = step["p99_ms"] < BUDGET_MS and step["errors"] == 0 and step["non_2xx"] == 0
         steps.append(step)
         print(f"  open loop {rate:.0f}/s: p50 {step['p50_ms']:.1f} ms, p99 {step['p99_ms']:.1f} ms")
-        if not ok:
-            break
-        best = step
+        if step["ok"]:
+            best = step if best is None or rate > best["rate"] else best
+        else:
+            failed = rate if failed is None else min(failed, rate)
         time.sleep(1)
+        return bool(step["ok"])
+
+    for fraction in fractions:
+        if not attempt(max(10.0, round(closed_loop_rps * fraction, -1))):
+            break
+    # Two bisection steps between the last rate that held and the first that did not.
+    for _ in range(2):
+        if best is None or failed is None or failed - best["rate"] < 20:
+            break
+        attempt(round((best["rate"] + failed) / 2, -1))
     return {"budget_ms": BUDGET_MS, "best": best, "steps": steps}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import time
 import uuid
@@ -30,28 +29,17 @@ from fastapi import FastAPI
 
 from api_fixtures import make_settings
 from live_server import free_port
+from node_tools import npm_ci
 from todo_api.main import create_app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
 ISSUER_DIR = Path(__file__).with_name("issuer")
-LOCKFILE = ISSUER_DIR / "package-lock.json"
-INSTALLED = ISSUER_DIR / "node_modules" / ".package-lock.json"
 
 
 @pytest.fixture(scope="session")
 def issuer_installed() -> None:
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"`{tool}` is not on PATH: the Better Auth interop tests need Node.js 20+")
-    if not INSTALLED.is_file() or INSTALLED.stat().st_mtime < LOCKFILE.stat().st_mtime:
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=ISSUER_DIR,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    npm_ci(ISSUER_DIR, "the Better Auth interop tests")
 
 
 @dataclass

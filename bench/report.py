@@ -55,11 +55,46 @@ def _load_row(r: dict[str, Any]) -> str:
     )
 
 
+def _summary(results: dict[str, Any]) -> list[str]:
+    a, load, ol = results["auth"], results["load"], results["open_loop"]
+    cached = a.get("cached", a["uncached"])
+    small = [r for r in results["scaling"] if r["user_rows"] == 20]
+    growth = max(
+        small[-1]["first_p50_ms"] / small[0]["first_p50_ms"],
+        small[-1]["deep_p50_ms"] / small[0]["deep_p50_ms"],
+    )
+    warm = max(r["warm_p50"] for r in cached.values())
+    best = f"{_f(ol['best']['rate'], 0)} req/s" if ol["best"] else "none tested"
+    ok = {True: "met", False: "**missed**"}
+    clean = load["non_2xx"] == 0 and load["socket_errors"] == 0
+    return [
+        "## Against the targets of issue 7",
+        "",
+        "| target | figure | |",
+        "|---|---|---|",
+        f"| auth adds < 5% to the median request (ratio ≥ 0.95) | {a['overhead']['ratio']:.3f} "
+        f"| {ok[a['overhead']['ratio'] >= 0.95]} |",
+        f"| warm verification < 10 µs | {_f(warm)} µs (worst algorithm, p50) | {ok[warm < 10]} |",
+        f"| cold HS256 verification, reported | {_f(a['uncached']['HS256']['cold_p50'])} µs p50 "
+        "| |",
+        f"| 100 connections: 0 errors, 0 non-2xx | {load['non_2xx']} non-2xx, "
+        f"{load['socket_errors']} errors | {ok[clean]} |",
+        f"| requests/s per server core (10k users, mix) | {_f(load['rps'], 0)} | |",
+        f"| open loop: highest rate with p99 < 50 ms | {best} | |",
+        f"| server RSS before → after the 10k-user run | {_f(load['rss_before_mib'])} → "
+        f"{_f(load['rss_after_mib'])} MiB | |",
+        f"| list at 1M rows within 1.2× of 1k rows | ×{growth:.2f} (worse of first and deep page) "
+        f"| {ok[growth <= 1.2]} |",
+        "",
+    ]
+
+
 def write(results: dict[str, Any], docs: Path) -> None:
     m = results["machine"]
     plotted = _plot(results["sweep"], docs / PLOT)
     a = results["auth"]
     o = a["overhead"]
+    summary = _summary(results)
     lines = [
         "# Benchmarks",
         "",
@@ -68,6 +103,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
         f"one run{' in quick mode (`BENCH_QUICK=1`, shorter steps)' if results['quick'] else ''};"
         " rerun on your machine before quoting them.",
         "",
+        *summary,
         "## Machine",
         "",
         f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Linux {m['kernel']}",

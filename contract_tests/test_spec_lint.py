@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,15 +19,13 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from node_tools import npm_ci
 from spec_model import Operation, operations, resolve
 from todo_api.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_FILE = REPO / "openapi" / "openapi.yaml"
 LINT_DIR = REPO / "contract_tests" / "lint"
-LOCKFILE = LINT_DIR / "package-lock.json"
-# npm writes this copy of the lockfile last, once node_modules matches it.
-INSTALLED = LINT_DIR / "node_modules" / ".package-lock.json"
 LINT_ENV = {
     **os.environ,
     "REDOCLY_TELEMETRY": "off",
@@ -54,13 +51,7 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def lint_tools() -> Path:
     """`node_modules/.bin` of contract_tests/lint, installed from the lockfile when stale."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"`{tool}` is not on PATH: the spec linters need Node.js 20 or later")
-    if not INSTALLED.is_file() or INSTALLED.stat().st_mtime < LOCKFILE.stat().st_mtime:
-        # --ignore-scripts: the linters need none, and one dependency's only script is analytics.
-        npm = _run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], timeout=600)
-        assert npm.returncode == 0, f"npm ci failed:\n{npm.stdout}\n{npm.stderr}"
+    npm_ci(LINT_DIR, "the spec linters")
     return LINT_DIR / "node_modules" / ".bin"
 
 

@@ -9,6 +9,10 @@ Loaded as a pytest plugin by the root conftest.py so that backend and contract t
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -184,3 +188,16 @@ async def all_tasks(client: httpx.AsyncClient, user: User) -> list[dict[str, Any
         cursor = page["next_cursor"]
         if cursor is None:
             return items
+
+
+def forge_hs256(claims: dict[str, Any], secret: bytes, **header: Any) -> str:
+    """An HS256 token signed by hand with any bytes as the key (PyJWT refuses PEM/JWK secrets)."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    signing_input = (
+        f"{b64(json.dumps({'alg': 'HS256', **header}).encode())}.{b64(json.dumps(claims).encode())}"
+    )
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"

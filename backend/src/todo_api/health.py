@@ -33,4 +33,8 @@ def readyz(request: Request) -> Readiness:
         ping(request.app.state.engine)
     except SQLAlchemyError:
         raise ServiceUnavailable("The database does not answer") from None
+    jwks = request.app.state.jwks
+    if jwks is not None and not jwks.ready:
+        # Without one key, no JWKS token can be verified: say why, so operators can act.
+        raise ServiceUnavailable(jwks.status())
     return Readiness(status="ready")

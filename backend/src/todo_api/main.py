@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +14,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 from todo_api import health
 from todo_api.auth import routes as auth_routes
+from todo_api.auth.keys import JwksCache
 from todo_api.auth.middleware import AuthMiddleware
+from todo_api.auth.token_cache import TokenCache, Verifier
 from todo_api.auth.tokens import TokenVerifier, VerifierConfig
 from todo_api.db import PoolOptions, make_engine, make_sessionmaker
 from todo_api.errors import install_error_handlers
@@ -26,11 +30,23 @@ from todo_api.tasks import routes as task_routes
 log = logging.getLogger("todo_api")
 
 
-def make_verifier(settings: Settings) -> TokenVerifier:
+def make_jwks(settings: Settings) -> JwksCache | None:
+    if settings.auth_jwks_url is None:
+        return None
+    return JwksCache(
+        settings.auth_jwks_url,
+        refresh_seconds=settings.auth_jwks_refresh_seconds,
+        min_refetch_seconds=settings.auth_jwks_min_refetch_seconds,
+        timeout_seconds=settings.auth_jwks_timeout_seconds,
+    )
+
+
+def make_verifier(settings: Settings, jwks: JwksCache | None) -> TokenVerifier:
     return TokenVerifier(
         VerifierConfig(
-            key=settings.secret_bytes(),
             algorithms=tuple(settings.auth_algorithms),
+            secrets=settings.secret_keys(),
+            jwks=jwks,
             issuer=settings.auth_issuer,
             audience=settings.auth_audience,
             leeway_seconds=settings.auth_leeway_seconds,
@@ -47,17 +63,32 @@ def pool_options(settings: Settings) -> PoolOptions:
     )
 
 
+def cached_verifier(verifier: TokenVerifier, jwks: JwksCache | None) -> Verifier:
+    """Repeat tokens skip the signature check (bounded, never past `exp`; see token_cache)."""
+    return TokenCache(verifier, generation=(lambda: jwks.generation) if jwks else None)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.database_url, pool_options(settings))
+    jwks = make_jwks(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # SQLite: migrate; PostgreSQL: wait for it, check the schema revision and the RLS role.
         prepare_database(engine, settings.db_startup_timeout)
+        # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
+        # tokens, and /readyz says so until the first fetch succeeds.
+        refresher = asyncio.create_task(jwks.run()) if jwks else None
         log.info("ready", extra={"database": engine.url.get_backend_name()})
-        yield
-        engine.dispose()
+        try:
+            yield
+        finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+            engine.dispose()
 
     info = load_spec()["info"]
     app = FastAPIOffline(
@@ -69,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_sessionmaker(engine)
+    app.state.jwks = jwks
 
     install_error_handlers(app)
     app.include_router(health.router)
@@ -79,7 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request id wraps everything, CORS answers preflights before
     # authentication, and authentication runs before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuthMiddleware, verifier=make_verifier(settings))
+    app.add_middleware(
+        AuthMiddleware, verifier=cached_verifier(make_verifier(settings, jwks), jwks), jwks=jwks
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

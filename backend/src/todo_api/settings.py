@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -15,8 +16,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
-# Symmetric algorithms only: the shared secret is the one key source this build knows.
-SUPPORTED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+# Better Auth's JWT plugin signs with one of these (EdDSA/Ed25519 by default).
+JWKS_ALGORITHMS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
+SUPPORTED_ALGORITHMS = frozenset(HMAC_ALGORITHMS + JWKS_ALGORITHMS)
+BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
 # Values copied from docs or examples are public knowledge, whatever their length.
 _PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "secret", "your-secret-here", "replace-me-with-a-long-random-secret"}
@@ -38,7 +42,23 @@ class Settings(BaseSettings):
     )
 
     better_auth_secret: SecretStr | None = Field(default=None, alias="BETTER_AUTH_SECRET")
-    auth_algorithms: CommaList = Field(default=["HS256"], alias="AUTH_ALGORITHMS")
+    # Secrets still accepted for verification during a rotation window (never used to sign).
+    better_auth_secret_previous: Annotated[list[SecretStr], NoDecode] = Field(
+        default=[], alias="BETTER_AUTH_SECRET_PREVIOUS"
+    )
+    better_auth_url: str | None = Field(default=None, alias="BETTER_AUTH_URL")
+    auth_jwks_url: str | None = Field(default=None, alias="AUTH_JWKS_URL")
+    auth_jwks_refresh_seconds: float = Field(
+        default=300, ge=1, le=86400, alias="AUTH_JWKS_REFRESH_SECONDS"
+    )
+    auth_jwks_min_refetch_seconds: float = Field(
+        default=30, ge=0, le=3600, alias="AUTH_JWKS_MIN_REFETCH_SECONDS"
+    )
+    auth_jwks_timeout_seconds: float = Field(
+        default=5, gt=0, le=60, alias="AUTH_JWKS_TIMEOUT_SECONDS"
+    )
+    # Unset: HS256 when a secret is configured, plus every JWKS algorithm when a JWKS is.
+    auth_algorithms: CommaList = Field(default=[], alias="AUTH_ALGORITHMS")
     auth_issuer: str | None = Field(default=None, alias="AUTH_ISSUER")
     auth_audience: str | None = Field(default=None, alias="AUTH_AUDIENCE")
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300, alias="AUTH_LEEWAY_SECONDS")
@@ -55,7 +75,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
-    @field_validator("auth_algorithms", "cors_origins", mode="before")
+    @field_validator(
+        "auth_algorithms", "cors_origins", "better_auth_secret_previous", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -65,8 +87,6 @@ class Settings(BaseSettings):
     @field_validator("auth_algorithms")
     @classmethod
     def _known_algorithms(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("AUTH_ALGORITHMS is empty: set at least one, e.g. HS256")
         unknown = sorted(set(value) - SUPPORTED_ALGORITHMS)
         if unknown:
             raise ValueError(
@@ -106,22 +126,50 @@ class Settings(BaseSettings):
         return [origin.rstrip("/") for origin in value]
 
     @model_validator(mode="after")
-    def _usable_secret(self) -> Settings:
-        secret = self.better_auth_secret
-        if secret is None or not secret.get_secret_value().strip():
+    def _usable_key_source(self) -> Settings:
+        if self.better_auth_secret is not None:
+            _check_secret("BETTER_AUTH_SECRET", self.better_auth_secret)
+        for previous in self.better_auth_secret_previous:
+            _check_secret("BETTER_AUTH_SECRET_PREVIOUS", previous)
+        if self.better_auth_secret_previous and self.better_auth_secret is None:
+            raise ValueError("BETTER_AUTH_SECRET_PREVIOUS is set without BETTER_AUTH_SECRET")
+        for name, url in (
+            ("BETTER_AUTH_URL", self.better_auth_url),
+            ("AUTH_JWKS_URL", self.auth_jwks_url),
+        ):
+            if url is not None and (
+                urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).netloc
+            ):
+                raise ValueError(f"{name} must be an http(s) URL such as http://localhost:3000")
+        if self.better_auth_url is not None:
+            base = self.better_auth_url.rstrip("/")
+            self.auth_jwks_url = self.auth_jwks_url or base + BETTER_AUTH_JWKS_PATH
+            # Better Auth's JWT plugin sets both iss and aud to the origin of its baseURL.
+            parts = urlsplit(base)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            self.auth_issuer = self.auth_issuer or origin
+            self.auth_audience = self.auth_audience or origin
+        has_secret, has_jwks = self.better_auth_secret is not None, self.auth_jwks_url is not None
+        if not has_secret and not has_jwks:
             raise ValueError(
-                "BETTER_AUTH_SECRET is not set: use the secret your Better Auth server signs "
-                "with (`make run` writes a generated dev secret into .env)"
+                "BETTER_AUTH_SECRET is not set (nor BETTER_AUTH_URL / AUTH_JWKS_URL): the server "
+                "needs a key source. Use the secret your Better Auth server signs with (`make "
+                "run` writes a generated dev secret into .env), or its URL for JWKS tokens"
             )
-        raw = secret.get_secret_value()
-        if raw.strip().lower() in _PLACEHOLDER_SECRETS:
+        if not self.auth_algorithms:
+            self.auth_algorithms = [
+                *(["HS256"] if has_secret else []),
+                *(JWKS_ALGORITHMS if has_jwks else []),
+            ]
+        chosen = set(self.auth_algorithms)
+        if chosen & set(HMAC_ALGORITHMS) and not has_secret:
             raise ValueError(
-                "BETTER_AUTH_SECRET is a placeholder: generate one (`todo-api secret`)"
+                "AUTH_ALGORITHMS names an HS* algorithm but BETTER_AUTH_SECRET is not set"
             )
-        if len(raw.encode()) < MIN_SECRET_BYTES:
+        if chosen & set(JWKS_ALGORITHMS) and not has_jwks:
             raise ValueError(
-                f"BETTER_AUTH_SECRET is too short: it needs at least {MIN_SECRET_BYTES} bytes "
-                "(`todo-api secret` prints a suitable one)"
+                "AUTH_ALGORITHMS names an asymmetric algorithm but neither BETTER_AUTH_URL nor "
+                "AUTH_JWKS_URL is set"
             )
         return self
 
@@ -129,10 +177,30 @@ class Settings(BaseSettings):
         """The role that owns the schema runs migrations; by default the one in DATABASE_URL."""
         return self.migration_database_url or self.database_url
 
+    def secret_keys(self) -> tuple[bytes, ...]:
+        """HMAC keys for verification: the current secret first, then previous ones."""
+        secrets = [self.better_auth_secret] if self.better_auth_secret else []
+        secrets += self.better_auth_secret_previous
+        return tuple(secret.get_secret_value().encode() for secret in secrets)
+
     def secret_bytes(self) -> bytes:
-        """The HMAC key; present by construction."""
-        assert self.better_auth_secret is not None
+        """The current HMAC key, the one dev tokens are signed with."""
+        if self.better_auth_secret is None:
+            raise ConfigError("BETTER_AUTH_SECRET is not set: no secret to sign dev tokens with")
         return self.better_auth_secret.get_secret_value().encode()
+
+
+def _check_secret(name: str, secret: SecretStr) -> None:
+    raw = secret.get_secret_value()
+    if not raw.strip():
+        raise ValueError(f"{name} is empty")
+    if raw.strip().lower() in _PLACEHOLDER_SECRETS:
+        raise ValueError(f"{name} is a placeholder: generate one (`todo-api secret`)")
+    if len(raw.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{name} is too short: it needs at least {MIN_SECRET_BYTES} bytes "
+            "(`todo-api secret` prints a suitable one)"
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

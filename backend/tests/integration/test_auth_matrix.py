@@ -137,6 +137,7 @@ async def test_me_without_optional_claims_gives_nulls(client: httpx.AsyncClient)
     assert response.json() | {"expires_at": None} == {
         "user_id": "carol",
         "email": None,
+        "email_verified": None,
         "name": None,
         "expires_at": None,
     }

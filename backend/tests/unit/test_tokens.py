@@ -19,7 +19,7 @@ from todo_api.auth.tokens import AuthError, TokenVerifier, VerifierConfig
 
 
 def verifier(**overrides: object) -> TokenVerifier:
-    values: dict[str, object] = {"key": SECRET.encode(), "algorithms": ("HS256",)}
+    values: dict[str, object] = {"secrets": (SECRET.encode(),), "algorithms": ("HS256",)}
     values.update(overrides)
     return TokenVerifier(VerifierConfig(**values))  # type: ignore[arg-type]
 
@@ -108,7 +108,7 @@ def test_asymmetric_token_is_rejected_in_secret_mode(alg: str) -> None:
 
 
 def test_none_can_never_be_configured() -> None:
-    with pytest.raises(ValueError, match="real algorithm"):
+    with pytest.raises(ValueError, match="unsupported algorithms"):
         verifier(algorithms=("none",))
 
 
@@ -141,9 +141,25 @@ def test_time_claims_must_be_numbers(claim: str) -> None:
     }
 
 
-@pytest.mark.parametrize("claim", ["email", "name"])
-def test_optional_text_claims_must_be_strings(claim: str) -> None:
-    assert rejected(mint(**{claim: 7})) == f"invalid claim: {claim}"
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("email", 7),
+        ("name", ["x"]),
+        ("emailVerified", "yes"),
+        ("email", "a" * 321),
+        ("name", "n" * 1001),
+    ],
+    ids=["email-number", "name-list", "verified-string", "email-too-long", "name-too-long"],
+)
+def test_optional_claims_must_have_their_type_and_bounds(claim: str, value: object) -> None:
+    assert rejected(mint(**{claim: value})) == f"invalid claim: {claim}"
+
+
+def test_better_auth_and_oidc_email_verified_are_read() -> None:
+    assert verifier().verify(mint(emailVerified=True)).email_verified is True
+    assert verifier().verify(mint(email_verified=False)).email_verified is False
+    assert verifier().verify(mint()).email_verified is None
 
 
 def test_issuer_is_checked_when_configured() -> None:

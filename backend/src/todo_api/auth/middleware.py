@@ -12,16 +12,25 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.auth.identity import IDENTITY_STATE_KEY, Identity
-from todo_api.auth.tokens import AuthError, TokenVerifier
+from todo_api.auth.keys import JwksCache
+from todo_api.auth.token_cache import Verifier
+from todo_api.auth.tokens import AuthError, Claims, UnknownKey
 from todo_api.errors import InvalidToken, problem_response
 
 _AUTHORIZATION = b"authorization"
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier, prefix: str = "/api") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: Verifier,
+        jwks: JwksCache | None = None,
+        prefix: str = "/api",
+    ) -> None:
         self.app = app
         self.verifier = verifier
+        self.jwks = jwks
         self.prefix = prefix.rstrip("/")
 
     def _protects(self, path: str) -> bool:
@@ -34,7 +43,7 @@ class AuthMiddleware:
 
         started = time.perf_counter()
         try:
-            identity = self._authenticate(scope)
+            identity = await self._authenticate(scope)
         except InvalidToken as error:
             response = problem_response(error)
             response.headers["Server-Timing"] = _server_timing(started)
@@ -50,24 +59,38 @@ class AuthMiddleware:
 
         await self.app(scope, receive, send_with_timing)
 
-    def _authenticate(self, scope: Scope) -> Identity:
-        values = [value for name, value in scope["headers"] if name == _AUTHORIZATION]
+    async def _authenticate(self, scope: Scope) -> Identity:
+        token = self._bearer_token(scope)
+        try:
+            claims = await self._verify(token)
+        except AuthError as exc:
+            raise InvalidToken(exc.reason) from None
+        return Identity.from_claims(claims)
+
+    async def _verify(self, token: str) -> Claims:
+        try:
+            return self.verifier.verify(token)
+        except UnknownKey:
+            if self.jwks is None:
+                raise
+        # A new key (issuer rotation) or a random kid: refetch, rate-limited inside the cache.
+        await self.jwks.refresh_for_unknown_kid()
+        return self.verifier.verify(token)
+
+    def _bearer_token(self, scope: Scope) -> str:
+        values: list[bytes] = [value for name, value in scope["headers"] if name == _AUTHORIZATION]
         if not values:
             raise InvalidToken("missing bearer token", token_sent=False)
         if len(values) > 1:
             raise InvalidToken("more than one Authorization header")
-        scheme, _, token = values[0].decode("latin-1").strip().partition(" ")
+        scheme, _, rest = values[0].decode("latin-1").strip().partition(" ")
         if scheme.lower() != "bearer":
             # Another scheme (Basic, ...) carries no bearer token: a plain challenge, RFC 6750 §3.1.
             raise InvalidToken("missing bearer token", token_sent=False)
-        token = token.strip()
+        token = rest.strip()
         if not token or " " in token:
             raise InvalidToken("malformed token")
-        try:
-            claims = self.verifier.verify(token)
-        except AuthError as exc:
-            raise InvalidToken(exc.reason) from None
-        return Identity.from_claims(claims)
+        return token
 
 
 def _server_timing(started: float) -> str:

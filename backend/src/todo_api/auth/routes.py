@@ -15,15 +15,17 @@ router = APIRouter(prefix="/api")
 class Me(BaseModel):
     user_id: str
     email: str | None
+    email_verified: bool | None
     name: str | None
     expires_at: datetime
 
 
 @router.get("/me", operation_id="getCurrentUser")
-def get_me(identity: CurrentUser) -> Me:
+async def get_me(identity: CurrentUser) -> Me:
     return Me(
         user_id=identity.user_id,
         email=identity.email,
+        email_verified=identity.email_verified,
         name=identity.name,
         expires_at=identity.expires_at,
     )

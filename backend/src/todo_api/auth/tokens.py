@@ -1,15 +1,19 @@
 """Verify a bearer JWT into typed claims. Plain Python: no FastAPI, no request, no I/O.
 
-Algorithms, key, issuer, audience and leeway come from configuration; the token's header only
-names which of our algorithms it claims, and anything we did not configure is refused.
+Algorithms, keys, issuer, audience and leeway come from configuration. The token's header only
+selects among keys we already trust: its `alg` must be one we allow, an HMAC `alg` is checked
+against the shared secret(s) only and an asymmetric one against the JWKS keys only (so a public key
+can never serve as an HMAC secret), and its `kid` picks a key from the set we fetched ourselves.
+The header fields `jku`, `x5u`, `jwk` and `x5c` are never read.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from jwt.exceptions import InvalidSubjectError
@@ -18,6 +22,11 @@ from jwt.exceptions import InvalidSubjectError
 SUBJECT_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 # Real tokens are well under 2 KiB (Better Auth's carry the whole user row); refuse giants unparsed.
 MAX_TOKEN_LENGTH = 8 * 1024
+# The contract's bounds for what /api/me echoes back (RFC 5321 caps an address at 320 octets).
+MAX_EMAIL, MAX_NAME = 320, 1000
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+# What Better Auth's JWT plugin can sign with.
+ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
 
 
 class AuthError(Exception):
@@ -28,30 +37,52 @@ class AuthError(Exception):
         self.reason = reason
 
 
+class UnknownKey(AuthError):
+    """The token names a `kid` our key set does not hold (yet): a refetch may find it."""
+
+    def __init__(self) -> None:
+        super().__init__("unknown signing key")
+
+
+class KeyLookup(Protocol):
+    """The public keys we trust, by `kid` (an in-memory read: never blocks)."""
+
+    def get(self, kid: str) -> Mapping[str, Any] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Claims:
     subject: str
     expires_at: datetime
     email: str | None = None
     name: str | None = None
+    email_verified: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VerifierConfig:
-    key: bytes
     algorithms: tuple[str, ...]
+    # HMAC secrets, current first, then those still accepted during a rotation window.
+    secrets: tuple[bytes, ...] = ()
+    jwks: KeyLookup | None = None
     issuer: str | None = None
     audience: str | None = None
     leeway_seconds: int = 30
 
 
 class TokenVerifier:
-    """Holds the trusted key and policy; `verify` is safe to call concurrently."""
+    """Holds the trusted keys and policy; `verify` is safe to call concurrently."""
 
     def __init__(self, config: VerifierConfig) -> None:
-        if not config.algorithms or "none" in {a.lower() for a in config.algorithms}:
-            raise ValueError("a verifier needs at least one real algorithm")
+        allowed = set(config.algorithms)
+        if not allowed or not allowed <= HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS:
+            raise ValueError(f"unsupported algorithms: {sorted(allowed)}")
+        if allowed & HMAC_ALGORITHMS and not config.secrets:
+            raise ValueError("HMAC algorithms need a secret")
+        if allowed & ASYMMETRIC_ALGORITHMS and config.jwks is None:
+            raise ValueError("asymmetric algorithms need a JWKS key source")
         self._config = config
+        self._allowed = frozenset(allowed)
         self._jwt = jwt.PyJWT(
             options={
                 "require": ["exp", "sub"],
@@ -70,12 +101,49 @@ class TokenVerifier:
     def verify(self, token: str) -> Claims:
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthError("token too large")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise AuthError("malformed token") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._allowed:
+            raise AuthError("algorithm not allowed")
+        if alg in HMAC_ALGORITHMS:
+            return _claims_from(self._verify_hmac(token, alg))
+        return _claims_from(self._decode(token, self._public_key(header, alg), alg))
+
+    def _verify_hmac(self, token: str, alg: str) -> dict[str, Any]:
+        # The current secret first; previous ones only while a rotation window keeps them listed.
+        for secret in self._config.secrets:
+            try:
+                return self._decode(token, secret, alg)
+            except AuthError as exc:
+                if exc.reason != "signature verification failed":
+                    raise
+        raise AuthError("signature verification failed")
+
+    def _public_key(self, header: Mapping[str, Any], alg: str) -> Any:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("missing kid")
+        assert self._config.jwks is not None  # guaranteed by __init__ for asymmetric algorithms
+        jwk = self._config.jwks.get(kid)
+        if jwk is None:
+            raise UnknownKey()
+        if jwk.get("alg", alg) != alg:
+            raise AuthError("key algorithm mismatch")
+        try:
+            return jwt.PyJWK(dict(jwk), algorithm=alg).key
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+            raise AuthError("key algorithm mismatch") from None
+
+    def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
         config = self._config
         try:
             payload: dict[str, Any] = self._jwt.decode(
                 token,
-                key=config.key,
-                algorithms=list(config.algorithms),
+                key=key,
+                algorithms=[alg],
                 issuer=config.issuer,
                 audience=config.audience,
                 leeway=config.leeway_seconds,
@@ -102,7 +170,7 @@ class TokenVerifier:
             raise AuthError("malformed token") from None
         except jwt.InvalidTokenError:
             raise AuthError("invalid token") from None
-        return _claims_from(payload)
+        return payload
 
 
 def _claims_from(payload: dict[str, Any]) -> Claims:
@@ -124,15 +192,23 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     return Claims(
         subject=subject,
         expires_at=expires_at,
-        email=_optional_text(payload, "email"),
-        name=_optional_text(payload, "name"),
+        email=_optional(payload, "email", str, max_length=MAX_EMAIL),
+        name=_optional(payload, "name", str, max_length=MAX_NAME),
+        # Better Auth says `emailVerified`; OpenID Connect says `email_verified`.
+        email_verified=_optional(payload, "emailVerified", bool)
+        if "emailVerified" in payload
+        else _optional(payload, "email_verified", bool),
     )
 
 
-def _optional_text(payload: dict[str, Any], claim: str) -> str | None:
+def _optional(
+    payload: dict[str, Any], claim: str, kind: type, *, max_length: int | None = None
+) -> Any:
     value = payload.get(claim)
     if value is None:
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, kind):
+        raise AuthError(f"invalid claim: {claim}")
+    if max_length is not None and isinstance(value, str) and len(value) > max_length:
         raise AuthError(f"invalid claim: {claim}")
     return value

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from todo_api.auth.identity import Owner
 from todo_api.db import session_scope
@@ -22,16 +22,18 @@ from todo_api.tasks.schemas import (
     TaskStatus,
 )
 
-
-def _session(request: Request, owner: Owner) -> Iterator[Session]:
-    # Bound to the verified owner: on PostgreSQL, Row-Level Security then holds every statement
-    # of this transaction to the owner's rows, whatever the store's own filter says.
-    yield from session_scope(request.app.state.session_factory, user_id=owner.user_id)
+transaction = contextmanager(session_scope)
 
 
-# scope="function": the transaction commits before the response is sent, so a client never
-# sees 2xx for a write that then failed to commit.
-DbSession = Annotated[Session, Depends(_session, scope="function")]
+async def _sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.session_factory  # type: ignore[no-any-return]
+
+
+# Each handler opens, uses and commits its transaction inside its own body: one thread-pool hop
+# per request, and the commit happens before the response is sent (no 2xx for a write that then
+# failed to commit). A yield dependency would cost two more hops, and hold SQLite's write lock
+# across them: under 100 connections writers queued behind it until the pool timed out.
+Sessions = Annotated[sessionmaker[Session], Depends(_sessions)]
 TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
 StatusQuery = Annotated[TaskStatus, Query(description="Filter by completion.")]
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size.")]
@@ -51,45 +53,52 @@ router = APIRouter(prefix="/api")
 @router.get("/{user_id}/tasks", operation_id="listTasks")
 def list_tasks(
     owner: Owner,
-    session: DbSession,
+    sessions: Sessions,
     status: StatusQuery = "all",
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
 ) -> TaskList:
-    return service.list_tasks(session, owner.user_id, status, limit, cursor)
+    with transaction(sessions, owner.user_id) as session:
+        return service.list_tasks(session, owner.user_id, status, limit, cursor)
 
 
 @router.post("/{user_id}/tasks", status_code=201, operation_id="createTask")
 def create_task(
-    owner: Owner, session: DbSession, body: TaskCreate, request: Request, response: Response
+    owner: Owner, sessions: Sessions, body: TaskCreate, request: Request, response: Response
 ) -> Task:
-    task = service.create_task(session, owner.user_id, body)
+    with transaction(sessions, owner.user_id) as session:
+        task = service.create_task(session, owner.user_id, body)
     root = request.scope.get("root_path", "")
     response.headers["Location"] = f"{root}/api/{owner.user_id}/tasks/{task.id}"
     return task
 
 
 @router.get("/{user_id}/tasks/{task_id}", operation_id="getTask")
-def get_task(owner: Owner, session: DbSession, task_id: TaskId) -> Task:
-    return service.get_task(session, owner.user_id, task_id)
+def get_task(owner: Owner, sessions: Sessions, task_id: TaskId) -> Task:
+    with transaction(sessions, owner.user_id) as session:
+        return service.get_task(session, owner.user_id, task_id)
 
 
 @router.put("/{user_id}/tasks/{task_id}", operation_id="replaceTask")
-def replace_task(owner: Owner, session: DbSession, task_id: TaskId, body: TaskReplace) -> Task:
-    return service.replace_task(session, owner.user_id, task_id, body)
+def replace_task(owner: Owner, sessions: Sessions, task_id: TaskId, body: TaskReplace) -> Task:
+    with transaction(sessions, owner.user_id) as session:
+        return service.replace_task(session, owner.user_id, task_id, body)
 
 
 @router.patch("/{user_id}/tasks/{task_id}", operation_id="updateTask")
-def update_task(owner: Owner, session: DbSession, task_id: TaskId, body: TaskPatch) -> Task:
-    return service.patch_task(session, owner.user_id, task_id, body)
+def update_task(owner: Owner, sessions: Sessions, task_id: TaskId, body: TaskPatch) -> Task:
+    with transaction(sessions, owner.user_id) as session:
+        return service.patch_task(session, owner.user_id, task_id, body)
 
 
 @router.delete("/{user_id}/tasks/{task_id}", status_code=204, operation_id="deleteTask")
-def delete_task(owner: Owner, session: DbSession, task_id: TaskId) -> Response:
-    service.delete_task(session, owner.user_id, task_id)
+def delete_task(owner: Owner, sessions: Sessions, task_id: TaskId) -> Response:
+    with transaction(sessions, owner.user_id) as session:
+        service.delete_task(session, owner.user_id, task_id)
     return Response(status_code=204)
 
 
 @router.patch("/{user_id}/tasks/{task_id}/complete", operation_id="toggleTaskCompletion")
-def toggle_task(owner: Owner, session: DbSession, task_id: TaskId) -> Task:
-    return service.toggle_task(session, owner.user_id, task_id)
+def toggle_task(owner: Owner, sessions: Sessions, task_id: TaskId) -> Task:
+    with transaction(sessions, owner.user_id) as session:
+        return service.toggle_task(session, owner.user_id, task_id)

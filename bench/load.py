@@ -1,0 +1,122 @@
+"""Closed-loop load with wrk: 10,000 users with their own tokens and tasks, a realistic mix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (
+    BENCH,
+    CLIENT_CPU,
+    QUICK,
+    Server,
+    database_url,
+    mint,
+    rss_kib,
+    running_server,
+    seed_tasks,
+    work_dir,
+)
+
+USERS = 10_000
+TASKS_PER_USER = 20
+
+
+def prepare(users: int = USERS) -> tuple[Path, Path]:
+    """A pristine SQLite file with `users` × 20 tasks, and the users file the Lua script reads."""
+    pristine = work_dir() / "load-pristine.db"
+    users_file = work_dir() / "users.txt"
+    owners = [f"user-{i:05d}" for i in range(users)]
+    started = time.monotonic()
+    ids = seed_tasks(f"sqlite:///{pristine}", dict.fromkeys(owners, TASKS_PER_USER))
+    with users_file.open("w") as out:
+        for owner in owners:
+            out.write(f"{owner} {mint(owner)} {','.join(map(str, ids[owner]))}\n")
+    print(f"  seeded {users} users × {TASKS_PER_USER} tasks in {time.monotonic() - started:.1f} s")
+    return pristine, users_file
+
+
+def fresh_copy(pristine: Path, name: str) -> str:
+    """Every scenario starts from the same data (creates in one run do not grow the next)."""
+    target = work_dir() / f"{name}.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(pristine, target)
+    return database_url(target)
+
+
+def wrk(server: Server, users_file: Path, connections: int, seconds: int) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "wrk is not installed: `apt-get install -y wrk` (make bench does this as root)"
+        )
+    threads = 2 if connections >= 2 else 1
+    command = [
+        "taskset", "-c", CLIENT_CPU, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+        "--timeout", "10s", "-s", str(BENCH / "mix.lua"), server.base, "--", str(users_file),
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=True
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    duration = raw["duration_us"] / 1e6
+    errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
+    return {
+        "connections": connections,
+        "seconds": round(duration, 1),
+        "requests": raw["requests"],
+        "rps": raw["requests"] / duration,
+        "p50_ms": raw["p50"] / 1000,
+        "p90_ms": raw["p90"] / 1000,
+        "p99_ms": raw["p99"] / 1000,
+        "p999_ms": raw["p999"] / 1000,
+        "max_ms": raw["max"] / 1000,
+        "non_2xx": raw["status"],
+        "socket_errors": errors,
+    }
+
+
+def scenario(
+    pristine: Path,
+    users_file: Path,
+    name: str,
+    *,
+    connections: int = 100,
+    seconds: int | None = None,
+    **server_options: Any,
+) -> dict[str, Any]:
+    seconds = seconds or (8 if QUICK else 30)
+    with running_server(fresh_copy(pristine, name), **server_options) as server:
+        rss_before = rss_kib(server.pid)
+        wrk(server, users_file, connections, 2 if QUICK else 5)  # warm-up, not reported
+        result = wrk(server, users_file, connections, seconds)
+        result["rss_before_mib"] = rss_before / 1024
+        result["rss_after_mib"] = rss_kib(server.pid) / 1024
+    result["name"] = name
+    print(
+        f"  {name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms, non-2xx {result['non_2xx']}, "
+        f"errors {result['socket_errors']}"
+    )
+    return result
+
+
+def sweep(pristine: Path, users_file: Path) -> list[dict[str, Any]]:
+    """Latency percentiles against concurrency, one server for the whole sweep."""
+    seconds = 5 if QUICK else 15
+    results = []
+    with running_server(fresh_copy(pristine, "sweep")) as server:
+        wrk(server, users_file, 100, 2 if QUICK else 5)
+        for connections in (10, 50, 100, 200):
+            result = wrk(server, users_file, connections, seconds)
+            print(
+                f"  c={connections}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+                f"p99 {result['p99_ms']:.1f} ms, non-2xx {result['non_2xx']}"
+            )
+            results.append(result)
+    return results

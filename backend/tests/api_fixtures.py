@@ -120,6 +120,21 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture
+async def pg_app(tmp_path: Path, postgres: pg_databases.Database) -> AsyncIterator[FastAPI]:
+    """The app on PostgreSQL only (tests of PostgreSQL behaviour: RLS, outages)."""
+    application = create_app(postgres_settings(tmp_path, postgres))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=pg_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
 def mint(
     sub: object = "alice",
     *,

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import pg_databases
-from api_fixtures import SECRET, User, all_tasks, create_task, postgres_settings
+from api_fixtures import SECRET, User, all_tasks, create_task
 from live_server import CLI, child_env, free_port
 from todo_api.db import DatabaseNotReady, make_engine, wait_for_database
 from todo_api.main import create_app
@@ -58,20 +57,6 @@ def _admin_count(database: pg_databases.Database) -> int:
         count: int = connection.execute(text("SELECT count(*) FROM tasks")).scalar_one()
     admin.dispose()
     return count
-
-
-@pytest.fixture
-async def pg_app(tmp_path: Path, postgres: pg_databases.Database) -> AsyncIterator[FastAPI]:
-    application = create_app(postgres_settings(tmp_path, postgres))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=pg_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
 
 
 async def test_connection_lost_mid_request_is_503_writes_nothing_and_recovers(

@@ -3,22 +3,19 @@ rows even where the application's own owner filter is missing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 import pg_databases
-from api_fixtures import User, all_tasks, create_task, postgres_settings
+from api_fixtures import User, all_tasks, create_task
 from todo_api.db import PoolOptions, make_engine, make_sessionmaker, session_scope, utc_now
-from todo_api.main import create_app
 from todo_api.tasks import store
 
 
@@ -123,20 +120,6 @@ def test_the_binding_ends_with_its_transaction_on_a_pooled_connection(
         assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() == first
         assert _owners(session) == []
     single.dispose()
-
-
-@pytest.fixture
-async def pg_app(tmp_path: Path, postgres: pg_databases.Database) -> AsyncIterator[FastAPI]:
-    application = create_app(postgres_settings(tmp_path, postgres))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=pg_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
 
 
 @pytest.mark.anyio

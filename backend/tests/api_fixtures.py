@@ -15,6 +15,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,32 +107,43 @@ def postgres() -> pg_databases.Database:
     return pg_databases.cluster().create_database("t")
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The real app with its lifespan (schema, JWKS refresher) started and stopped."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
 
 @pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with running_app(settings) as application:
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(app) as http:
+        yield http
+
+
+@pytest.fixture
 async def pg_app(tmp_path: Path, postgres: pg_databases.Database) -> AsyncIterator[FastAPI]:
     """The app on PostgreSQL only (tests of PostgreSQL behaviour: RLS, outages)."""
-    application = create_app(postgres_settings(tmp_path, postgres))
-    async with application.router.lifespan_context(application):
+    async with running_app(postgres_settings(tmp_path, postgres)) as application:
         yield application
 
 
 @pytest.fixture
 async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=pg_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with asgi_client(pg_app) as http:
         yield http
 
 

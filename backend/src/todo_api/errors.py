@@ -123,15 +123,27 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+# The bounds of Problem.errors in the contract. A `loc` can name a key the client sent (an
+# unknown field), and a body can carry thousands of them: both are cut to fit.
+MAX_ERRORS = 100
+MAX_LOC_PARTS = 20
+MAX_LOC_PART = 200
+
+
+def _loc_part(part: object) -> str:
+    text = str(part)
+    return text if len(text) <= MAX_LOC_PART else text[: MAX_LOC_PART - 1] + "…"
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Never echo the rejected input back: it may be large, or something the caller should not see.
     return [
         {
-            "loc": [str(part) for part in err.get("loc", ())],
+            "loc": [_loc_part(part) for part in err.get("loc", ())[:MAX_LOC_PARTS]],
             "msg": str(err.get("msg", "")).removeprefix("Value error, "),
             "type": err.get("type", ""),
         }
-        for err in exc.errors()
+        for err in exc.errors()[:MAX_ERRORS]
     ]
 
 

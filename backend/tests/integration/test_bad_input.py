@@ -160,3 +160,24 @@ async def test_validation_error_names_the_field_without_echoing_input(
     body = _assert_problem(response, 422)
     assert body["errors"][0]["loc"] == ["body", "title"]
     assert secret_looking not in response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "t", "k" * 5000: 1},
+        {"title": "t", **{f"extra-{i}": i for i in range(500)}},
+    ],
+    ids=["unknown-key-of-5000-chars", "500-unknown-keys"],
+)
+async def test_validation_errors_stay_within_the_contracts_bounds(
+    client: httpx.AsyncClient, alice: User, body: dict[str, Any]
+) -> None:
+    """Found by Schemathesis: an unknown key is echoed in `loc`, which the contract bounds."""
+    response = await client.post("/api/alice/tasks", json=body, headers=alice.headers)
+    errors = _assert_problem(response, 422)["errors"]
+    assert 1 <= len(errors) <= 100
+    for error in errors:
+        assert error["type"] == "extra_forbidden"
+        assert all(len(part) <= 200 for part in error["loc"])
+    assert await all_tasks(client, alice) == []

@@ -30,18 +30,17 @@ Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
 
 def _list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     def list_tasks(
-        session: Any, *, owner_id: str, completed: Any, limit: int, before_id: Any
+        connection: Any, *, owner_id: str, completed: Any, limit: int, before_id: Any
     ) -> Any:
-        query = select(*store._COLUMNS).order_by(store.TaskRow.id.desc()).limit(limit)
-        return [row._mapping for row in session.execute(query)]
+        query = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
+        return connection.execute(query).all()
 
     monkeypatch.setattr(store, "list_tasks", list_tasks)
 
 
 def _get_by_id_alone(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
-    def get_task(session: Any, *, owner_id: str, task_id: int) -> Any:
-        row = session.execute(select(*store._COLUMNS).where(store.TaskRow.id == task_id)).first()
-        return row._mapping if row else None
+    def get_task(connection: Any, *, owner_id: str, task_id: int) -> Any:
+        return connection.execute(select(*store.COLUMNS).where(store.TASKS.c.id == task_id)).first()
 
     monkeypatch.setattr(store, "get_task", get_task)
 

@@ -1,4 +1,4 @@
-"""Engine, pool and sessions: SQLite by default, PostgreSQL (psycopg 3) by configuration."""
+"""Engine, pool and transactions: SQLite by default, PostgreSQL (psycopg 3) by configuration."""
 
 from __future__ import annotations
 
@@ -9,11 +9,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, func, select, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from todo_api.errors import ServiceUnavailable
@@ -107,10 +117,6 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
 def ping(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
@@ -135,29 +141,35 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
         delay = min(delay * 2, 2.0)
 
 
-def bind_user(session: Session, user_id: str) -> None:
+# Built once: a statement object keeps its compiled form and cache key between requests.
+_BIND_USER = select(func.set_config("app.user_id", bindparam("user_id"), True))
+
+
+def bind_user(connection: Connection, user_id: str) -> None:
     """Tell PostgreSQL whose transaction this is, for the Row-Level Security policies.
 
     `is_local=true`: the setting ends with the transaction, so a pooled connection never carries
     one request's user into the next. SQLite has no RLS; there the owner filter is the only wall.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.set_config("app.user_id", user_id, True)))
+    if connection.dialect.name == "postgresql":
+        connection.execute(_BIND_USER, {"user_id": user_id})
 
 
-def session_scope(factory: sessionmaker[Session], user_id: str | None = None) -> Iterator[Session]:
+def transaction(engine: Engine, user_id: str | None = None) -> Iterator[Connection]:
     """One transaction per request, bound to `user_id`: committed when the handler returns,
     rolled back on error.
 
+    A Core connection, not an ORM session: the store issues single Core statements, and the
+    session's unit-of-work bookkeeping cost about 60 µs a request for nothing (docs/benchmarks.md).
     A database that cannot be reached is the service being unavailable (503), not a bug (500).
     """
     # The store failing (gone, unreachable, locked, connection dropped mid-transaction, pool
     # exhausted) is not our code: the transaction rolled back, the caller may retry, so 503.
     try:
-        with factory() as session, session.begin():
+        with engine.begin() as connection:
             if user_id is not None:
-                bind_user(session, user_id)
-            yield session
+                bind_user(connection, user_id)
+            yield connection
     except (OperationalError, InterfaceError, PoolTimeout):
         raise ServiceUnavailable("The database does not answer") from None
     except DBAPIError as exc:

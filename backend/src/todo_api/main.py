@@ -18,7 +18,7 @@ from todo_api.auth.keys import JwksCache
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.token_cache import TokenCache, Verifier
 from todo_api.auth.tokens import TokenVerifier, VerifierConfig
-from todo_api.db import PoolOptions, make_engine, make_sessionmaker
+from todo_api.db import PoolOptions, make_engine
 from todo_api.errors import install_error_handlers
 from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
@@ -99,7 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_sessionmaker(engine)
     app.state.jwks = jwks
 
     install_error_handlers(app)

@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
 
 import pg_databases
 from api_fixtures import SECRET, User, all_tasks, create_task
@@ -67,9 +66,9 @@ async def test_connection_lost_mid_request_is_503_writes_nothing_and_recovers(
 ) -> None:
     real_create = store.create_task
 
-    def create_then_lose_the_connection(session: Session, **fields: Any) -> Any:
-        row = real_create(session, **fields)  # the INSERT ran, uncommitted
-        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    def create_then_lose_the_connection(connection: Connection, **fields: Any) -> Any:
+        row = real_create(connection, **fields)  # the INSERT ran, uncommitted
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
         admin = postgres.admin_engine()
         with admin.begin() as connection:
             connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine
 
 from api_fixtures import User, make_settings
-from todo_api.db import make_sessionmaker
 from todo_api.main import create_app
 from todo_api.spec import spec_path
 
@@ -36,7 +35,6 @@ async def test_database_gone_gives_503_problem_not_500(
 ) -> None:
     unreachable = create_engine(f"sqlite:///{tmp_path}/no/such/dir/x.db")
     app.state.engine = unreachable
-    app.state.session_factory = make_sessionmaker(unreachable)
 
     ready = await client.get("/readyz")
     listing = await client.get("/api/alice/tasks", headers=alice.headers)

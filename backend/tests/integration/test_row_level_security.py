@@ -9,13 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.orm import Session
 
 import pg_databases
 from api_fixtures import User, all_tasks, create_task
-from todo_api.db import PoolOptions, make_engine, make_sessionmaker, session_scope, utc_now
+from todo_api.db import PoolOptions, make_engine, transaction, utc_now
 from todo_api.tasks import store
 
 
@@ -48,12 +47,12 @@ def _row(owner: str, title: str) -> Any:
 
 
 @contextmanager
-def app_session(engine: Engine, user_id: str | None) -> Iterator[Session]:
-    """A transaction exactly as a request gets it (db.session_scope), bound to `user_id`."""
-    yield from session_scope(make_sessionmaker(engine), user_id=user_id)
+def app_session(engine: Engine, user_id: str | None) -> Iterator[Connection]:
+    """A transaction exactly as a request gets it (db.transaction), bound to `user_id`."""
+    yield from transaction(engine, user_id=user_id)
 
 
-def _owners(session: Session) -> list[str]:
+def _owners(session: Connection) -> list[str]:
     # No WHERE: the owner filter the application would add is deliberately left out.
     return sorted(session.execute(text("SELECT owner_id FROM tasks")).scalars())
 
@@ -129,13 +128,12 @@ async def test_store_without_owner_filter_still_keeps_users_apart(
     """The bug RLS exists for: list and get forget `owner_id` (the same breaks that
     contract_tests/test_suite_bites.py shows leaking on SQLite)."""
 
-    def list_tasks(session: Session, *, owner_id: str, limit: int, **_: Any) -> Any:
-        query = select(*store._COLUMNS).order_by(store.TaskRow.id.desc()).limit(limit)
-        return [row._mapping for row in session.execute(query)]
+    def list_tasks(connection: Connection, *, owner_id: str, limit: int, **_: Any) -> Any:
+        query = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
+        return connection.execute(query).all()
 
-    def get_task(session: Session, *, owner_id: str, task_id: int) -> Any:
-        row = session.execute(select(*store._COLUMNS).where(store.TaskRow.id == task_id)).first()
-        return row._mapping if row else None
+    def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Any:
+        return connection.execute(select(*store.COLUMNS).where(store.TASKS.c.id == task_id)).first()
 
     secret = await create_task(pg_client, alice, "alice's secret")
     await create_task(pg_client, bob, "bob's")

@@ -6,10 +6,10 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 
+from todo_api import db
 from todo_api.auth.identity import Owner
-from todo_api.db import session_scope
 from todo_api.tasks import service
 from todo_api.tasks.schemas import (
     CURSOR_PATTERN,
@@ -22,18 +22,18 @@ from todo_api.tasks.schemas import (
     TaskStatus,
 )
 
-transaction = contextmanager(session_scope)
+transaction = contextmanager(db.transaction)
 
 
-async def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.session_factory  # type: ignore[no-any-return]
+async def _engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
 
 
 # Each handler opens, uses and commits its transaction inside its own body: one thread-pool hop
 # per request, and the commit happens before the response is sent (no 2xx for a write that then
 # failed to commit). A yield dependency would cost two more hops, and hold SQLite's write lock
 # across them: under 100 connections writers queued behind it until the pool timed out.
-Sessions = Annotated[sessionmaker[Session], Depends(_sessions)]
+Database = Annotated[Engine, Depends(_engine)]
 TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
 StatusQuery = Annotated[TaskStatus, Query(description="Filter by completion.")]
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size.")]
@@ -53,52 +53,52 @@ router = APIRouter(prefix="/api")
 @router.get("/{user_id}/tasks", operation_id="listTasks")
 def list_tasks(
     owner: Owner,
-    sessions: Sessions,
+    database: Database,
     status: StatusQuery = "all",
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
 ) -> TaskList:
-    with transaction(sessions, owner.user_id) as session:
-        return service.list_tasks(session, owner.user_id, status, limit, cursor)
+    with transaction(database, owner.user_id) as connection:
+        return service.list_tasks(connection, owner.user_id, status, limit, cursor)
 
 
 @router.post("/{user_id}/tasks", status_code=201, operation_id="createTask")
 def create_task(
-    owner: Owner, sessions: Sessions, body: TaskCreate, request: Request, response: Response
+    owner: Owner, database: Database, body: TaskCreate, request: Request, response: Response
 ) -> Task:
-    with transaction(sessions, owner.user_id) as session:
-        task = service.create_task(session, owner.user_id, body)
+    with transaction(database, owner.user_id) as connection:
+        task = service.create_task(connection, owner.user_id, body)
     root = request.scope.get("root_path", "")
     response.headers["Location"] = f"{root}/api/{owner.user_id}/tasks/{task.id}"
     return task
 
 
 @router.get("/{user_id}/tasks/{task_id}", operation_id="getTask")
-def get_task(owner: Owner, sessions: Sessions, task_id: TaskId) -> Task:
-    with transaction(sessions, owner.user_id) as session:
-        return service.get_task(session, owner.user_id, task_id)
+def get_task(owner: Owner, database: Database, task_id: TaskId) -> Task:
+    with transaction(database, owner.user_id) as connection:
+        return service.get_task(connection, owner.user_id, task_id)
 
 
 @router.put("/{user_id}/tasks/{task_id}", operation_id="replaceTask")
-def replace_task(owner: Owner, sessions: Sessions, task_id: TaskId, body: TaskReplace) -> Task:
-    with transaction(sessions, owner.user_id) as session:
-        return service.replace_task(session, owner.user_id, task_id, body)
+def replace_task(owner: Owner, database: Database, task_id: TaskId, body: TaskReplace) -> Task:
+    with transaction(database, owner.user_id) as connection:
+        return service.replace_task(connection, owner.user_id, task_id, body)
 
 
 @router.patch("/{user_id}/tasks/{task_id}", operation_id="updateTask")
-def update_task(owner: Owner, sessions: Sessions, task_id: TaskId, body: TaskPatch) -> Task:
-    with transaction(sessions, owner.user_id) as session:
-        return service.patch_task(session, owner.user_id, task_id, body)
+def update_task(owner: Owner, database: Database, task_id: TaskId, body: TaskPatch) -> Task:
+    with transaction(database, owner.user_id) as connection:
+        return service.patch_task(connection, owner.user_id, task_id, body)
 
 
 @router.delete("/{user_id}/tasks/{task_id}", status_code=204, operation_id="deleteTask")
-def delete_task(owner: Owner, sessions: Sessions, task_id: TaskId) -> Response:
-    with transaction(sessions, owner.user_id) as session:
-        service.delete_task(session, owner.user_id, task_id)
+def delete_task(owner: Owner, database: Database, task_id: TaskId) -> Response:
+    with transaction(database, owner.user_id) as connection:
+        service.delete_task(connection, owner.user_id, task_id)
     return Response(status_code=204)
 
 
 @router.patch("/{user_id}/tasks/{task_id}/complete", operation_id="toggleTaskCompletion")
-def toggle_task(owner: Owner, sessions: Sessions, task_id: TaskId) -> Task:
-    with transaction(sessions, owner.user_id) as session:
-        return service.toggle_task(session, owner.user_id, task_id)
+def toggle_task(owner: Owner, database: Database, task_id: TaskId) -> Task:
+    with transaction(database, owner.user_id) as connection:
+        return service.toggle_task(connection, owner.user_id, task_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import RowMapping
-from sqlalchemy.orm import Session
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import Connection
 
 from todo_api.errors import NotFound
 from todo_api.tasks import store
@@ -26,37 +28,45 @@ def _not_found() -> NotFound:
     return NotFound("Task not found")
 
 
-def _task(row: RowMapping | None) -> Task:
+def _fields(row: store.Record) -> dict[str, Any]:
+    return dict(zip(store.FIELDS, row, strict=True))
+
+
+# One validation call for a whole page: a third of the cost of one Task.model_validate per row.
+_TASKS = TypeAdapter(list[Task])
+
+
+def _task(row: store.Record | None) -> Task:
     if row is None:
         raise _not_found()
-    return Task.model_validate(dict(row))
+    return Task.model_validate(_fields(row))
 
 
 def list_tasks(
-    session: Session, owner_id: str, status: TaskStatus, limit: int, cursor: str | None
+    connection: Connection, owner_id: str, status: TaskStatus, limit: int, cursor: str | None
 ) -> TaskList:
     before_id = decode_cursor(cursor) if cursor is not None else None
     # One extra row tells whether another page exists without a second query.
     rows = store.list_tasks(
-        session,
+        connection,
         owner_id=owner_id,
         completed=_COMPLETED_FILTER[status],
         limit=limit + 1,
         before_id=before_id,
     )
-    items = [_task(row) for row in rows[:limit]]
+    items = _TASKS.validate_python([_fields(row) for row in rows[:limit]])
     next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
     return TaskList(items=items, next_cursor=next_cursor)
 
 
-def get_task(session: Session, owner_id: str, task_id: int) -> Task:
-    return _task(store.get_task(session, owner_id=owner_id, task_id=task_id))
+def get_task(connection: Connection, owner_id: str, task_id: int) -> Task:
+    return _task(store.get_task(connection, owner_id=owner_id, task_id=task_id))
 
 
-def create_task(session: Session, owner_id: str, body: TaskCreate) -> Task:
+def create_task(connection: Connection, owner_id: str, body: TaskCreate) -> Task:
     return _task(
         store.create_task(
-            session,
+            connection,
             owner_id=owner_id,
             title=body.title,
             description=body.description,
@@ -65,20 +75,20 @@ def create_task(session: Session, owner_id: str, body: TaskCreate) -> Task:
     )
 
 
-def replace_task(session: Session, owner_id: str, task_id: int, body: TaskReplace) -> Task:
+def replace_task(connection: Connection, owner_id: str, task_id: int, body: TaskReplace) -> Task:
     changes = body.model_dump()
-    return _task(store.update_task(session, owner_id=owner_id, task_id=task_id, changes=changes))
+    return _task(store.update_task(connection, owner_id=owner_id, task_id=task_id, changes=changes))
 
 
-def patch_task(session: Session, owner_id: str, task_id: int, body: TaskPatch) -> Task:
+def patch_task(connection: Connection, owner_id: str, task_id: int, body: TaskPatch) -> Task:
     changes = body.changes()
-    return _task(store.update_task(session, owner_id=owner_id, task_id=task_id, changes=changes))
+    return _task(store.update_task(connection, owner_id=owner_id, task_id=task_id, changes=changes))
 
 
-def toggle_task(session: Session, owner_id: str, task_id: int) -> Task:
-    return _task(store.toggle_task(session, owner_id=owner_id, task_id=task_id))
+def toggle_task(connection: Connection, owner_id: str, task_id: int) -> Task:
+    return _task(store.toggle_task(connection, owner_id=owner_id, task_id=task_id))
 
 
-def delete_task(session: Session, owner_id: str, task_id: int) -> None:
-    if not store.delete_task(session, owner_id=owner_id, task_id=task_id):
+def delete_task(connection: Connection, owner_id: str, task_id: int) -> None:
+    if not store.delete_task(connection, owner_id=owner_id, task_id=task_id):
         raise _not_found()

@@ -1,26 +1,37 @@
-"""Task persistence. Every function takes the owner: nothing reads or writes a task by id alone."""
+"""Task persistence. Every function takes the owner: nothing reads or writes a task by id alone.
+
+The statements are built once, at import, with bound parameters: a request only supplies values.
+Building a statement per call (and the ORM around it) cost more than running it on SQLite
+(docs/benchmarks.md, "Before and after").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Connection,
     Identity,
     Index,
     Integer,
-    RowMapping,
+    Row,
+    Select,
     String,
+    Table,
+    Update,
+    bindparam,
     delete,
     insert,
     not_,
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from todo_api.db import Base, UTCDateTime, utc_now
 
@@ -55,89 +66,132 @@ class TaskRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
-_COLUMNS = (
-    TaskRow.id,
-    TaskRow.title,
-    TaskRow.description,
-    TaskRow.completed,
-    TaskRow.created_at,
-    TaskRow.updated_at,
+# A row of COLUMNS.
+Record = Row[*tuple[Any, ...]]
+
+TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
+
+# The columns of the API's Task, in this order: rows unpack into FIELDS.
+COLUMNS = (
+    TASKS.c.id,
+    TASKS.c.title,
+    TASKS.c.description,
+    TASKS.c.completed,
+    TASKS.c.created_at,
+    TASKS.c.updated_at,
 )
+FIELDS = tuple(column.name for column in COLUMNS)
+WRITABLE = ("title", "description", "completed")
+
+# Parameter names differ from column names: in an UPDATE, a bindparam named like a column of its
+# SET clause is refused.
+_OWNER = "p_owner_id"
+_ID = "p_task_id"
+_NOW = "p_now"
 
 
-def _scoped(owner_id: str, task_id: int) -> tuple[Any, Any]:
-    return TaskRow.owner_id == owner_id, TaskRow.id == task_id
+def _owned_task() -> tuple[Any, Any]:
+    """The one filter every by-id statement carries: this owner's task with this id."""
+    return TASKS.c.owner_id == bindparam(_OWNER), TASKS.c.id == bindparam(_ID)
+
+
+def _list_statement(by_status: bool, below_cursor: bool) -> Select[*tuple[Any, ...]]:
+    # Newest first: one range scan of ix_tasks_owner_id_id, however large the table.
+    query = select(*COLUMNS).where(TASKS.c.owner_id == bindparam(_OWNER))
+    if by_status:
+        query = query.where(TASKS.c.completed == bindparam("p_completed"))
+    if below_cursor:
+        query = query.where(TASKS.c.id < bindparam("p_before_id"))
+    return query.order_by(TASKS.c.id.desc()).limit(bindparam("p_limit"))
+
+
+_LIST = {
+    (by_status, below_cursor): _list_statement(by_status, below_cursor)
+    for by_status in (False, True)
+    for below_cursor in (False, True)
+}
+_GET = select(*COLUMNS).where(*_owned_task())
+_CREATE = insert(TASKS).returning(*COLUMNS)
+_TOGGLE = (
+    update(TASKS)
+    .where(*_owned_task())
+    .values(completed=not_(TASKS.c.completed), updated_at=bindparam(_NOW))
+    .returning(*COLUMNS)
+)
+_DELETE = delete(TASKS).where(*_owned_task()).returning(TASKS.c.id)
+
+
+@cache
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    """UPDATE of exactly these columns; at most 7 shapes (subsets of WRITABLE), each built once."""
+    values: dict[str, Any] = {name: bindparam(f"p_{name}") for name in columns}
+    return (
+        update(TASKS)
+        .where(*_owned_task())
+        .values(**values, updated_at=bindparam(_NOW))
+        .returning(*COLUMNS)
+    )
 
 
 def list_tasks(
-    session: Session,
+    connection: Connection,
     *,
     owner_id: str,
     completed: bool | None,
     limit: int,
     before_id: int | None,
-) -> list[RowMapping]:
-    query = select(*_COLUMNS).where(TaskRow.owner_id == owner_id)
+) -> Sequence[Record]:
+    params: dict[str, Any] = {_OWNER: owner_id, "p_limit": limit}
     if completed is not None:
-        query = query.where(TaskRow.completed.is_(completed))
+        params["p_completed"] = completed
     if before_id is not None:
-        query = query.where(TaskRow.id < before_id)
-    query = query.order_by(TaskRow.id.desc()).limit(limit)
-    return [row._mapping for row in session.execute(query)]
+        params["p_before_id"] = before_id
+    statement = _LIST[completed is not None, before_id is not None]
+    return connection.execute(statement, params).all()
 
 
-def get_task(session: Session, *, owner_id: str, task_id: int) -> RowMapping | None:
-    row = session.execute(select(*_COLUMNS).where(*_scoped(owner_id, task_id))).first()
-    return row._mapping if row else None
+def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:
+    return connection.execute(_GET, {_OWNER: owner_id, _ID: task_id}).first()
 
 
 def create_task(
-    session: Session, *, owner_id: str, title: str, description: str | None, completed: bool
-) -> RowMapping:
+    connection: Connection,
+    *,
+    owner_id: str,
+    title: str,
+    description: str | None,
+    completed: bool,
+) -> Record:
     now = utc_now()
-    statement = (
-        insert(TaskRow)
-        .values(
-            owner_id=owner_id,
-            title=title,
-            description=description,
-            completed=completed,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(*_COLUMNS)
-    )
-    return session.execute(statement).one()._mapping
+    values = {
+        "owner_id": owner_id,
+        "title": title,
+        "description": description,
+        "completed": completed,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return connection.execute(_CREATE, values).one()
 
 
 def update_task(
-    session: Session, *, owner_id: str, task_id: int, changes: Mapping[str, Any]
-) -> RowMapping | None:
+    connection: Connection, *, owner_id: str, task_id: int, changes: dict[str, Any]
+) -> Record | None:
     """Write only the given columns in one statement: concurrent edits of other fields survive."""
-    statement = (
-        update(TaskRow)
-        .where(*_scoped(owner_id, task_id))
-        .values(**changes, updated_at=utc_now())
-        .returning(*_COLUMNS)
-    )
-    row = session.execute(statement).first()
-    return row._mapping if row else None
+    unknown = set(changes) - set(WRITABLE)
+    if unknown or not changes:
+        raise ValueError(f"not writable columns: {sorted(unknown) or 'none given'}")
+    columns = tuple(name for name in WRITABLE if name in changes)
+    params = {f"p_{name}": changes[name] for name in columns}
+    params |= {_OWNER: owner_id, _ID: task_id, _NOW: utc_now()}
+    return connection.execute(_update_statement(columns), params).first()
 
 
-def toggle_task(session: Session, *, owner_id: str, task_id: int) -> RowMapping | None:
+def toggle_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:
     """Flip in SQL, not read-then-write: two concurrent toggles give two flips."""
-    statement = (
-        update(TaskRow)
-        .where(*_scoped(owner_id, task_id))
-        .values(completed=not_(TaskRow.completed), updated_at=utc_now())
-        .returning(*_COLUMNS)
-    )
-    row = session.execute(statement).first()
-    return row._mapping if row else None
+    params = {_OWNER: owner_id, _ID: task_id, _NOW: utc_now()}
+    return connection.execute(_TOGGLE, params).first()
 
 
-def delete_task(session: Session, *, owner_id: str, task_id: int) -> bool:
-    result = session.execute(
-        delete(TaskRow).where(*_scoped(owner_id, task_id)).returning(TaskRow.id)
-    )
-    return result.first() is not None
+def delete_task(connection: Connection, *, owner_id: str, task_id: int) -> bool:
+    return connection.execute(_DELETE, {_OWNER: owner_id, _ID: task_id}).first() is not None

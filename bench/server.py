@@ -34,7 +34,7 @@ def build() -> FastAPI:
     synchronous = os.environ.get("BENCH_SQLITE_SYNCHRONOUS")
     if synchronous in {"OFF", "NORMAL", "FULL"}:
         # A candidate measured by the benchmark, not a product setting.
-        @event.listens_for(app.state.engine, "connect")
+        @event.listens_for(app.state.database.engine, "connect")
         def _synchronous(dbapi_connection: Any, _: Any) -> None:
             dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
 

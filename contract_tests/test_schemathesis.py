@@ -36,7 +36,7 @@ def _app(database: str) -> FastAPI:
     else:
         settings = postgres_settings(data, pg_databases.cluster().create_database("st"))
     app = create_app(settings)
-    prepare_database(app.state.engine, settings.db_startup_timeout)
+    prepare_database(app.state.database.engine, settings.db_startup_timeout)
     return app
 
 

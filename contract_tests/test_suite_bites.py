@@ -88,7 +88,7 @@ def _leaks_an_undocumented_field(app: FastAPI, monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture
 def broken_app(tmp_path: Path) -> FastAPI:
     app = create_app(make_settings(tmp_path))
-    upgrade(app.state.engine)
+    upgrade(app.state.database.engine)
     return app
 
 

@@ -51,7 +51,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> i
     # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
     # trace, and an operator needs one line that says what to do.
     try:
-        prepare_database(app.state.engine, settings.db_startup_timeout)
+        prepare_database(app.state.database.engine, settings.db_startup_timeout)
     except DatabaseNotReady as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 1

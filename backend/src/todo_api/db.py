@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -64,6 +67,10 @@ class PoolOptions:
     max_overflow: int = 10
     timeout: float = 10
     connect_timeout: int = 5
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class DatabaseNotReady(Exception):
@@ -176,3 +183,44 @@ def transaction(engine: Engine, user_id: str | None = None) -> Iterator[Connecti
         if exc.connection_invalidated:
             raise ServiceUnavailable("The database does not answer") from None
         raise
+
+
+class Database:
+    """The engine, and the threads that run the blocking driver off the event loop.
+
+    One transaction per call, in one hop to a thread: route handlers are `async def` and await
+    `run`. As sync handlers, FastAPI sent each one to its thread pool and then the response's
+    validation to it a second time (docs/benchmarks.md). As many threads as the pool keeps
+    connections: a connection returned by one request is taken by the next, never closed as
+    overflow and reopened (under load, the default pool opened a PostgreSQL connection for every
+    other request).
+    """
+
+    def __init__(self, engine: Engine, threads: int) -> None:
+        self.engine = engine
+        self._threads = max(1, threads)
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(
+        self,
+        user_id: str,
+        work: Callable[Concatenate[Connection, str, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`work(connection, user_id, ...)` in one transaction bound to `user_id`, on a thread."""
+
+        def in_transaction() -> T:
+            with contextmanager(transaction)(self.engine, user_id) as connection:
+                return work(connection, user_id, *args, **kwargs)
+
+        if self._executor is None:  # only the event loop's thread gets here: no race
+            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="db")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
+
+    def close(self) -> None:
+        """Wait for the transactions under way, then close the connections (at shutdown)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.engine.dispose()

@@ -30,7 +30,7 @@ async def healthz() -> Health:
 @router.get("/readyz", operation_id="getReadiness")
 def readyz(request: Request) -> Readiness:
     try:
-        ping(request.app.state.engine)
+        ping(request.app.state.database.engine)
     except SQLAlchemyError:
         raise ServiceUnavailable("The database does not answer") from None
     jwks = request.app.state.jwks

@@ -18,7 +18,7 @@ from todo_api.auth.keys import JwksCache
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.token_cache import TokenCache, Verifier
 from todo_api.auth.tokens import TokenVerifier, VerifierConfig
-from todo_api.db import PoolOptions, make_engine
+from todo_api.db import Database, PoolOptions, make_engine
 from todo_api.errors import install_error_handlers
 from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
@@ -70,17 +70,18 @@ def cached_verifier(verifier: TokenVerifier, jwks: JwksCache | None) -> Verifier
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    engine = make_engine(settings.database_url, pool_options(settings))
+    pool = pool_options(settings)
+    database = Database(make_engine(settings.database_url, pool), threads=pool.size)
     jwks = make_jwks(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # SQLite: migrate; PostgreSQL: wait for it, check the schema revision and the RLS role.
-        prepare_database(engine, settings.db_startup_timeout)
+        prepare_database(database.engine, settings.db_startup_timeout)
         # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
         # tokens, and /readyz says so until the first fetch succeeds.
         refresher = asyncio.create_task(jwks.run()) if jwks else None
-        log.info("ready", extra={"database": engine.url.get_backend_name()})
+        log.info("ready", extra={"database": database.engine.url.get_backend_name()})
         try:
             yield
         finally:
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
-            engine.dispose()
+            database.close()
 
     info = load_spec()["info"]
     app = FastAPIOffline(
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True},
     )
     app.state.settings = settings
-    app.state.engine = engine
+    app.state.database = database
     app.state.jwks = jwks
 
     install_error_handlers(app)

@@ -142,7 +142,7 @@ async def test_an_exhausted_pool_is_503_not_a_hang(settings: Settings, alice: Us
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            with app.state.engine.connect():  # the one connection, held
+            with app.state.database.engine.connect():  # the one connection, held
                 answer = await client.get(f"/api/{alice.id}/tasks", headers=alice.headers)
             assert answer.status_code == 503
             assert answer.headers["content-type"] == "application/problem+json"

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine
 
 from api_fixtures import User, make_settings
+from todo_api.db import Database
 from todo_api.main import create_app
 from todo_api.spec import spec_path
 
@@ -34,7 +35,7 @@ async def test_database_gone_gives_503_problem_not_500(
     app: FastAPI, client: httpx.AsyncClient, alice: User, tmp_path: Path
 ) -> None:
     unreachable = create_engine(f"sqlite:///{tmp_path}/no/such/dir/x.db")
-    app.state.engine = unreachable
+    app.state.database = Database(unreachable, threads=1)
 
     ready = await client.get("/readyz")
     listing = await client.get("/api/alice/tasks", headers=alice.headers)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlalchemy import Engine
 
 from todo_api import db
 from todo_api.auth.identity import Owner
@@ -22,18 +20,17 @@ from todo_api.tasks.schemas import (
     TaskStatus,
 )
 
-transaction = contextmanager(db.transaction)
+
+async def _database(request: Request) -> db.Database:
+    return request.app.state.database  # type: ignore[no-any-return]
 
 
-async def _engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
-
-
-# Each handler opens, uses and commits its transaction inside its own body: one thread-pool hop
-# per request, and the commit happens before the response is sent (no 2xx for a write that then
-# failed to commit). A yield dependency would cost two more hops, and hold SQLite's write lock
-# across them: under 100 connections writers queued behind it until the pool timed out.
-Database = Annotated[Engine, Depends(_engine)]
+# Each handler is `async def` and runs its whole transaction (open, use, commit) in one call to
+# a database thread: the commit happens before the response is sent (no 2xx for a write that then
+# failed to commit), and the event loop never waits on the driver. A yield dependency would hold
+# SQLite's write lock across hops: under 100 connections writers queued behind it until the pool
+# timed out (research P2, P7).
+Database = Annotated[db.Database, Depends(_database)]
 TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
 StatusQuery = Annotated[TaskStatus, Query(description="Filter by completion.")]
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Page size.")]
@@ -51,54 +48,49 @@ router = APIRouter(prefix="/api")
 
 
 @router.get("/{user_id}/tasks", operation_id="listTasks")
-def list_tasks(
+async def list_tasks(
     owner: Owner,
     database: Database,
     status: StatusQuery = "all",
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
 ) -> TaskList:
-    with transaction(database, owner.user_id) as connection:
-        return service.list_tasks(connection, owner.user_id, status, limit, cursor)
+    return await database.run(owner.user_id, service.list_tasks, status, limit, cursor)
 
 
 @router.post("/{user_id}/tasks", status_code=201, operation_id="createTask")
-def create_task(
+async def create_task(
     owner: Owner, database: Database, body: TaskCreate, request: Request, response: Response
 ) -> Task:
-    with transaction(database, owner.user_id) as connection:
-        task = service.create_task(connection, owner.user_id, body)
+    task = await database.run(owner.user_id, service.create_task, body)
     root = request.scope.get("root_path", "")
     response.headers["Location"] = f"{root}/api/{owner.user_id}/tasks/{task.id}"
     return task
 
 
 @router.get("/{user_id}/tasks/{task_id}", operation_id="getTask")
-def get_task(owner: Owner, database: Database, task_id: TaskId) -> Task:
-    with transaction(database, owner.user_id) as connection:
-        return service.get_task(connection, owner.user_id, task_id)
+async def get_task(owner: Owner, database: Database, task_id: TaskId) -> Task:
+    return await database.run(owner.user_id, service.get_task, task_id)
 
 
 @router.put("/{user_id}/tasks/{task_id}", operation_id="replaceTask")
-def replace_task(owner: Owner, database: Database, task_id: TaskId, body: TaskReplace) -> Task:
-    with transaction(database, owner.user_id) as connection:
-        return service.replace_task(connection, owner.user_id, task_id, body)
+async def replace_task(
+    owner: Owner, database: Database, task_id: TaskId, body: TaskReplace
+) -> Task:
+    return await database.run(owner.user_id, service.replace_task, task_id, body)
 
 
 @router.patch("/{user_id}/tasks/{task_id}", operation_id="updateTask")
-def update_task(owner: Owner, database: Database, task_id: TaskId, body: TaskPatch) -> Task:
-    with transaction(database, owner.user_id) as connection:
-        return service.patch_task(connection, owner.user_id, task_id, body)
+async def update_task(owner: Owner, database: Database, task_id: TaskId, body: TaskPatch) -> Task:
+    return await database.run(owner.user_id, service.patch_task, task_id, body)
 
 
 @router.delete("/{user_id}/tasks/{task_id}", status_code=204, operation_id="deleteTask")
-def delete_task(owner: Owner, database: Database, task_id: TaskId) -> Response:
-    with transaction(database, owner.user_id) as connection:
-        service.delete_task(connection, owner.user_id, task_id)
+async def delete_task(owner: Owner, database: Database, task_id: TaskId) -> Response:
+    await database.run(owner.user_id, service.delete_task, task_id)
     return Response(status_code=204)
 
 
 @router.patch("/{user_id}/tasks/{task_id}/complete", operation_id="toggleTaskCompletion")
-def toggle_task(owner: Owner, database: Database, task_id: TaskId) -> Task:
-    with transaction(database, owner.user_id) as connection:
-        return service.toggle_task(connection, owner.user_id, task_id)
+async def toggle_task(owner: Owner, database: Database, task_id: TaskId) -> Task:
+    return await database.run(owner.user_id, service.toggle_task, task_id)

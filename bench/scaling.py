@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from asgi import timed
-from common import QUICK, SECRET, database_url, mint, percentile, seed_tasks, work_dir
+from common import QUICK, SECRET, mint, percentile, seed_tasks
+from stores import SQLITE, Store
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
@@ -40,23 +41,27 @@ async def _measure(url: str, user: str, ids: list[int], rounds: int) -> dict[str
     }
 
 
-def run() -> list[dict[str, Any]]:
+def run(store: Store = SQLITE) -> list[dict[str, Any]]:
     sizes = (1_000, 100_000, 1_000_000)
     rounds = 200 if QUICK else 1000
     results = []
     for total in sizes:
-        url = database_url(work_dir() / f"scale-{total}.db")
         started = time.monotonic()
+        target = store.create(f"scale-{total}")
         # The 2,000-task user fits from 100k rows on; at 1k the table holds the 20-task user.
         owners = {SMALL: 20, LARGE: 2000} if total >= 10_000 else {SMALL: 20}
-        ids = seed_tasks(url, owners, filler_rows=total - sum(owners.values()))
+        ids = seed_tasks(target.seed_url, owners, filler_rows=total - sum(owners.values()))
+        store.settle(target)
         seeded = time.monotonic() - started
-        for user, owned in owners.items():
-            row = {"table_rows": total, "user_rows": owned, "seed_s": round(seeded, 1)}
-            row |= asyncio.run(_measure(url, user, ids[user], rounds))
-            print(
-                f"  {total:>9,} rows, user has {owned}: first {row['first_p50_ms']:.2f} ms, "
-                f"deep {row['deep_p50_ms']:.2f} ms (seeded in {seeded:.1f} s)"
-            )
-            results.append(row)
+        try:
+            for user, owned in owners.items():
+                row = {"table_rows": total, "user_rows": owned, "seed_s": round(seeded, 1)}
+                row |= asyncio.run(_measure(target.app_url, user, ids[user], rounds))
+                print(
+                    f"  {total:>9,} rows, user has {owned}: first {row['first_p50_ms']:.2f} ms, "
+                    f"deep {row['deep_p50_ms']:.2f} ms (seeded in {seeded:.1f} s)"
+                )
+                results.append(row)
+        finally:
+            target.discard()
     return results

@@ -52,7 +52,7 @@ bench: $(STAMP)  ## benchmarks (wrk + Python; ~10 min, BENCH_QUICK=1 ~3 min) -> 
 	  else echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; fi; }
 	@command -v taskset >/dev/null || { echo "make bench needs taskset (util-linux)"; exit 1; }
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	PYTHONPATH=bench $(BIN)/python bench/run.py
+	PYTHONPATH=bench:backend/tests $(BIN)/python bench/run.py
 
 test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
 	$(BIN)/pytest

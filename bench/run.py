@@ -17,6 +17,7 @@ from typing import Any
 import auth
 import load
 import openloop
+import pg
 import report
 import scaling
 from common import QUICK, REPO, running_server
@@ -65,7 +66,7 @@ def main() -> int:
     print("auth: verification and overhead")
     results["auth"] = auth.run()
     print("load: seeding")
-    pristine, users_file = load.prepare()
+    pristine, users_file, results["load_seed_s"] = load.prepare()
     print("load: 10,000 users, 100 connections")
     results["load"] = load.scenario(pristine, users_file, "1 worker")
     results["load_2_workers"] = load.scenario(pristine, users_file, "2 workers", workers=2)
@@ -83,12 +84,13 @@ def main() -> int:
         ),
     ]
     print("open loop")
-    with running_server(load.fresh_copy(pristine, "openloop")) as server:
+    with running_server(pristine.copy("openloop").app_url) as server:
         results["open_loop"] = openloop.search(
             server.port, users_file, results["load"]["rps"], QUICK
         )
     print("scaling with data")
     results["scaling"] = scaling.run()
+    results["postgresql"] = pg.run()
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["minutes"] = round((time.monotonic() - started) / 60, 1)
     docs = REPO / "docs"

@@ -173,10 +173,12 @@ def running_server(
     log: Path | None = None,
     source: Path | None = None,
     sqlite_synchronous: str = "",
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """uvicorn on loopback, pinned to `cpus` with taskset, started through bench/server.py.
 
     `source`: another checkout's `backend/src`, imported instead of the installed package.
+    `settings`: more environment for the app (DB_POOL_SIZE=...).
     """
     port = free_port()
     log = log or work_dir() / f"server-{port}.log"
@@ -188,6 +190,7 @@ def running_server(
         "BENCH_TOKEN_CACHE": "1" if token_cache else "0",
         "BENCH_SQLITE_SYNCHRONOUS": sqlite_synchronous,
         "PYTHONPATH": os.pathsep.join([*([str(source)] if source else []), str(BENCH)]),
+        **(settings or {}),
     }
     command = [
         "taskset",

@@ -93,6 +93,9 @@ def scenario(
             result = wrk(server, users_file, connections, seconds)
             result["rss_before_mib"] = rss_before / 1024
             result["rss_after_mib"] = rss_kib(server.pid) / 1024
+        sessions = target.store.sessions(target)
+        if sessions is not None:  # warm-up included; a pool that fits opens a few only
+            result["db_sessions"] = sessions
     finally:
         target.discard()
     result["name"] = name

@@ -27,6 +27,9 @@ class Store(Protocol):
     def discard(self, target: Target) -> None:
         """Done with it."""
 
+    def sessions(self, target: Target) -> int | None:
+        """Connections opened to it so far, where the store counts them."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -63,6 +66,9 @@ class SqliteStore:
 
     def discard(self, target: Target) -> None:
         pass
+
+    def sessions(self, target: Target) -> int | None:
+        return None
 
 
 def _path(target: Target) -> Path:

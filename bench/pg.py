@@ -29,6 +29,7 @@ import scaling
 from common import CLIENT_CPU, SERVER_CPU
 from pg_databases import RUN, Cluster, Database
 from stores import Target
+from todo_api.db import describe
 
 ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 # Each worker runs up to 40 sync handlers at once (anyio's thread limit) and wrk keeps 100
@@ -99,22 +100,18 @@ def _label(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:20]
 
 
-def server_version(url: str) -> str | None:
-    """`PostgreSQL 15.4 (Debian …)`, or None when nothing answers there."""
+def server_version(url: str) -> tuple[str, str | None]:
+    """Where the server is (host, port, database: never the user or password) and its version,
+    `PostgreSQL 15.4 (Debian …)`, or None when nothing answers there."""
     engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
     try:
         with engine.connect() as connection:
-            return str(connection.execute(text("SELECT version()")).scalar_one())
+            version = str(connection.execute(text("SELECT version()")).scalar_one())
+            return describe(engine), version.split(" on ")[0]
     except OperationalError:
-        return None
+        return describe(engine), None
     finally:
         engine.dispose()
-
-
-def where(url: str) -> str:
-    """Host, port and database of a URL, never its user or password."""
-    parsed = make_url(url)
-    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
 
 
 def postgres_cpus() -> str:
@@ -146,14 +143,14 @@ def _terminated_as_exit() -> Iterator[None]:
 
 def run() -> dict[str, Any]:
     """Load (1 and 2 workers) and scaling on PostgreSQL, or why they were skipped."""
-    version = server_version(ADMIN_URL)
+    server, version = server_version(ADMIN_URL)
     if version is None:
-        reason = f"no PostgreSQL answered at {where(ADMIN_URL)} (BENCH_PG_URL)"
+        reason = f"no PostgreSQL answered at {server} (BENCH_PG_URL)"
         print(f"postgresql: skipped, {reason}")
         return {"skipped": reason}
     results: dict[str, Any] = {
-        "version": version.split(" on ")[0],
-        "server": where(ADMIN_URL),
+        "version": version,
+        "server": server,
         "roles": ROLES,
         "pool": POOL,
         "server_cpus": SERVER_CPU,
@@ -172,8 +169,9 @@ def run() -> dict[str, Any]:
                 pristine, users_file, "2 workers", workers=2, settings=POOL
             )
             results["load_default_pool"] = load.scenario(
-                pristine, users_file, "1 worker, default pool (5 + 10 overflow)"
-            )
+                pristine, users_file, "1 worker, default pool (5 + 10 overflow)",
+                settings={"DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "10"},
+            )  # fmt: skip
             print("postgresql scaling with data")
             results["scaling"] = scaling.run(store)
         finally:

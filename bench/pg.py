@@ -156,6 +156,7 @@ def run() -> dict[str, Any]:
         "server_cpus": SERVER_CPU,
         "client_cpus": CLIENT_CPU,
         "postgres_cpus": postgres_cpus(),
+        "loadavg_start": os.getloadavg()[0],
     }
     store = PostgresStore(ADMIN_URL)
     with _terminated_as_exit():
@@ -174,6 +175,7 @@ def run() -> dict[str, Any]:
             )  # fmt: skip
             print("postgresql scaling with data")
             results["scaling"] = scaling.run(store)
+            results["loadavg_end"] = os.getloadavg()[0]
         finally:
             store.drop_all()
     return results

@@ -295,7 +295,9 @@ def postgresql_section(pg: dict[str, Any] | None) -> list[str]:
         f"`DB_MAX_OVERFLOW={pool['DB_MAX_OVERFLOW']}` per worker; uvicorn on core "
         f"{pg['server_cpus']}, wrk on core {pg['client_cpus']}. PostgreSQL is not pinned (its",
         f"processes may run on cores {pg['postgres_cpus']}), so it shares the cores with both:",
-        "these rows measure server and database together, not one server core.",
+        "these rows measure server and database together, not one server core. Load average "
+        f"{pg['loadavg_start']:.2f} when this section started (above about 1: other work on the "
+        f"machine), {pg['loadavg_end']:.2f} at its end.",
         "",
         f"Seeding as the superuser through the same Core insert, then `VACUUM (ANALYZE)`: "
         f"200,000 rows (load) in {_f(pg['load_seed_s'])} s; scaling tables: {seeds}.",

@@ -309,7 +309,7 @@ def postgresql_section(pg: dict[str, Any] | None) -> list[str]:
     ]
     for key in ("load", "load_2_workers", "load_default_pool"):
         if key in pg:
-            lines.append(f"{_load_row(pg[key])} {pg[key].get('db_sessions', '?')} |")
+            lines.append(f"{_load_row(pg[key])} {pg[key].get('db_sessions', 0):,} |")
     lines += [
         "",
         "Connections opened counts the warm-up too. With the default pool (5 kept, 10 overflow)",

@@ -45,14 +45,14 @@ contract: $(STAMP)  ## contract tests: spec quality and lint, parity, Schemathes
 fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500 by default)
 	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py
 
-bench: $(STAMP)  ## benchmarks (wrk + Python; ~10 min, BENCH_QUICK=1 ~3 min) -> docs/benchmarks.md
+bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers (~14 min, BENCH_QUICK=1 ~5) -> docs/benchmarks.md
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq wrk; \
 	  else echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; fi; }
 	@command -v taskset >/dev/null || { echo "make bench needs taskset (util-linux)"; exit 1; }
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	PYTHONPATH=bench $(BIN)/python bench/run.py
+	PYTHONPATH=bench:backend/tests $(BIN)/python bench/run.py
 
 test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
 	$(BIN)/pytest

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, select
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -35,11 +35,6 @@ def work_dir() -> Path:
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
-
-
-def database_url(default_path: Path) -> str:
-    """BENCH_DATABASE_URL lets the same harness run on PostgreSQL once that store exists."""
-    return os.environ.get("BENCH_DATABASE_URL") or sqlite_url(default_path)
 
 
 def mint(sub: str, ttl: int = 6 * 3600, **claims: object) -> str:
@@ -66,16 +61,21 @@ def seed_tasks(
     """Bulk-insert `owners[name]` tasks per owner, interleaved with `filler_rows` of other owners.
 
     Goes through SQLAlchemy Core with the app's own table (so column types and formats are the
-    app's), in executemany chunks. Returns each listed owner's task ids.
+    app's), in executemany chunks. Returns each listed owner's task ids. SQLite: a new file (unless
+    not `fresh`), migrated here. PostgreSQL: `url` is a superuser, whom Row-Level Security lets
+    write every owner's rows, on a database the owner role has already migrated (migrating as the
+    superuser would make it the table's owner).
     """
     from todo_api.schema import upgrade
     from todo_api.tasks.store import TaskRow
 
-    if fresh and url.startswith("sqlite:///"):
+    sqlite = url.startswith("sqlite:///")
+    if fresh and sqlite:
         for suffix in ("", "-wal", "-shm"):
             Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     engine = create_engine(url)
-    upgrade(engine)
+    if sqlite:
+        upgrade(engine)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     # Round robin over the owners, spread evenly through the table: none sits at the end.
     slots = [owner for k in range(max(owners.values())) for owner, n in owners.items() if n > k]
@@ -86,7 +86,7 @@ def seed_tasks(
     filler_owner = 0
     rows: list[dict[str, object]] = []
     with engine.begin() as connection:
-        if url.startswith("sqlite:///"):
+        if sqlite:
             connection.exec_driver_sql("PRAGMA synchronous=OFF")
         for position in range(total):
             if position in marks:
@@ -112,18 +112,12 @@ def seed_tasks(
         if rows:
             connection.execute(insert(TaskRow), rows)
         ids: dict[str, list[int]] = {owner: [] for owner in owners}
-        wanted = set(owners)
-        if len(owners) <= 2:
-            for owner in owners:
-                result = connection.exec_driver_sql(
-                    "SELECT id FROM tasks WHERE owner_id = ? ORDER BY id", (owner,)
-                )
-                ids[owner] = [row[0] for row in result]
-        else:
-            result = connection.exec_driver_sql("SELECT owner_id, id FROM tasks ORDER BY id")
-            for owner, task_id in result:
-                if owner in wanted:
-                    ids[owner].append(task_id)
+        mine = select(TaskRow.owner_id, TaskRow.id).order_by(TaskRow.id)
+        if len(owners) <= 2:  # the index serves a few owners; many are one pass over the table
+            mine = mine.where(TaskRow.owner_id.in_(owners))
+        for owner, task_id in connection.execute(mine):
+            if owner in ids:
+                ids[owner].append(task_id)
     engine.dispose()
     return ids
 
@@ -179,10 +173,12 @@ def running_server(
     log: Path | None = None,
     source: Path | None = None,
     sqlite_synchronous: str = "",
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """uvicorn on loopback, pinned to `cpus` with taskset, started through bench/server.py.
 
     `source`: another checkout's `backend/src`, imported instead of the installed package.
+    `settings`: more environment for the app (DB_POOL_SIZE=...).
     """
     port = free_port()
     log = log or work_dir() / f"server-{port}.log"
@@ -194,6 +190,7 @@ def running_server(
         "BENCH_TOKEN_CACHE": "1" if token_cache else "0",
         "BENCH_SQLITE_SYNCHRONOUS": sqlite_synchronous,
         "PYTHONPATH": os.pathsep.join([*([str(source)] if source else []), str(BENCH)]),
+        **(settings or {}),
     }
     command = [
         "taskset",

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import load
-from common import REPO, work_dir
+from common import REPO, sqlite_url, work_dir
+from stores import SQLITE, Target
 
 
 def extract(revision: str) -> tuple[str, Path]:
@@ -45,10 +46,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=100)
     args = parser.parse_args()
-    pristine = work_dir() / "load-pristine.db"
+    seeded = work_dir() / "load-pristine.db"
     users_file = work_dir() / "users.txt"
-    if not pristine.exists() or not users_file.exists():
-        pristine, users_file = load.prepare()
+    if seeded.exists() and users_file.exists():  # reuse the last run's data
+        pristine = Target(sqlite_url(seeded), sqlite_url(seeded), SQLITE)
+    else:
+        pristine, users_file, _ = load.prepare()
     sources = [extract(revision) for revision in args.revisions]
     runs: dict[str, list[dict[str, Any]]] = {sha: [] for sha, _ in sources}
     for _ in range(min(args.rounds, 10)):

@@ -14,39 +14,33 @@ from common import (
     CLIENT_CPU,
     QUICK,
     Server,
-    database_url,
     mint,
     rss_kib,
     running_server,
     seed_tasks,
     work_dir,
 )
+from stores import SQLITE, Store, Target
 
 USERS = 10_000
 TASKS_PER_USER = 20
 
 
-def prepare(users: int = USERS) -> tuple[Path, Path]:
-    """A pristine SQLite file with `users` × 20 tasks, and the users file the Lua script reads."""
-    pristine = work_dir() / "load-pristine.db"
+def prepare(store: Store = SQLITE, users: int = USERS) -> tuple[Target, Path, float]:
+    """A pristine database with `users` × 20 tasks, the users file the Lua script reads, and
+    how long the seeding took (seconds)."""
     users_file = work_dir() / "users.txt"
     owners = [f"user-{i:05d}" for i in range(users)]
     started = time.monotonic()
-    ids = seed_tasks(f"sqlite:///{pristine}", dict.fromkeys(owners, TASKS_PER_USER))
+    pristine = store.create("load-pristine")
+    ids = seed_tasks(pristine.seed_url, dict.fromkeys(owners, TASKS_PER_USER))
+    store.settle(pristine)
     with users_file.open("w") as out:
         for owner in owners:
             out.write(f"{owner} {mint(owner)} {','.join(map(str, ids[owner]))}\n")
-    print(f"  seeded {users} users × {TASKS_PER_USER} tasks in {time.monotonic() - started:.1f} s")
-    return pristine, users_file
-
-
-def fresh_copy(pristine: Path, name: str) -> str:
-    """Every scenario starts from the same data (creates in one run do not grow the next)."""
-    target = work_dir() / f"{name}.db"
-    for suffix in ("-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(pristine, target)
-    return database_url(target)
+    seeded = time.monotonic() - started
+    print(f"  seeded {users} users × {TASKS_PER_USER} tasks in {seeded:.1f} s")
+    return pristine, users_file, round(seeded, 1)
 
 
 def wrk(server: Server, users_file: Path, connections: int, seconds: int) -> dict[str, Any]:
@@ -82,7 +76,7 @@ def wrk(server: Server, users_file: Path, connections: int, seconds: int) -> dic
 
 
 def scenario(
-    pristine: Path,
+    pristine: Target,
     users_file: Path,
     name: str,
     *,
@@ -91,12 +85,19 @@ def scenario(
     **server_options: Any,
 ) -> dict[str, Any]:
     seconds = seconds or (8 if QUICK else 30)
-    with running_server(fresh_copy(pristine, name), **server_options) as server:
-        rss_before = rss_kib(server.pid)
-        wrk(server, users_file, connections, 2 if QUICK else 5)  # warm-up, not reported
-        result = wrk(server, users_file, connections, seconds)
-        result["rss_before_mib"] = rss_before / 1024
-        result["rss_after_mib"] = rss_kib(server.pid) / 1024
+    target = pristine.copy(name)
+    try:
+        with running_server(target.app_url, **server_options) as server:
+            rss_before = rss_kib(server.pid)
+            wrk(server, users_file, connections, 2 if QUICK else 5)  # warm-up, not reported
+            result = wrk(server, users_file, connections, seconds)
+            result["rss_before_mib"] = rss_before / 1024
+            result["rss_after_mib"] = rss_kib(server.pid) / 1024
+        sessions = target.store.sessions(target)
+        if sessions is not None:  # warm-up included; a pool that fits opens a few only
+            result["db_sessions"] = sessions
+    finally:
+        target.discard()
     result["name"] = name
     print(
         f"  {name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
@@ -106,11 +107,11 @@ def scenario(
     return result
 
 
-def sweep(pristine: Path, users_file: Path) -> list[dict[str, Any]]:
+def sweep(pristine: Target, users_file: Path) -> list[dict[str, Any]]:
     """Latency percentiles against concurrency, one server for the whole sweep."""
     seconds = 5 if QUICK else 15
     results = []
-    with running_server(fresh_copy(pristine, "sweep")) as server:
+    with running_server(pristine.copy("sweep").app_url) as server:
         wrk(server, users_file, 100, 2 if QUICK else 5)
         for connections in (10, 50, 100, 200):
             result = wrk(server, users_file, connections, seconds)

@@ -1,6 +1,8 @@
 """`make bench`: every measurement, then docs/benchmarks.md, docs/benchmarks.json and the plot.
 
-BENCH_QUICK=1 runs the same steps shorter (about 2-3 minutes instead of about 10).
+BENCH_QUICK=1 runs the same steps shorter (about 4-5 minutes instead of about 14). The
+PostgreSQL section (bench/pg.py, about 1.5 minutes quick and 3.5 full) is skipped, and says so,
+when nothing answers at BENCH_PG_URL.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import auth
 import load
 import openloop
+import pg
 import report
 import scaling
 from common import QUICK, REPO, running_server
@@ -65,7 +68,7 @@ def main() -> int:
     print("auth: verification and overhead")
     results["auth"] = auth.run()
     print("load: seeding")
-    pristine, users_file = load.prepare()
+    pristine, users_file, results["load_seed_s"] = load.prepare()
     print("load: 10,000 users, 100 connections")
     results["load"] = load.scenario(pristine, users_file, "1 worker")
     results["load_2_workers"] = load.scenario(pristine, users_file, "2 workers", workers=2)
@@ -83,12 +86,13 @@ def main() -> int:
         ),
     ]
     print("open loop")
-    with running_server(load.fresh_copy(pristine, "openloop")) as server:
+    with running_server(pristine.copy("openloop").app_url) as server:
         results["open_loop"] = openloop.search(
             server.port, users_file, results["load"]["rps"], QUICK
         )
     print("scaling with data")
     results["scaling"] = scaling.run()
+    results["postgresql"] = pg.run()
     results["machine"]["loadavg_end"] = os.getloadavg()
     results["minutes"] = round((time.monotonic() - started) / 60, 1)
     docs = REPO / "docs"

@@ -3,60 +3,101 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import FastAPI
+
 from asgi import timed
-from common import QUICK, SECRET, database_url, mint, percentile, seed_tasks, work_dir
+from common import QUICK, SECRET, mint, percentile, seed_tasks
+from stores import SQLITE, Store, Target
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
 SMALL = "user-with-20"
 LARGE = "user-with-2000"
+BLOCK = 25
 
 
-async def _measure(url: str, user: str, ids: list[int], rounds: int) -> dict[str, float]:
-    settings = Settings(_env_file=None, BETTER_AUTH_SECRET=SECRET, DATABASE_URL=url)  # type: ignore[call-arg]
-    app = create_app(settings)
-    token = mint(user)
-    path = f"/api/{user}/tasks"
-    # A deep page: the last page of 20 (for the 20-task user, the second half of 10).
-    newest_first = sorted(ids, reverse=True)
-    owned = len(ids)
-    deep_cursor = str(newest_first[owned - 21]) if owned > 20 else str(newest_first[9])
-    first: list[float] = []
-    deep: list[float] = []
-    async with app.router.lifespan_context(app):
-        for _ in range(50):
-            await timed(app, "GET", path, token=token)
-        for _ in range(rounds):
-            first.append(await timed(app, "GET", path, token=token))
-            deep.append(await timed(app, "GET", path, token=token, query=f"cursor={deep_cursor}"))
-    return {
-        "first_p50_ms": percentile(first, 50) * 1000,
-        "first_p99_ms": percentile(first, 99) * 1000,
-        "deep_p50_ms": percentile(deep, 50) * 1000,
-        "deep_p99_ms": percentile(deep, 99) * 1000,
-    }
+@dataclass
+class _Case:
+    """One user in one table, and the samples taken for it."""
+
+    url: str
+    user: str
+    ids: list[int]
+    first: list[float] = field(default_factory=list)
+    deep: list[float] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        settings = Settings(_env_file=None, BETTER_AUTH_SECRET=SECRET, DATABASE_URL=self.url)  # type: ignore[call-arg]
+        return create_app(settings)
+
+    async def sample(self, app: FastAPI, token: str) -> None:
+        path = f"/api/{self.user}/tasks"
+        # A deep page: the last page of 20 (for the 20-task user, the second half of 10).
+        newest_first = sorted(self.ids, reverse=True)
+        owned = len(self.ids)
+        cursor = newest_first[owned - 21] if owned > 20 else newest_first[9]
+        self.first.append(await timed(app, "GET", path, token=token))
+        self.deep.append(await timed(app, "GET", path, token=token, query=f"cursor={cursor}"))
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "first_p50_ms": percentile(self.first, 50) * 1000,
+            "first_p99_ms": percentile(self.first, 99) * 1000,
+            "deep_p50_ms": percentile(self.deep, 50) * 1000,
+            "deep_p99_ms": percentile(self.deep, 99) * 1000,
+        }
 
 
-def run() -> list[dict[str, Any]]:
+async def _measure(cases: list[_Case], rounds: int) -> None:
+    """The cases take turns, a block of rounds each: a busy neighbour slows every table alike, so
+    their ratio holds on a shared machine (one round each in turn would measure cold caches)."""
+    async with contextlib.AsyncExitStack() as stack:
+        apps = [case.app() for case in cases]
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        tokens = [mint(case.user) for case in cases]
+        for turn in range(-1, rounds // BLOCK):  # turn -1: the warm-up, not kept
+            for case, app, token in zip(cases, apps, tokens, strict=True):
+                for _ in range(BLOCK):
+                    await case.sample(app, token)
+                if turn < 0:
+                    case.first.clear()
+                    case.deep.clear()
+
+
+def run(store: Store = SQLITE) -> list[dict[str, Any]]:
     sizes = (1_000, 100_000, 1_000_000)
     rounds = 200 if QUICK else 1000
-    results = []
-    for total in sizes:
-        url = database_url(work_dir() / f"scale-{total}.db")
-        started = time.monotonic()
-        # The 2,000-task user fits from 100k rows on; at 1k the table holds the 20-task user.
-        owners = {SMALL: 20, LARGE: 2000} if total >= 10_000 else {SMALL: 20}
-        ids = seed_tasks(url, owners, filler_rows=total - sum(owners.values()))
-        seeded = time.monotonic() - started
-        for user, owned in owners.items():
-            row = {"table_rows": total, "user_rows": owned, "seed_s": round(seeded, 1)}
-            row |= asyncio.run(_measure(url, user, ids[user], rounds))
-            print(
-                f"  {total:>9,} rows, user has {owned}: first {row['first_p50_ms']:.2f} ms, "
-                f"deep {row['deep_p50_ms']:.2f} ms (seeded in {seeded:.1f} s)"
-            )
-            results.append(row)
-    return results
+    targets: list[Target] = []
+    rows: list[dict[str, Any]] = []
+    cases: list[_Case] = []
+    try:
+        for total in sizes:
+            started = time.monotonic()
+            target = store.create(f"scale-{total}")
+            targets.append(target)
+            # The 2,000-task user fits from 100k rows on; at 1k the table holds the 20-task user.
+            owners = {SMALL: 20, LARGE: 2000} if total >= 10_000 else {SMALL: 20}
+            ids = seed_tasks(target.seed_url, owners, filler_rows=total - sum(owners.values()))
+            store.settle(target)
+            seeded = round(time.monotonic() - started, 1)
+            print(f"  {total:>9,} rows seeded in {seeded:.1f} s")
+            for user, owned in owners.items():
+                rows.append({"table_rows": total, "user_rows": owned, "seed_s": seeded})
+                cases.append(_Case(target.app_url, user, ids[user]))
+        asyncio.run(_measure(cases, rounds))
+    finally:
+        for target in targets:
+            target.discard()
+    for row, case in zip(rows, cases, strict=True):
+        row |= case.figures()
+        print(
+            f"  {row['table_rows']:>9,} rows, user has {row['user_rows']}: "
+            f"first {row['first_p50_ms']:.2f} ms, deep {row['deep_p50_ms']:.2f} ms"
+        )
+    return rows

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -28,7 +28,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -44,6 +44,16 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             access_log.info("request", extra=_access_fields(scope, status, started, request_id))
+
+
+def _new_request_id() -> str:
+    """128 random bits as 32 hex digits, from the process's PRNG (reseeded after a fork).
+
+    Not uuid4: os.urandom gives up the GIL for its system call, and on a busy server the event loop
+    then waits for a database thread to hand it back (15% of the loop's samples under load). A
+    correlation id needs to be unique, not unpredictable.
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -238,6 +238,21 @@ async def test_a_key_withdrawn_from_the_jwks_stops_verifying() -> None:
     assert verifier.verify(sign(new, "EdDSA", "new")).subject == "alice"
 
 
+async def test_a_kid_republished_with_another_key_verifies_only_the_new_key() -> None:
+    """Built public keys are reused per kid only while the key set holds that same entry."""
+    issuer = Issuer()
+    first = issuer.publish("EdDSA", "k1")
+    cache = cache_for(issuer)
+    await cache.refresh()
+    verifier = verifier_for(cache)
+    assert verifier.verify(sign(first, "EdDSA", "k1")).subject == "alice"  # builds and keeps it
+    second = issuer.publish("EdDSA", "k1")
+    await cache.refresh()
+    with pytest.raises(AuthError, match="signature verification failed"):
+        verifier.verify(sign(first, "EdDSA", "k1", sub="bob"))
+    assert verifier.verify(sign(second, "EdDSA", "k1")).subject == "alice"
+
+
 @pytest.mark.parametrize(
     "document",
     [b"not json", b"[]", b'{"keys": "nope"}', b'{"other": []}'],

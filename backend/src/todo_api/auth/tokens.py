@@ -59,6 +59,10 @@ class Claims:
     email_verified: bool | None = None
 
 
+# Building a key from its JWK costs 6 µs (Ed25519) to 13 µs (RSA) of a 100-170 µs verification.
+MAX_BUILT_KEYS = 64
+
+
 @dataclass(frozen=True, slots=True)
 class VerifierConfig:
     algorithms: tuple[str, ...]
@@ -83,6 +87,9 @@ class TokenVerifier:
             raise ValueError("asymmetric algorithms need a JWKS key source")
         self._config = config
         self._allowed = frozenset(allowed)
+        # Public keys built from JWKS entries, by (kid, alg), with the entry they were built from:
+        # reused only while the key set still holds that very entry (a refresh replaces them).
+        self._built: dict[tuple[str, str], tuple[Mapping[str, Any], Any]] = {}
         self._jwt = jwt.PyJWT(
             options={
                 "require": ["exp", "sub"],
@@ -132,10 +139,17 @@ class TokenVerifier:
             raise UnknownKey()
         if jwk.get("alg", alg) != alg:
             raise AuthError("key algorithm mismatch")
+        built = self._built.get((kid, alg))
+        if built is not None and built[0] is jwk:
+            return built[1]
         try:
-            return jwt.PyJWK(dict(jwk), algorithm=alg).key
+            key = jwt.PyJWK(dict(jwk), algorithm=alg).key
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
             raise AuthError("key algorithm mismatch") from None
+        if len(self._built) >= MAX_BUILT_KEYS:  # kids only come from the key set: rotations
+            self._built.clear()
+        self._built[kid, alg] = (jwk, key)
+        return key
 
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
         config = self._config

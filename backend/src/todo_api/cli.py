@@ -17,7 +17,7 @@ import uvicorn
 from todo_api.auth.tokens import SUBJECT_PATTERN
 from todo_api.db import DatabaseNotReady, describe, make_engine
 from todo_api.logs import configure_logging
-from todo_api.settings import ConfigError, Settings, load_settings
+from todo_api.settings import ConfigError, DatabaseSettings, Settings, load_settings
 
 
 def mint_token(
@@ -66,7 +66,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> i
     return 0
 
 
-def _migrate(settings: Settings) -> int:
+def _migrate(settings: DatabaseSettings) -> int:
     """Apply pending migrations as the owner role (MIGRATION_DATABASE_URL, else DATABASE_URL)."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -145,11 +145,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"todo-api: {exc}", file=sys.stderr)
             return 2
         return 0
+    # `migrate` reads only the database settings: an operator's migration job needs no key source.
     try:
-        settings = load_settings()
+        settings = load_settings(DatabaseSettings if args.command == "migrate" else Settings)
     except ConfigError as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 2
+    if args.command == "migrate":
+        return _migrate(settings)
+    assert isinstance(settings, Settings)
     if args.command == "token":
         if not SUBJECT_PATTERN.fullmatch(args.sub):
             print("todo-api: --sub must be 1..128 of [A-Za-z0-9._~-]", file=sys.stderr)
@@ -158,8 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             mint_token(settings, args.sub, email=args.email, name=args.name, ttl_seconds=args.ttl)
         )
         return 0
-    if args.command == "migrate":
-        return _migrate(settings)
     return _serve(settings, args.host, args.port, args.demo_user)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -33,13 +33,49 @@ class ConfigError(Exception):
     """A setting is missing or unusable; the message names the variable, never its value."""
 
 
-class Settings(BaseSettings):
-    """Every knob of the service. `.env.example` documents each one."""
+class DatabaseSettings(BaseSettings):
+    """Where the data lives: all that `todo-api migrate` reads (it verifies no token)."""
 
     # env_ignore_empty: `AUTH_ISSUER=` as in .env.example means "unset", not "the empty issuer".
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
     )
+
+    database_url: str = Field(default="sqlite:///./data/todo.db", alias="DATABASE_URL")
+    # Storage (issue 6): the owner role migrates, the app role only reads and writes rows.
+    migration_database_url: str | None = Field(default=None, alias="MIGRATION_DATABASE_URL")
+    db_pool_size: int = Field(default=5, ge=1, le=100, alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=10, ge=0, le=100, alias="DB_MAX_OVERFLOW")
+    db_pool_timeout: float = Field(default=10, gt=0, le=300, alias="DB_POOL_TIMEOUT")
+    db_connect_timeout: int = Field(default=5, ge=2, le=300, alias="DB_CONNECT_TIMEOUT")
+    db_startup_timeout: float = Field(default=20, ge=0, le=600, alias="DB_STARTUP_TIMEOUT")
+
+    @field_validator("database_url", "migration_database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        variable = "DATABASE_URL" if info.field_name == "database_url" else "MIGRATION_DATABASE_URL"
+        scheme, separator, rest = value.partition("://")
+        if not separator:
+            raise ValueError(f"{variable} is not a URL: use sqlite:///path or postgresql://...")
+        # Managed services hand out postgres:// or postgresql:// URLs; psycopg 3 is our driver.
+        if scheme in {"postgres", "postgresql"}:
+            return f"postgresql+psycopg://{rest}"
+        if scheme not in {"sqlite", "postgresql+psycopg"}:
+            raise ValueError(
+                f"{variable} has an unsupported scheme: use sqlite:///path or "
+                "postgresql+psycopg://user@host:port/database"
+            )
+        return value
+
+    def migration_url(self) -> str:
+        """The role that owns the schema runs migrations; by default the one in DATABASE_URL."""
+        return self.migration_database_url or self.database_url
+
+
+class Settings(DatabaseSettings):
+    """Every knob of the service. `.env.example` documents each one."""
 
     better_auth_secret: SecretStr | None = Field(default=None, alias="BETTER_AUTH_SECRET")
     # Secrets still accepted for verification during a rotation window (never used to sign).
@@ -63,14 +99,6 @@ class Settings(BaseSettings):
     auth_audience: str | None = Field(default=None, alias="AUTH_AUDIENCE")
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300, alias="AUTH_LEEWAY_SECONDS")
 
-    database_url: str = Field(default="sqlite:///./data/todo.db", alias="DATABASE_URL")
-    # Storage (issue 6): the owner role migrates, the app role only reads and writes rows.
-    migration_database_url: str | None = Field(default=None, alias="MIGRATION_DATABASE_URL")
-    db_pool_size: int = Field(default=5, ge=1, le=100, alias="DB_POOL_SIZE")
-    db_max_overflow: int = Field(default=10, ge=0, le=100, alias="DB_MAX_OVERFLOW")
-    db_pool_timeout: float = Field(default=10, gt=0, le=300, alias="DB_POOL_TIMEOUT")
-    db_connect_timeout: int = Field(default=5, ge=2, le=300, alias="DB_CONNECT_TIMEOUT")
-    db_startup_timeout: float = Field(default=20, ge=0, le=600, alias="DB_STARTUP_TIMEOUT")
     cors_origins: CommaList = Field(default=[], alias="CORS_ORIGINS")
     max_body_bytes: int = Field(default=64 * 1024, ge=1, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
@@ -92,25 +120,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"AUTH_ALGORITHMS has unsupported entries {unknown}: "
                 f"choose from {sorted(SUPPORTED_ALGORITHMS)} ('none' is never accepted)"
-            )
-        return value
-
-    @field_validator("database_url", "migration_database_url")
-    @classmethod
-    def _supported_database(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        variable = "DATABASE_URL" if info.field_name == "database_url" else "MIGRATION_DATABASE_URL"
-        scheme, separator, rest = value.partition("://")
-        if not separator:
-            raise ValueError(f"{variable} is not a URL: use sqlite:///path or postgresql://...")
-        # Managed services hand out postgres:// or postgresql:// URLs; psycopg 3 is our driver.
-        if scheme in {"postgres", "postgresql"}:
-            return f"postgresql+psycopg://{rest}"
-        if scheme not in {"sqlite", "postgresql+psycopg"}:
-            raise ValueError(
-                f"{variable} has an unsupported scheme: use sqlite:///path or "
-                "postgresql+psycopg://user@host:port/database"
             )
         return value
 
@@ -173,10 +182,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    def migration_url(self) -> str:
-        """The role that owns the schema runs migrations; by default the one in DATABASE_URL."""
-        return self.migration_database_url or self.database_url
-
     def secret_keys(self) -> tuple[bytes, ...]:
         """HMAC keys for verification: the current secret first, then previous ones."""
         secrets = [self.better_auth_secret] if self.better_auth_secret else []
@@ -203,10 +208,13 @@ def _check_secret(name: str, secret: SecretStr) -> None:
         )
 
 
-def load_settings(**overrides: object) -> Settings:
+S = TypeVar("S", bound="DatabaseSettings")
+
+
+def load_settings(kind: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
     """Build settings or raise ConfigError with a message fit for an operator."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):

@@ -120,6 +120,27 @@ def test_migrate_command_builds_a_sqlite_database(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_migrate_needs_no_key_source_but_serve_still_does(tmp_path: Path) -> None:
+    """A migration job is given the owner's URL, not the token secrets."""
+    url = f"sqlite:///{tmp_path / 'keyless.db'}"
+    env = child_env() | {"DATABASE_URL": url, "DB_STARTUP_TIMEOUT": "0"}
+    migrated = subprocess.run(
+        [*CLI, "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"is at schema revision {head()}" in migrated.stdout
+    served = subprocess.run(
+        [*CLI, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == 2
+    assert "BETTER_AUTH_SECRET is not set" in served.stderr
+
+
 def test_migrate_as_the_owner_then_the_app_role_may_start(
     tmp_path: Path, postgres: pg_databases.Database
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +29,11 @@ from todo_api.spec import load_spec, serve_spec
 from todo_api.tasks import routes as task_routes
 
 log = logging.getLogger("todo_api")
+
+# Collect young objects every 10,000 net allocations, not 700. A request allocates thousands of
+# objects, most gone by its end; at the default the server spent about a fifth of its time in the
+# collector under load (docs/benchmarks.md, research P10).
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def make_jwks(settings: Settings) -> JwksCache | None:
@@ -68,6 +74,16 @@ def cached_verifier(verifier: TokenVerifier, jwks: JwksCache | None) -> Verifier
     return TokenCache(verifier, generation=(lambda: jwks.generation) if jwks else None)
 
 
+def tune_garbage_collector() -> None:
+    """Once per process, at start: thresholds for a request-shaped workload, and the objects of
+    start-up (modules, routes, the spec) frozen out of every later full collection."""
+    if gc.get_threshold() == GC_THRESHOLDS:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     pool = pool_options(settings)
@@ -81,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
         # tokens, and /readyz says so until the first fetch succeeds.
         refresher = asyncio.create_task(jwks.run()) if jwks else None
+        tune_garbage_collector()
         log.info("ready", extra={"database": database.engine.url.get_backend_name()})
         try:
             yield

@@ -1,6 +1,7 @@
 """Before/after of product changes: one wrk scenario against several git revisions, interleaved.
 
-    PYTHONPATH=bench .venv/bin/python bench/compare.py REV_BEFORE REV_AFTER [--rounds 3]
+    PYTHONPATH=bench:backend/tests .venv/bin/python bench/compare.py REV_A REV_B [--rounds 3]
+        [--postgres]
 
 Each revision's `backend/src` and `openapi/` are extracted with `git archive` and imported ahead
 of the installed package. Rounds alternate the revisions (A B A B ...), so drift and other load
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import load
+import pg
 from common import REPO, sqlite_url, work_dir
 from stores import SQLITE, Target
 
@@ -45,20 +47,33 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--postgres", action="store_true", help="on BENCH_PG_URL, as bench/pg.py")
     args = parser.parse_args()
+    if args.postgres:
+        store = pg.PostgresStore(pg.ADMIN_URL)
+        try:
+            pristine, users_file, _ = load.prepare(store)
+            compare(args, pristine, users_file, settings=pg.POOL)
+        finally:
+            store.drop_all()
+        return
     seeded = work_dir() / "load-pristine.db"
     users_file = work_dir() / "users.txt"
     if seeded.exists() and users_file.exists():  # reuse the last run's data
         pristine = Target(sqlite_url(seeded), sqlite_url(seeded), SQLITE)
     else:
         pristine, users_file, _ = load.prepare()
+    compare(args, pristine, users_file)
+
+
+def compare(args: argparse.Namespace, pristine: Target, users_file: Path, **server: Any) -> None:
     sources = [extract(revision) for revision in args.revisions]
     runs: dict[str, list[dict[str, Any]]] = {sha: [] for sha, _ in sources}
     for _ in range(min(args.rounds, 10)):
         for sha, source in sources:
             result = load.scenario(
                 pristine, users_file, sha, connections=args.connections,
-                seconds=args.seconds, source=source,
+                seconds=args.seconds, source=source, **server,
             )  # fmt: skip
             runs[sha].append(result)
     summary = []

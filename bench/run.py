@@ -80,6 +80,8 @@ def main() -> int:
         load.scenario(pristine, users_file, "uvloop + httptools", loop="uvloop", http="httptools"),
         load.scenario(pristine, users_file, "no token cache", token_cache=False),
         load.scenario(pristine, users_file, "token cache", token_cache=True),
+        load.scenario(pristine, users_file, "GC at CPython's defaults", gc_tuned=False),
+        load.scenario(pristine, users_file, "GC tuned at start (default)"),
         load.scenario(pristine, users_file, "SQLite synchronous=FULL (default)"),
         load.scenario(
             pristine, users_file, "SQLite synchronous=NORMAL", sqlite_synchronous="NORMAL"

@@ -2,7 +2,8 @@
 
 Run as a script (`python bench/server.py --port P --workers N`); uvicorn imports `server:build`
 in each worker. Logging is the product's (one JSON access line per request, to stderr), so its
-cost is measured. `BENCH_TOKEN_CACHE=0` unwraps the verifier and `BENCH_SQLITE_SYNCHRONOUS`
+cost is measured. `BENCH_TOKEN_CACHE=0` unwraps the verifier, `BENCH_GC_TUNED=0` leaves the
+garbage collector at CPython's defaults, and `BENCH_SQLITE_SYNCHRONOUS`
 sets that pragma: benchmark-only comparisons, the product itself has no such switches.
 """
 
@@ -28,6 +29,8 @@ def build() -> FastAPI:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings = load_settings()
     configure_logging(settings.log_level)
+    if os.environ.get("BENCH_GC_TUNED", "1") == "0" and hasattr(product, "tune_garbage_collector"):
+        product.tune_garbage_collector = lambda: None
     if os.environ.get("BENCH_TOKEN_CACHE", "1") == "0" and hasattr(product, "cached_verifier"):
         product.cached_verifier = lambda verifier, jwks: verifier
     app = product.create_app(settings)

@@ -18,9 +18,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from asgi import call, timed
 from common import QUICK, SECRET, mint, percentile, seed_tasks, sqlite_url, work_dir
 from todo_api import main as product
-from todo_api.auth.identity import IDENTITY_STATE_KEY, Identity
+from todo_api.auth.identity import Identity
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.tokens import Claims, TokenVerifier, VerifierConfig
+from todo_api.scope import IDENTITY_KEY
 from todo_api.settings import Settings
 
 Verifier = Callable[[str], Claims]
@@ -108,7 +109,7 @@ class FixedIdentityMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope.setdefault("state", {})[IDENTITY_STATE_KEY] = self.identity
+            scope.setdefault("state", {})[IDENTITY_KEY] = self.identity
         await self.app(scope, receive, send)
 
 
@@ -135,12 +136,8 @@ async def _overhead(db: Path) -> dict[str, float]:
         DATABASE_URL=sqlite_url(db),
     )
     real = product.create_app(settings)
-    cached_verifier = getattr(product, "cached_verifier", None)
-    if cached_verifier is not None:  # the same app with the bare verifier: what the cache buys
-        product.cached_verifier = lambda verifier, jwks: verifier  # type: ignore[assignment]
-    uncached = product.create_app(settings)
-    if cached_verifier is not None:
-        product.cached_verifier = cached_verifier  # type: ignore[assignment]
+    # The same app with the bare verifier: what the cache buys.
+    uncached = product.create_app(settings, token_cache=False)
     claims = product.make_verifier(settings, None).verify(token)
     fixed = _without_auth(product.create_app(settings), Identity.from_claims(claims))
     path = f"/api/{user}/tasks"
@@ -187,9 +184,7 @@ def overhead() -> dict[str, float]:
 
 def run() -> dict[str, Any]:
     results: dict[str, Any] = {"uncached": verification()}
-    cache_factory = getattr(product, "cached_verifier", None)
-    if cache_factory is not None:
-        results["cached"] = verification(lambda verifier: cache_factory(verifier, None))
+    results["cached"] = verification(lambda verifier: product.cached_verifier(verifier, None))
     results["overhead"] = overhead()
     return results
 

@@ -66,7 +66,7 @@ def seed_tasks(
     write every owner's rows, on a database the owner role has already migrated (migrating as the
     superuser would make it the table's owner).
     """
-    from todo_api.schema import upgrade
+    from todo_api.db.lifecycle import upgrade
     from todo_api.tasks.store import TaskRow
 
     sqlite = url.startswith("sqlite:///")

@@ -2,9 +2,10 @@
 
 Run as a script (`python bench/server.py --port P --workers N`); uvicorn imports `server:build`
 in each worker. Logging is the product's (one JSON access line per request, to stderr), so its
-cost is measured. `BENCH_TOKEN_CACHE=0` unwraps the verifier, `BENCH_GC_TUNED=0` leaves the
-garbage collector at CPython's defaults, and `BENCH_SQLITE_SYNCHRONOUS`
-sets that pragma: benchmark-only comparisons, the product itself has no such switches.
+cost is measured. `BENCH_TOKEN_CACHE=0` and `BENCH_GC_TUNED=0` pass `create_app`'s
+`token_cache=False` and `tune_gc=False` (every signature checked anew; CPython's collector
+defaults), and `BENCH_SQLITE_SYNCHRONOUS` sets that pragma: a benchmark-only comparison, the
+product has no such switch.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from todo_api import main as product
 from todo_api.logs import configure_logging
+from todo_api.main import create_app
 from todo_api.settings import load_settings
+from todo_api.state import app_state
 
 
 def build() -> FastAPI:
@@ -29,15 +31,15 @@ def build() -> FastAPI:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings = load_settings()
     configure_logging(settings.log_level)
-    if os.environ.get("BENCH_GC_TUNED", "1") == "0" and hasattr(product, "tune_garbage_collector"):
-        product.tune_garbage_collector = lambda: None
-    if os.environ.get("BENCH_TOKEN_CACHE", "1") == "0" and hasattr(product, "cached_verifier"):
-        product.cached_verifier = lambda verifier, jwks: verifier
-    app = product.create_app(settings)
+    app = create_app(
+        settings,
+        token_cache=os.environ.get("BENCH_TOKEN_CACHE", "1") != "0",
+        tune_gc=os.environ.get("BENCH_GC_TUNED", "1") != "0",
+    )
     synchronous = os.environ.get("BENCH_SQLITE_SYNCHRONOUS")
     if synchronous in {"OFF", "NORMAL", "FULL"}:
         # A candidate measured by the benchmark, not a product setting.
-        @event.listens_for(app.state.database.engine, "connect")
+        @event.listens_for(app_state(app).database.engine, "connect")
         def _synchronous(dbapi_connection: Any, _: Any) -> None:
             dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
 

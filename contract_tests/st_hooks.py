@@ -15,15 +15,21 @@ import base64
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import jwt
 import schemathesis
+import yaml
 from schemathesis import Case, Response
 
 from api_fixtures import OTHER_SECRET, SECRET
 
-USER_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+SPEC = Path(__file__).resolve().parents[1] / "openapi" / "openapi.yaml"
+# The contract's own word on what a user id is (components.parameters.UserId).
+USER_ID = re.compile(
+    yaml.safe_load(SPEC.read_text())["components"]["parameters"]["UserId"]["schema"]["pattern"]
+)
 FALLBACK_USER = "alice"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "errors"}
 MISSING_TASK_ID = 2**63 - 1

@@ -21,8 +21,9 @@ import pg_databases
 import st_hooks  # noqa: F401  (registers the auth provider and the checks)
 from api_fixtures import make_settings, postgres_settings
 from st_schema import load_schema
+from todo_api.db.lifecycle import prepare_database
 from todo_api.main import create_app
-from todo_api.schema import prepare_database
+from todo_api.state import app_state
 
 MAX_EXAMPLES = os.environ.get("ST_MAX_EXAMPLES")
 DEPTH = {"max_examples": int(MAX_EXAMPLES)} if MAX_EXAMPLES else {}
@@ -36,7 +37,7 @@ def _app(database: str) -> FastAPI:
     else:
         settings = postgres_settings(data, pg_databases.cluster().create_database("st"))
     app = create_app(settings)
-    prepare_database(app.state.database.engine, settings.db_startup_timeout)
+    prepare_database(app_state(app).database.engine, settings.db_startup_timeout)
     return app
 
 

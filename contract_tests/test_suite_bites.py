@@ -21,8 +21,9 @@ from parity import operation_differences
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
+from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
-from todo_api.schema import upgrade
+from todo_api.state import app_state
 from todo_api.tasks import store
 
 Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
@@ -88,7 +89,7 @@ def _leaks_an_undocumented_field(app: FastAPI, monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture
 def broken_app(tmp_path: Path) -> FastAPI:
     app = create_app(make_settings(tmp_path))
-    upgrade(app.state.database.engine)
+    upgrade(app_state(app).database.engine)
     return app
 
 

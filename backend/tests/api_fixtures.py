@@ -31,22 +31,9 @@ from todo_api.settings import Settings
 
 SECRET = "test-secret-for-the-tasks-api-0123456789abcdef"
 OTHER_SECRET = "another-secret-nobody-here-trusts-0123456789"
-SETTINGS_ENV = (
-    "BETTER_AUTH_SECRET",
-    "AUTH_ALGORITHMS",
-    "AUTH_ISSUER",
-    "AUTH_AUDIENCE",
-    "AUTH_LEEWAY_SECONDS",
-    "DATABASE_URL",
-    "MIGRATION_DATABASE_URL",
-    "DB_POOL_SIZE",
-    "DB_MAX_OVERFLOW",
-    "DB_POOL_TIMEOUT",
-    "DB_CONNECT_TIMEOUT",
-    "DB_STARTUP_TIMEOUT",
-    "CORS_ORIGINS",
-    "MAX_BODY_BYTES",
-    "LOG_LEVEL",
+# Every variable the service reads, from the settings model itself: none can be missed.
+SETTINGS_ENV = tuple(
+    sorted(field.alias for field in Settings.model_fields.values() if field.alias is not None)
 )
 
 MintToken = Callable[..., str]

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from todo_api.schema import roles_sql, upgrade
+from todo_api.db.lifecycle import roles_sql, upgrade
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL") or None
 RUN = f"{os.getpid()}_{secrets.token_hex(3)}"

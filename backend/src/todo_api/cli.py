@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import jwt
 import uvicorn
 
-from todo_api.auth.tokens import SUBJECT_PATTERN
+from todo_api.auth.tokens import USER_ID_CHARACTERS, USER_ID_MAX_LENGTH, USER_ID_PATTERN
 from todo_api.db import DatabaseNotReady, describe, make_engine
 from todo_api.logs import configure_logging
 from todo_api.settings import ConfigError, DatabaseSettings, Settings, load_settings
@@ -43,15 +43,16 @@ def mint_token(
 
 
 def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> int:
+    from todo_api.db.lifecycle import prepare_database
     from todo_api.main import create_app
-    from todo_api.schema import prepare_database
+    from todo_api.state import app_state
 
     configure_logging(settings.log_level)
     app = create_app(settings)
     # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
     # trace, and an operator needs one line that says what to do.
     try:
-        prepare_database(app.state.database.engine, settings.db_startup_timeout)
+        prepare_database(app_state(app).database.engine, settings.db_startup_timeout)
     except DatabaseNotReady as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 1
@@ -71,7 +72,7 @@ def _migrate(settings: DatabaseSettings) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from todo_api.db import wait_for_database
-    from todo_api.schema import upgrade
+    from todo_api.db.lifecycle import upgrade
 
     engine = make_engine(settings.migration_url())
     try:
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(secrets.token_urlsafe(48))
         return 0
     if args.command == "roles":
-        from todo_api.schema import roles_sql
+        from todo_api.db.lifecycle import roles_sql
 
         try:
             print(roles_sql(args.owner, args.app, args.database), end="")
@@ -155,8 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(settings)
     assert isinstance(settings, Settings)
     if args.command == "token":
-        if not SUBJECT_PATTERN.fullmatch(args.sub):
-            print("todo-api: --sub must be 1..128 of [A-Za-z0-9._~-]", file=sys.stderr)
+        if not USER_ID_PATTERN.fullmatch(args.sub):
+            print(
+                f"todo-api: --sub must be 1..{USER_ID_MAX_LENGTH} of [{USER_ID_CHARACTERS}]",
+                file=sys.stderr,
+            )
             return 2
         print(
             mint_token(settings, args.sub, email=args.email, name=args.name, ttl_seconds=args.ttl)

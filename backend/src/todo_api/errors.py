@@ -1,15 +1,27 @@
 """Typed API errors and the one place that renders them as RFC 9457 problem+json.
 
-    ApiError                     status, stable `type` slug, title, detail, extra headers
-    ├── InvalidToken             401  missing, malformed, badly signed, expired token or bad claim
-    ├── Forbidden                403  path user_id is not the token's subject
-    ├── NotFound                 404  no such resource for this owner (or no such route)
-    ├── MethodNotAllowed         405  with the full Allow list
-    ├── PayloadTooLarge          413  request body over the configured limit
-    ├── ValidationFailed         422  body, path or query rejected; nothing was written
-    └── ServiceUnavailable       503  the database does not answer
+    Exception
+    ├── ApiError                    status, stable `type` slug, title, detail, extra headers
+    │   ├── InvalidToken            401  no, malformed, badly signed or expired token, bad claim;
+    │   │                                auth/middleware.py turns each AuthError into one
+    │   ├── Forbidden               403  path user_id is not the token's subject
+    │   ├── NotFound                404  no such resource for this owner (or no such route)
+    │   ├── MethodNotAllowed        405  with the full Allow list
+    │   ├── PayloadTooLarge         413  request body over the configured limit
+    │   ├── ValidationFailed        422  body, path or query rejected; nothing was written
+    │   ├── ServiceUnavailable      503  not ready, e.g. no signing keys yet (/readyz)
+    │   │   └── DatabaseUnavailable 503  the database does not answer; rolled back, may retry
+    │   └── HttpError               any other framework status, in the same shape
+    ├── auth.tokens.AuthError       a token is unacceptable (plain Python, no HTTP); its `reason`
+    │   │                           is safe to show and becomes InvalidToken's detail
+    │   └── UnknownKey              its `kid` is not in the key set (yet): a refetch may find it
+    ├── db.DatabaseNotReady         at start only: cannot connect, schema missing or old, or a
+    │                               role that RLS would not hold; `todo-api` prints it, exits 1
+    └── settings.ConfigError        at start only: a setting is missing or unusable; `todo-api`
+                                    prints it (the variable, never its value) and exits 2
 
-Routes and middleware raise or render these; nothing else builds an error body.
+Routes and middleware raise or render ApiErrors; nothing else builds an error body. The start-up
+errors never reach a client: the server does not start.
 """
 
 from __future__ import annotations
@@ -24,6 +36,8 @@ from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+
+from todo_api.middleware.request_id import REQUEST_ID_HEADER, request_id_of
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:todo-api:problem:"
@@ -84,6 +98,14 @@ class ValidationFailed(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, slug, title = 503, "service-unavailable", "Service Unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """Gone, unreachable, locked, dropped mid-transaction or pool exhausted: not a bug (500), and
+    the client may retry (nothing was written)."""
+
+    def __init__(self) -> None:
+        super().__init__("The database does not answer")
 
 
 class HttpError(ApiError):
@@ -180,13 +202,13 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception(
-        "unhandled error", extra={"request_id": getattr(request.state, "request_id", None)}
-    )
+    # Starlette calls this outside every middleware, RequestIdMiddleware included: the id is
+    # added here, so the client can quote it and an operator find the traceback.
+    request_id = request_id_of(request.scope)
+    log.exception("unhandled error", extra={"request_id": request_id})
     response = problem_response(ApiError("An unexpected error occurred"))
-    request_id = getattr(request.state, "request_id", None)
     if request_id:
-        response.headers["X-Request-ID"] = request_id
+        response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 

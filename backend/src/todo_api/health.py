@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from todo_api.db import ping
-from todo_api.errors import ServiceUnavailable
+from todo_api.errors import DatabaseUnavailable, ServiceUnavailable
+from todo_api.state import State
 
 router = APIRouter()
 
@@ -28,12 +29,12 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", operation_id="getReadiness")
-def readyz(request: Request) -> Readiness:
+def readyz(state: State) -> Readiness:
     try:
-        ping(request.app.state.database.engine)
+        ping(state.database.engine)
     except SQLAlchemyError:
-        raise ServiceUnavailable("The database does not answer") from None
-    jwks = request.app.state.jwks
+        raise DatabaseUnavailable() from None
+    jwks = state.jwks
     if jwks is not None and not jwks.ready:
         # Without one key, no JWKS token can be verified: say why, so operators can act.
         raise ServiceUnavailable(jwks.status())

@@ -20,13 +20,15 @@ from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.token_cache import TokenCache, Verifier
 from todo_api.auth.tokens import TokenVerifier, VerifierConfig
 from todo_api.db import Database, PoolOptions, make_engine
+from todo_api.db.lifecycle import prepare_database
 from todo_api.errors import install_error_handlers
 from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
-from todo_api.schema import prepare_database
 from todo_api.settings import Settings, load_settings
 from todo_api.spec import load_spec, serve_spec
+from todo_api.state import AppState, attach
 from todo_api.tasks import routes as task_routes
+from todo_api.tasks.service import Tasks
 
 log = logging.getLogger("todo_api")
 
@@ -69,7 +71,7 @@ def pool_options(settings: Settings) -> PoolOptions:
     )
 
 
-def cached_verifier(verifier: TokenVerifier, jwks: JwksCache | None) -> Verifier:
+def cached_verifier(verifier: Verifier, jwks: JwksCache | None) -> Verifier:
     """Repeat tokens skip the signature check (bounded, never past `exp`; see token_cache)."""
     return TokenCache(verifier, generation=(lambda: jwks.generation) if jwks else None)
 
@@ -84,11 +86,23 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, token_cache: bool = True, tune_gc: bool = True
+) -> FastAPI:
+    """The application for `settings` (read from the environment when None).
+
+    `token_cache=False` verifies every token's signature anew (the benchmark measures what the
+    cache buys). `tune_gc=False` leaves the garbage collector at CPython's defaults: tuning it is
+    a decision for the whole process, made here because `uvicorn --factory` workers run nothing
+    else of ours.
+    """
     settings = settings or load_settings()
     pool = pool_options(settings)
     database = Database(make_engine(settings.database_url, pool), threads=pool.size)
     jwks = make_jwks(settings)
+    verifier: Verifier = make_verifier(settings, jwks)
+    if token_cache:
+        verifier = cached_verifier(verifier, jwks)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
         # tokens, and /readyz says so until the first fetch succeeds.
         refresher = asyncio.create_task(jwks.run()) if jwks else None
-        tune_garbage_collector()
+        if tune_gc:
+            tune_garbage_collector()
         log.info("ready", extra={"database": database.engine.url.get_backend_name()})
         try:
             yield
@@ -115,9 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
     )
-    app.state.settings = settings
-    app.state.database = database
-    app.state.jwks = jwks
+    attach(app, AppState(database=database, jwks=jwks, tasks=Tasks(database)))
 
     install_error_handlers(app)
     app.include_router(health.router)
@@ -128,9 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request id wraps everything, CORS answers preflights before
     # authentication, and authentication runs before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        AuthMiddleware, verifier=cached_verifier(make_verifier(settings, jwks), jwks), jwks=jwks
-    )
+    app.add_middleware(AuthMiddleware, verifier=verifier, jwks=jwks)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

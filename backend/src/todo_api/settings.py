@@ -15,11 +15,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from todo_api.auth.tokens import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
+
 MIN_SECRET_BYTES = 32
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-# Better Auth's JWT plugin signs with one of these (EdDSA/Ed25519 by default).
-JWKS_ALGORITHMS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
-SUPPORTED_ALGORITHMS = frozenset(HMAC_ALGORITHMS + JWKS_ALGORITHMS)
 BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
 # Values copied from docs or examples are public knowledge, whatever their length.
 _PLACEHOLDER_SECRETS = frozenset(
@@ -168,14 +166,14 @@ class Settings(DatabaseSettings):
         if not self.auth_algorithms:
             self.auth_algorithms = [
                 *(["HS256"] if has_secret else []),
-                *(JWKS_ALGORITHMS if has_jwks else []),
+                *(ASYMMETRIC_ALGORITHMS if has_jwks else []),
             ]
         chosen = set(self.auth_algorithms)
-        if chosen & set(HMAC_ALGORITHMS) and not has_secret:
+        if chosen.intersection(HMAC_ALGORITHMS) and not has_secret:
             raise ValueError(
                 "AUTH_ALGORITHMS names an HS* algorithm but BETTER_AUTH_SECRET is not set"
             )
-        if chosen & set(JWKS_ALGORITHMS) and not has_jwks:
+        if chosen.intersection(ASYMMETRIC_ALGORITHMS) and not has_jwks:
             raise ValueError(
                 "AUTH_ALGORITHMS names an asymmetric algorithm but neither BETTER_AUTH_URL nor "
                 "AUTH_JWKS_URL is set"

@@ -24,6 +24,7 @@ from live_server import CLI, child_env, free_port
 from todo_api.db import DatabaseNotReady, make_engine, wait_for_database
 from todo_api.main import create_app
 from todo_api.settings import Settings
+from todo_api.state import app_state
 from todo_api.tasks import store
 
 pytestmark = pytest.mark.anyio
@@ -142,7 +143,7 @@ async def test_an_exhausted_pool_is_503_not_a_hang(settings: Settings, alice: Us
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            with app.state.database.engine.connect():  # the one connection, held
+            with app_state(app).database.engine.connect():  # the one connection, held
                 answer = await client.get(f"/api/{alice.id}/tasks", headers=alice.headers)
             assert answer.status_code == 503
             assert answer.headers["content-type"] == "application/problem+json"

@@ -17,6 +17,9 @@ from api_fixtures import User, make_settings
 from todo_api.db import Database
 from todo_api.main import GC_THRESHOLDS, create_app
 from todo_api.spec import spec_path
+from todo_api.state import app_state
+from todo_api.tasks import store
+from todo_api.tasks.service import Tasks
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +39,9 @@ async def test_database_gone_gives_503_problem_not_500(
     app: FastAPI, client: httpx.AsyncClient, alice: User, tmp_path: Path
 ) -> None:
     unreachable = create_engine(f"sqlite:///{tmp_path}/no/such/dir/x.db")
-    app.state.database = Database(unreachable, threads=1)
+    state = app_state(app)
+    state.database = Database(unreachable, threads=1)
+    state.tasks = Tasks(state.database)
 
     ready = await client.get("/readyz")
     listing = await client.get("/api/alice/tasks", headers=alice.headers)
@@ -182,21 +187,15 @@ async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
 
 
 async def test_unexpected_error_is_a_500_problem_without_internals(
-    app: FastAPI, alice: User
+    app: FastAPI, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode() -> None:
+    def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("internal detail that must not leak")
 
-    from todo_api.tasks import service
-
-    original = service.list_tasks
-    service.list_tasks = lambda *a, **k: explode()  # type: ignore[assignment]
-    try:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get("/api/alice/tasks", headers=alice.headers)
-    finally:
-        service.list_tasks = original
+    monkeypatch.setattr(store, "list_tasks", explode)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/api/alice/tasks", headers=alice.headers)
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "internal detail" not in response.text

@@ -4,7 +4,7 @@ rows even where the application's own owner filter is missing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -46,10 +46,9 @@ def _row(owner: str, title: str) -> Any:
     )
 
 
-@contextmanager
-def app_session(engine: Engine, user_id: str | None) -> Iterator[Connection]:
+def app_session(engine: Engine, user_id: str | None) -> AbstractContextManager[Connection]:
     """A transaction exactly as a request gets it (db.transaction), bound to `user_id`."""
-    yield from transaction(engine, user_id=user_id)
+    return transaction(engine, user_id=user_id)
 
 
 def _owners(session: Connection) -> list[str]:

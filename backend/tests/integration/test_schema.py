@@ -1,4 +1,5 @@
-"""schema.py: migrations match the models on both databases, `todo-api migrate`, start checks."""
+"""db/lifecycle.py: migrations equal the models on both databases, `todo-api migrate`, start
+checks."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pg_databases
 from api_fixtures import DATABASES, SECRET
 from live_server import CLI, child_env, free_port
 from todo_api.db import Base, DatabaseNotReady, make_engine
-from todo_api.schema import current_revision, head, prepare_database, roles_sql, upgrade
+from todo_api.db.lifecycle import current_revision, head, prepare_database, roles_sql, upgrade
 from todo_api.tasks import store
 
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from todo_api.db import make_engine, transaction
-from todo_api.schema import upgrade
+from todo_api.db.lifecycle import upgrade
 from todo_api.tasks import store
 
-in_transaction = contextmanager(transaction)
+in_transaction = transaction
 
 
 @pytest.fixture

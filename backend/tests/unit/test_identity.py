@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from api_fixtures import SECRET, mint
-from todo_api.auth.identity import IDENTITY_STATE_KEY, Identity, current_user, path_owner
+from todo_api.auth.identity import Identity, current_user, path_owner
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.tokens import Claims, TokenVerifier, VerifierConfig
 from todo_api.errors import Forbidden, InvalidToken
+from todo_api.scope import IDENTITY_KEY
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def test_identity_comes_from_claims() -> None:
 
 def test_current_user_reads_the_identity_the_middleware_set() -> None:
     identity = Identity("u1", None, None, EXPIRES)
-    request = _Request({IDENTITY_STATE_KEY: identity})
+    request = _Request({IDENTITY_KEY: identity})
     assert asyncio.run(current_user(request)) is identity  # type: ignore[arg-type]
 
 

@@ -7,11 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from todo_api.auth.tokens import Claims
+from todo_api.auth.tokens import USER_ID_MAX_LENGTH, USER_ID_PATTERN, Claims
 from todo_api.errors import Forbidden, InvalidToken
-
-IDENTITY_STATE_KEY = "identity"
-USER_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,128}$"
+from todo_api.scope import IDENTITY_KEY
 
 
 class Identity:
@@ -43,7 +41,7 @@ class Identity:
 # `async def` on purpose, here and below: no I/O, so FastAPI runs them on the event loop instead
 # of sending each to the thread pool (two hops per request saved; see docs/benchmarks.md).
 async def current_user(request: Request) -> Identity:
-    identity = request.scope.get("state", {}).get(IDENTITY_STATE_KEY)
+    identity = request.scope.get("state", {}).get(IDENTITY_KEY)
     if not isinstance(identity, Identity):
         # Only reachable if a protected route were mounted outside the middleware's prefix.
         raise InvalidToken("missing bearer token", token_sent=False)
@@ -56,8 +54,8 @@ UserIdPath = Annotated[
     str,
     Path(
         min_length=1,
-        max_length=128,
-        pattern=USER_ID_PATTERN,
+        max_length=USER_ID_MAX_LENGTH,
+        pattern=USER_ID_PATTERN.pattern,
         description="The owner's user id; must equal the token's `sub`.",
     ),
 ]

@@ -44,7 +44,6 @@ class JwksCache:
         self._keys: dict[str, Mapping[str, Any]] = {}
         self._lock = asyncio.Lock()
         self._last_attempt: float | None = None
-        self.fetches = 0
         self.last_error: str | None = None
 
     # -- read side: what the verifier calls on every request -------------------------------------
@@ -91,7 +90,6 @@ class JwksCache:
 
     async def _fetch(self) -> bool:
         self._last_attempt = self._clock()
-        self.fetches += 1
         try:
             async with httpx.AsyncClient(
                 transport=self._transport, timeout=self._timeout, follow_redirects=False

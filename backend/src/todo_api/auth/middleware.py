@@ -11,11 +11,12 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.auth.identity import IDENTITY_STATE_KEY, Identity
+from todo_api.auth.identity import Identity
 from todo_api.auth.keys import JwksCache
 from todo_api.auth.token_cache import Verifier
 from todo_api.auth.tokens import AuthError, Claims, UnknownKey
 from todo_api.errors import InvalidToken, problem_response
+from todo_api.scope import IDENTITY_KEY
 
 _AUTHORIZATION = b"authorization"
 
@@ -50,7 +51,7 @@ class AuthMiddleware:
             await response(scope, receive, send)
             return
         timing = _server_timing(started)
-        scope.setdefault("state", {})[IDENTITY_STATE_KEY] = identity
+        scope.setdefault("state", {})[IDENTITY_KEY] = identity
 
         async def send_with_timing(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -18,15 +18,22 @@ from typing import Any, Protocol
 import jwt
 from jwt.exceptions import InvalidSubjectError
 
-# Same alphabet as the `user_id` path segment: a subject we could never match in a path is refused.
-SUBJECT_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+# A user id: the token's `sub` and the `user_id` path segment (the contract's UserId). RFC 3986's
+# unreserved characters, so an id is its own path segment; a subject we could never match in a
+# path is refused.
+USER_ID_CHARACTERS = "A-Za-z0-9._~-"
+USER_ID_MAX_LENGTH = 128
+USER_ID_PATTERN = re.compile(rf"^[{USER_ID_CHARACTERS}]{{1,{USER_ID_MAX_LENGTH}}}$")
 # Real tokens are well under 2 KiB (Better Auth's carry the whole user row); refuse giants unparsed.
 MAX_TOKEN_LENGTH = 8 * 1024
 # The contract's bounds for what /api/me echoes back (RFC 5321 caps an address at 320 octets).
 MAX_EMAIL, MAX_NAME = 320, 1000
-HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-# What Better Auth's JWT plugin can sign with.
-ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
+# Verified against the shared secret(s) only.
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+# Verified against the JWKS keys only: what Better Auth's JWT plugin can sign with (EdDSA/Ed25519
+# by default). Ordered: the settings' default list follows it.
+ASYMMETRIC_ALGORITHMS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
+SUPPORTED_ALGORITHMS = frozenset(HMAC_ALGORITHMS + ASYMMETRIC_ALGORITHMS)
 
 
 class AuthError(Exception):
@@ -79,11 +86,11 @@ class TokenVerifier:
 
     def __init__(self, config: VerifierConfig) -> None:
         allowed = set(config.algorithms)
-        if not allowed or not allowed <= HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS:
+        if not allowed or not allowed <= SUPPORTED_ALGORITHMS:
             raise ValueError(f"unsupported algorithms: {sorted(allowed)}")
-        if allowed & HMAC_ALGORITHMS and not config.secrets:
+        if allowed.intersection(HMAC_ALGORITHMS) and not config.secrets:
             raise ValueError("HMAC algorithms need a secret")
-        if allowed & ASYMMETRIC_ALGORITHMS and config.jwks is None:
+        if allowed.intersection(ASYMMETRIC_ALGORITHMS) and config.jwks is None:
             raise ValueError("asymmetric algorithms need a JWKS key source")
         self._config = config
         self._allowed = frozenset(allowed)
@@ -197,7 +204,7 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise AuthError(f"invalid claim: {claim}")
     subject = payload["sub"]
-    if not isinstance(subject, str) or not SUBJECT_PATTERN.fullmatch(subject):
+    if not isinstance(subject, str) or not USER_ID_PATTERN.fullmatch(subject):
         raise AuthError("invalid claim: sub")
     try:
         expires_at = datetime.fromtimestamp(exp, tz=UTC)

@@ -12,7 +12,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from todo_api.scope import IDENTITY_KEY, REQUEST_ID_KEY
+
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("latin-1")  # as ASGI spells header names
 # A caller's id is reused only when it is short and plain: it lands in our logs verbatim.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -29,7 +32,7 @@ class RequestIdMiddleware:
             return
 
         request_id = _incoming_request_id(scope) or _new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        scope.setdefault("state", {})[REQUEST_ID_KEY] = request_id
         started = time.perf_counter()
         status = 500
 
@@ -46,6 +49,12 @@ class RequestIdMiddleware:
             access_log.info("request", extra=_access_fields(scope, status, started, request_id))
 
 
+def request_id_of(scope: Scope) -> str | None:
+    """The id RequestIdMiddleware gave this request (None outside it)."""
+    request_id = scope.get("state", {}).get(REQUEST_ID_KEY)
+    return request_id if isinstance(request_id, str) else None
+
+
 def _new_request_id() -> str:
     """128 random bits as 32 hex digits, from the process's PRNG (reseeded after a fork).
 
@@ -58,7 +67,7 @@ def _new_request_id() -> str:
 
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
+        if name == _REQUEST_ID_NAME:
             candidate = value.decode("latin-1")
             return candidate if _SANE_REQUEST_ID.fullmatch(candidate) else None
     return None
@@ -68,7 +77,7 @@ def _access_fields(scope: Scope, status: int, started: float, request_id: str) -
     route = scope.get("route")
     # The template, not the raw path: ids stay out of log cardinality, and paths are never secrets.
     path = route.path if isinstance(route, BaseRoute) and hasattr(route, "path") else scope["path"]
-    identity = scope.get("state", {}).get("identity")
+    identity = scope.get("state", {}).get(IDENTITY_KEY)
     return {
         "method": scope["method"],
         "path": path,

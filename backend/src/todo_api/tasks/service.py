@@ -1,4 +1,5 @@
-"""Task use cases: turn requests into owner-scoped store calls and store rows into API models."""
+"""Task use cases: each one transaction bound to its owner, turning requests into owner-scoped
+store calls and store rows into API models."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from sqlalchemy import Connection
 
+from todo_api.db import Database
 from todo_api.errors import NotFound
 from todo_api.tasks import store
 from todo_api.tasks.schemas import (
@@ -42,53 +44,79 @@ def _task(row: store.Record | None) -> Task:
     return Task.model_validate(_fields(row))
 
 
-def list_tasks(
-    connection: Connection, owner_id: str, status: TaskStatus, limit: int, cursor: str | None
-) -> TaskList:
-    before_id = decode_cursor(cursor) if cursor is not None else None
-    # One extra row tells whether another page exists without a second query.
-    rows = store.list_tasks(
-        connection,
-        owner_id=owner_id,
-        completed=_COMPLETED_FILTER[status],
-        limit=limit + 1,
-        before_id=before_id,
-    )
-    items = _TASKS.validate_python([_fields(row) for row in rows[:limit]])
-    next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
-    return TaskList(items=items, next_cursor=next_cursor)
+class Tasks:
+    """The task use cases over one database.
 
+    Each method is one transaction, bound to the owner (Row-Level Security on PostgreSQL) and run
+    whole on a database thread, validation of the rows included; it has committed when the method
+    returns. Routes await these methods and know nothing of connections.
+    """
 
-def get_task(connection: Connection, owner_id: str, task_id: int) -> Task:
-    return _task(store.get_task(connection, owner_id=owner_id, task_id=task_id))
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
+    async def list_tasks(
+        self, owner_id: str, status: TaskStatus, limit: int, cursor: str | None
+    ) -> TaskList:
+        before_id = decode_cursor(cursor) if cursor is not None else None
+        completed = _COMPLETED_FILTER[status]
 
-def create_task(connection: Connection, owner_id: str, body: TaskCreate) -> Task:
-    return _task(
-        store.create_task(
-            connection,
-            owner_id=owner_id,
-            title=body.title,
-            description=body.description,
-            completed=body.completed,
-        )
-    )
+        def work(connection: Connection) -> TaskList:
+            # One extra row tells whether another page exists without a second query.
+            rows = store.list_tasks(
+                connection,
+                owner_id=owner_id,
+                completed=completed,
+                limit=limit + 1,
+                before_id=before_id,
+            )
+            items = _TASKS.validate_python([_fields(row) for row in rows[:limit]])
+            next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
+            return TaskList(items=items, next_cursor=next_cursor)
 
+        return await self._database.run(owner_id, work)
 
-def replace_task(connection: Connection, owner_id: str, task_id: int, body: TaskReplace) -> Task:
-    changes = body.model_dump()
-    return _task(store.update_task(connection, owner_id=owner_id, task_id=task_id, changes=changes))
+    async def get_task(self, owner_id: str, task_id: int) -> Task:
+        def work(connection: Connection) -> Task:
+            return _task(store.get_task(connection, owner_id=owner_id, task_id=task_id))
 
+        return await self._database.run(owner_id, work)
 
-def patch_task(connection: Connection, owner_id: str, task_id: int, body: TaskPatch) -> Task:
-    changes = body.changes()
-    return _task(store.update_task(connection, owner_id=owner_id, task_id=task_id, changes=changes))
+    async def create_task(self, owner_id: str, body: TaskCreate) -> Task:
+        def work(connection: Connection) -> Task:
+            row = store.create_task(
+                connection,
+                owner_id=owner_id,
+                title=body.title,
+                description=body.description,
+                completed=body.completed,
+            )
+            return _task(row)
 
+        return await self._database.run(owner_id, work)
 
-def toggle_task(connection: Connection, owner_id: str, task_id: int) -> Task:
-    return _task(store.toggle_task(connection, owner_id=owner_id, task_id=task_id))
+    async def replace_task(self, owner_id: str, task_id: int, body: TaskReplace) -> Task:
+        return await self._update(owner_id, task_id, body.model_dump())
 
+    async def patch_task(self, owner_id: str, task_id: int, body: TaskPatch) -> Task:
+        return await self._update(owner_id, task_id, body.changes())
 
-def delete_task(connection: Connection, owner_id: str, task_id: int) -> None:
-    if not store.delete_task(connection, owner_id=owner_id, task_id=task_id):
-        raise _not_found()
+    async def _update(self, owner_id: str, task_id: int, changes: dict[str, Any]) -> Task:
+        def work(connection: Connection) -> Task:
+            row = store.update_task(connection, owner_id=owner_id, task_id=task_id, changes=changes)
+            return _task(row)
+
+        return await self._database.run(owner_id, work)
+
+    async def toggle_task(self, owner_id: str, task_id: int) -> Task:
+        def work(connection: Connection) -> Task:
+            return _task(store.toggle_task(connection, owner_id=owner_id, task_id=task_id))
+
+        return await self._database.run(owner_id, work)
+
+    async def delete_task(self, owner_id: str, task_id: int) -> None:
+        def work(connection: Connection) -> None:
+            if not store.delete_task(connection, owner_id=owner_id, task_id=task_id):
+                raise _not_found()
+
+        await self._database.run(owner_id, work)

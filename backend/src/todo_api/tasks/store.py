@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from todo_api.db import Base, UTCDateTime, utc_now
+from todo_api.db.orm import Base, UTCDateTime, utc_now
 
 
 class TaskRow(Base):
@@ -50,7 +50,7 @@ class TaskRow(Base):
     # 64-bit ids as the contract says; SQLite's INTEGER PRIMARY KEY is already 64-bit and must be
     # spelled INTEGER to be the rowid (and so to AUTOINCREMENT). On PostgreSQL a BIGINT identity,
     # ALWAYS so that no client-chosen id can collide with one the sequence hands out later.
-    # The schema itself comes from the Alembic migrations (todo_api/migrations), which a test
+    # The schema itself comes from the Alembic migrations (todo_api/db/migrations), which a test
     # keeps equal to this model.
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"),

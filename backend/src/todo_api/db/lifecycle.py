@@ -19,7 +19,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import ProgrammingError
 
-from todo_api.db import DatabaseNotReady, describe, wait_for_database
+from todo_api.db.engine import DatabaseNotReady, describe, wait_for_database
 
 SCRIPTS = Path(__file__).with_name("migrations")
 # The revision that matches the schema issue 3 created with create_all (no alembic_version).

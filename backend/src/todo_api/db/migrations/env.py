@@ -1,10 +1,10 @@
-"""Alembic environment: runs on the connection that `todo_api.schema` hands over (online only)."""
+"""Alembic environment: runs on the connection `todo_api.db.lifecycle` hands over (online only)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from todo_api.db import Base
+from todo_api.db.orm import Base
 from todo_api.tasks import store  # noqa: F401  (registers the models on Base.metadata)
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,30 @@
+"""Storage: the engine (engine.py), transactions and their threads (transactions.py), the ORM base
+(orm.py), and the schema's lifecycle (lifecycle.py, with the Alembic scripts in migrations/)."""
+
+from todo_api.db.engine import (
+    SQLITE_BUSY_SECONDS,
+    DatabaseNotReady,
+    PoolOptions,
+    describe,
+    make_engine,
+    ping,
+    wait_for_database,
+)
+from todo_api.db.orm import Base, UTCDateTime, utc_now
+from todo_api.db.transactions import Database, bind_user, transaction
+
+__all__ = [
+    "SQLITE_BUSY_SECONDS",
+    "Base",
+    "Database",
+    "DatabaseNotReady",
+    "PoolOptions",
+    "UTCDateTime",
+    "bind_user",
+    "describe",
+    "make_engine",
+    "ping",
+    "transaction",
+    "utc_now",
+    "wait_for_database",
+]

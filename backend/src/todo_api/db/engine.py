@@ -1,0 +1,101 @@
+"""The engine and its pool: SQLite by default, PostgreSQL (psycopg 3) by configuration; the
+start-up wait for a database that is still coming up."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+# How long a SQLite writer waits for the write lock before "database is locked" (both the
+# driver's timeout and the busy_timeout pragma say this).
+SQLITE_BUSY_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection pool limits of one process (DB_POOL_SIZE, DB_MAX_OVERFLOW, DB_POOL_TIMEOUT)."""
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout: float = 10
+    connect_timeout: int = 5
+
+
+class DatabaseNotReady(Exception):
+    """The database cannot be used at start; the message is for an operator, never a password."""
+
+
+def describe(engine: Engine) -> str:
+    """Where the database is, for messages: host, port and name, never the user or password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite {url.database}"
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+
+def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
+    pool = pool or PoolOptions()
+    limits: dict[str, Any] = {
+        "pool_size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.timeout,
+    }
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        # pre_ping: a connection the server dropped (restart, failover, idle timeout of a managed
+        # service) is replaced at checkout instead of failing the request that draws it.
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": pool.connect_timeout, "application_name": "todo-api"},
+            **limits,
+        )
+
+    connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args=connect_args, **limits)
+    else:
+        engine = create_engine(url, connect_args=connect_args)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+        # WAL lets readers proceed while one writer commits; busy_timeout queues writers
+        # instead of failing them with "database is locked".
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def wait_for_database(engine: Engine, timeout: float) -> None:
+    """Retry for up to `timeout` seconds: at deploy time the database often starts alongside us."""
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    while True:
+        try:
+            ping(engine)
+            return
+        except OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
+                raise DatabaseNotReady(
+                    f"cannot connect to the database at {describe(engine)} "
+                    f"(DATABASE_URL) within {timeout:g} s: {reason}"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)

@@ -1,0 +1,92 @@
+"""Transactions bound to the caller, and the threads that run the blocking driver off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, bindparam, func, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from todo_api.errors import DatabaseUnavailable
+
+T = TypeVar("T")
+
+# Built once: a statement object keeps its compiled form and cache key between requests.
+_BIND_USER = select(func.set_config("app.user_id", bindparam("user_id"), True))
+
+
+def bind_user(connection: Connection, user_id: str) -> None:
+    """Tell PostgreSQL whose transaction this is, for the Row-Level Security policies.
+
+    `is_local=true`: the setting ends with the transaction, so a pooled connection never carries
+    one request's user into the next. SQLite has no RLS; there the owner filter is the only wall.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(_BIND_USER, {"user_id": user_id})
+
+
+@contextmanager
+def transaction(engine: Engine, user_id: str | None = None) -> Iterator[Connection]:
+    """One transaction per request, bound to `user_id`: committed when the block ends, rolled
+    back on error.
+
+    A Core connection, not an ORM session: the store issues single Core statements, and the
+    session's unit-of-work bookkeeping cost about 60 µs a request for nothing (docs/benchmarks.md).
+    """
+    # The store failing (gone, unreachable, locked, connection dropped mid-transaction, pool
+    # exhausted) is not our code: the transaction rolled back, the caller may retry, so 503.
+    try:
+        with engine.begin() as connection:
+            if user_id is not None:
+                bind_user(connection, user_id)
+            yield connection
+    except (OperationalError, InterfaceError, PoolTimeout):
+        raise DatabaseUnavailable() from None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable() from None
+        raise
+
+
+class Database:
+    """The engine, and the threads that run the blocking driver off the event loop.
+
+    One transaction per call, in one hop to a thread: the service's methods are awaited from
+    `async def` handlers. As sync handlers, FastAPI sent each one to its thread pool and then the
+    response's validation to it a second time (docs/benchmarks.md). As many threads as the pool
+    keeps connections: a connection returned by one request is taken by the next, never closed as
+    overflow and reopened (under load, the default pool opened a PostgreSQL connection for every
+    other request).
+    """
+
+    def __init__(self, engine: Engine, threads: int) -> None:
+        self.engine = engine
+        self._threads = max(1, threads)
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, user_id: str, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` in one transaction bound to `user_id`, on a database thread.
+
+        The transaction commits before this returns, so no response is sent for a write that
+        then failed to commit.
+        """
+
+        def in_transaction() -> T:
+            with transaction(self.engine, user_id) as connection:
+                return work(connection)
+
+        if self._executor is None:  # only the event loop's thread gets here: no race
+            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="db")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
+
+    def close(self) -> None:
+        """Wait for the transactions under way, then close the connections (at shutdown)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.engine.dispose()

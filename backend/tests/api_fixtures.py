@@ -24,6 +24,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 import pg_databases
 from todo_api.main import create_app
@@ -53,13 +54,27 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.chdir(tmp_path)
 
 
+class _ArgumentsOnly(Settings):
+    """Settings from the arguments alone: no environment, no .env, whenever they are built (some
+    are built at collection, before `_isolated_environment` runs)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "BETTER_AUTH_SECRET": SECRET,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return _ArgumentsOnly(**values)
 
 
 def postgres_settings(

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
 .PHONY: help install run test test-pg lint format unit integration contract fuzz bench clean
 
@@ -21,8 +23,8 @@ install: $(STAMP)  ## create .venv and install the package with its dev tools
 	@sed "s|^BETTER_AUTH_SECRET=.*|BETTER_AUTH_SECRET=$$($(BIN)/todo-api secret)|" .env.example > .env
 	@echo "wrote .env with a generated development secret"
 
-run: $(STAMP) .env  ## serve on http://127.0.0.1:8000 (SQLite) and print a ready-to-paste curl
-	$(BIN)/todo-api serve --host 127.0.0.1 --port 8000 --demo-user demo-user
+run: $(STAMP) .env  ## serve on http://$(HOST):$(PORT) (SQLite) and print a ready-to-paste curl
+	$(BIN)/todo-api serve --host $(HOST) --port $(PORT) --demo-user demo-user
 
 lint: $(STAMP)  ## ruff (format + lint) and mypy --strict
 	$(BIN)/ruff format --check .

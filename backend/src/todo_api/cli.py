@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import shlex
+import socket
 import sys
 import threading
 import time
@@ -56,6 +57,17 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> i
     except DatabaseNotReady as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 1
+    # Bound before the app starts: a port in use is one line and exit 1, before any "ready" log
+    # line (uvicorn would start the app, log, then fail to bind).
+    try:
+        listener = _listen(host, port)
+    except OSError as exc:
+        print(
+            f"todo-api: cannot listen on {host}:{port}: {exc.strerror or exc} (choose another "
+            "with --port, or `make run PORT=...`)",
+            file=sys.stderr,
+        )
+        return 1
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")
     server = uvicorn.Server(config)
     if demo_user:
@@ -63,8 +75,22 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> i
         threading.Thread(
             target=_print_demo_curl, args=(server, host, port, demo_user, token), daemon=True
         ).start()
-    server.run()
+    server.run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening-ready socket bound as uvicorn would bind it (IPv6 when the host says so)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    listener.set_inheritable(True)
+    return listener
 
 
 def _migrate(settings: DatabaseSettings) -> int:

@@ -2,7 +2,8 @@
 
 Records are formatted and written by a listener thread: the event loop only puts them on a queue.
 A write to stderr on the loop gives up the GIL for the system call, and under load the loop then
-waits for a database thread to hand it back (docs/benchmarks.md, research P8).
+waits for a database thread to hand it back (docs/benchmarks.md; research.md, "Keep the GIL on
+the event loop").
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ log = logging.getLogger("todo_api")
 
 # Collect young objects every 10,000 net allocations, not 700. A request allocates thousands of
 # objects, most gone by its end; at the default the server spent about a fifth of its time in the
-# collector under load (docs/benchmarks.md, research P10).
+# collector under load (docs/benchmarks.md; research.md, "The garbage collector tuned once at
+# start").
 GC_THRESHOLDS = (10_000, 10, 10)
 
 

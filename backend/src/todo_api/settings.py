@@ -40,7 +40,8 @@ class DatabaseSettings(BaseSettings):
     )
 
     database_url: str = Field(default="sqlite:///./data/todo.db", alias="DATABASE_URL")
-    # Storage (issue 6): the owner role migrates, the app role only reads and writes rows.
+    # The owner role migrates, the app role only reads and writes rows (research.md, "Roles and
+    # grants from `todo-api roles`").
     migration_database_url: str | None = Field(default=None, alias="MIGRATION_DATABASE_URL")
     db_pool_size: int = Field(default=5, ge=1, le=100, alias="DB_POOL_SIZE")
     db_max_overflow: int = Field(default=10, ge=0, le=100, alias="DB_MAX_OVERFLOW")

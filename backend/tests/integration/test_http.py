@@ -108,9 +108,11 @@ async def test_one_access_log_line_per_request_without_the_token(
     caplog.set_level(logging.INFO, logger="todo_api")
     await client.get("/api/alice/tasks/41", headers={**alice.headers, "X-Request-ID": "req-1"})
     await client.get("/api/alice/tasks", headers={"Authorization": "Bearer bad.token.here"})
+    too_large = b'{"title": "' + b"x" * 70_000 + b'"}'
+    await client.post("/api/alice/tasks", content=too_large, headers=alice.headers)
 
     lines = [r for r in caplog.records if r.name == "todo_api.access"]
-    assert len(lines) == 2
+    assert len(lines) == 3
     first = lines[0].__dict__
     assert first["method"] == "GET"
     assert first["path"] == "/api/{user_id}/tasks/{task_id}"
@@ -119,6 +121,9 @@ async def test_one_access_log_line_per_request_without_the_token(
     assert first["user_id"] == "alice"
     assert lines[1].__dict__["status"] == 401
     assert lines[1].__dict__["user_id"] is None
+    # Answered before routing, and still the template: no user id in the path field.
+    assert (lines[1].__dict__["path"], lines[2].__dict__["path"]) == ("/api/{user_id}/tasks",) * 2
+    assert lines[2].__dict__["status"] == 413
     assert alice.token not in caplog.text
     assert "bad.token.here" not in caplog.text
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from api_fixtures import SECRET
-from live_server import CLI, Server, child_env, free_port, running_server
+from live_server import CLI, Server, child_env, free_port, running_server, write_dotenv
 
 pytestmark = pytest.mark.server
 
@@ -104,3 +105,25 @@ def test_serve_refuses_to_start_without_a_usable_secret(
     assert message in result.stderr
     assert "tooshort" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line_before_starting(tmp_path: Path) -> None:
+    write_dotenv(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*CLI, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"todo-api: cannot listen on 127.0.0.1:{port}: Address already in use (choose another "
+        "with --port, or `make run PORT=...`)"
+    ]
+    assert result.stdout == ""

@@ -22,7 +22,8 @@ from sqlalchemy.exc import ProgrammingError
 from todo_api.db.engine import DatabaseNotReady, describe, wait_for_database
 
 SCRIPTS = Path(__file__).with_name("migrations")
-# The revision that matches the schema issue 3 created with create_all (no alembic_version).
+# The revision that matches the schema the first release created with create_all (no
+# alembic_version table): research.md, "SQLite migrates itself on start".
 BASELINE = "0001"
 # PostgreSQL identifiers we are willing to paste into DDL: no quoting games.
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")

@@ -8,8 +8,9 @@ import re
 import time
 from typing import Any
 
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.scope import IDENTITY_KEY, REQUEST_ID_KEY
@@ -74,9 +75,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 def _access_fields(scope: Scope, status: int, started: float, request_id: str) -> dict[str, Any]:
-    route = scope.get("route")
-    # The template, not the raw path: ids stay out of log cardinality, and paths are never secrets.
-    path = route.path if isinstance(route, BaseRoute) and hasattr(route, "path") else scope["path"]
+    path = _path_template(scope)
     identity = scope.get("state", {}).get(IDENTITY_KEY)
     return {
         "method": scope["method"],
@@ -86,3 +85,19 @@ def _access_fields(scope: Scope, status: int, started: float, request_id: str) -
         "request_id": request_id,
         "user_id": getattr(identity, "user_id", None),
     }
+
+
+def _path_template(scope: Scope) -> str:
+    """The route's template, not the raw path: ids stay out of log cardinality (and out of logs).
+
+    A request answered before routing (401 by authentication, 413 by the body limit, a CORS
+    preflight) has no route in its scope: the template is then looked up; a path that no route
+    matches is logged as it came.
+    """
+    route: object = scope.get("route")
+    if not isinstance(route, BaseRoute):
+        # iter_route_contexts also walks the routes of included routers.
+        routes = iter_route_contexts(getattr(scope.get("app"), "routes", []))
+        route = next((r for r in routes if r.matches(scope)[0] is not Match.NONE), None)
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else str(scope["path"])

@@ -30,7 +30,8 @@ async def _tasks(request: Request) -> service.Tasks:
 # use, commit) on a database thread: the commit happens before the response is sent (no 2xx for a
 # write that then failed to commit), and the event loop never waits on the driver. A yield
 # dependency holding a transaction would keep SQLite's write lock across hops: under 100
-# connections writers queued behind it until the pool timed out (research P2, P7).
+# connections writers queued behind it until the pool timed out (research.md, "One thread-pool
+# hop per request" and "`async def` task handlers").
 Tasks = Annotated[service.Tasks, Depends(_tasks)]
 TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
 StatusQuery = Annotated[TaskStatus, Query(description="Filter by completion.")]

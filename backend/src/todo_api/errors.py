@@ -2,6 +2,8 @@
 
     Exception
     ├── ApiError                    status, stable `type` slug, title, detail, extra headers
+    │   ├── CorsPreflightRefused    400  a CORS preflight from an origin, or for a method or
+    │   │                                header, that CORS_ORIGINS does not allow
     │   ├── InvalidToken            401  no, malformed, badly signed or expired token, bad claim;
     │   │                                auth/middleware.py turns each AuthError into one
     │   ├── Forbidden               403  path user_id is not the token's subject
@@ -62,6 +64,10 @@ class ApiError(Exception):
         self.detail = detail
         self.headers = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
+
+
+class CorsPreflightRefused(ApiError):
+    status, slug, title = 400, "cors-preflight-refused", "Bad Request"
 
 
 class InvalidToken(ApiError):

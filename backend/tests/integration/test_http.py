@@ -184,6 +184,14 @@ async def test_cors_preflight_needs_no_token_and_exposes_headers(tmp_path: Path)
             headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
         )
         assert "access-control-allow-origin" not in stranger.headers
+        assert stranger.status_code == 400
+        assert stranger.headers["content-type"] == "application/problem+json"
+        assert stranger.json() == {
+            "type": "urn:todo-api:problem:cors-preflight-refused",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": "Disallowed CORS origin",
+        }
 
 
 async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:

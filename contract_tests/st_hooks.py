@@ -23,6 +23,7 @@ import schemathesis
 import yaml
 from schemathesis import Case, Response
 
+import st_limits  # noqa: F401  (registers the 429 check)
 from api_fixtures import OTHER_SECRET, SECRET
 
 SPEC = Path(__file__).resolve().parents[1] / "openapi" / "openapi.yaml"

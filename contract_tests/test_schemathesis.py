@@ -20,6 +20,7 @@ from fastapi import FastAPI
 import pg_databases
 import st_hooks  # noqa: F401  (registers the auth provider and the checks)
 from api_fixtures import make_settings, postgres_settings
+from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.db.lifecycle import prepare_database
 from todo_api.main import create_app
@@ -33,9 +34,10 @@ def _app(database: str) -> FastAPI:
     """One app per database for the whole module (Schemathesis binds the schema at import)."""
     data = Path(tempfile.mkdtemp(prefix="st-"))
     if database == "sqlite":
-        settings = make_settings(data)
+        settings = make_settings(data, **FUZZ_LIMITS)
     else:
-        settings = postgres_settings(data, pg_databases.cluster().create_database("st"))
+        database_ = pg_databases.cluster().create_database("st")
+        settings = postgres_settings(data, database_, **FUZZ_LIMITS)
     app = create_app(settings)
     prepare_database(app_state(app).database.engine, settings.db_startup_timeout)
     return app

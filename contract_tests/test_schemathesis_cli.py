@@ -17,6 +17,7 @@ import pytest
 import pg_databases
 from api_fixtures import DATABASES
 from live_server import REPO, running_server
+from st_limits import FUZZ_LIMITS
 
 pytestmark = pytest.mark.server
 
@@ -27,7 +28,7 @@ REPORTS = REPO / "reports" / "schemathesis"
 @pytest.mark.parametrize("database", DATABASES)
 def test_cli_run_against_a_live_server_finds_nothing(tmp_path: Path, database: str) -> None:
     url = pg_databases.cluster().create_database("cli").app_url if database != "sqlite" else None
-    with running_server(tmp_path, url) as server:
+    with running_server(tmp_path, url, settings=FUZZ_LIMITS) as server:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(

@@ -61,6 +61,13 @@ def test_secured_operations_document_their_refusals(op: Operation) -> None:
         assert "404" in codes
     if "requestBody" in op.raw:
         assert {"413", "422"} <= codes
+    # Every authenticated request is counted against the user's and the address's budgets.
+    assert "429" in codes, "rate limits apply to every /api operation"
+    too_many = resolve(SPEC, op.raw["responses"]["429"])["headers"]
+    assert resolve(SPEC, too_many["Retry-After"]).get("required") is True
+    assert {"RateLimit", "RateLimit-Policy"} <= set(too_many)
+    if op.raw["operationId"] == "createTask":
+        assert "409" in codes, "the task quota"
 
 
 @pytest.mark.parametrize("op", OPS, ids=_ids(OPS))

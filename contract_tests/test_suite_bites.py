@@ -18,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 import st_hooks
 from api_fixtures import make_settings
 from parity import operation_differences
+from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
@@ -88,7 +89,7 @@ def _leaks_an_undocumented_field(app: FastAPI, monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def broken_app(tmp_path: Path) -> FastAPI:
-    app = create_app(make_settings(tmp_path))
+    app = create_app(make_settings(tmp_path, **FUZZ_LIMITS))
     upgrade(app_state(app).database.engine)
     return app
 

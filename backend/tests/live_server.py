@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +31,24 @@ def child_env() -> dict[str, str]:
     return env | {"PYTHONUNBUFFERED": "1"}
 
 
-def write_dotenv(workdir: Path, database_url: str | None = None) -> None:
+def write_dotenv(
+    workdir: Path, database_url: str | None = None, settings: Mapping[str, str] | None = None
+) -> None:
     """The .env that `make run` writes: .env.example with a secret filled in (here, the tests'),
-    and a database of the test's own (a SQLite file in `workdir` unless `database_url` is given)."""
-    example = (REPO / ".env.example").read_text()
-    database_url = database_url or f"sqlite:///{workdir}/served.db"
-    (workdir / ".env").write_text(
-        example.replace("BETTER_AUTH_SECRET=\n", f"BETTER_AUTH_SECRET={SECRET}\n").replace(
-            "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL={database_url}"
-        )
-    )
+    and a database of the test's own (a SQLite file in `workdir` unless `database_url` is given);
+    `settings` replace the example's values of those variables."""
+    values = {
+        "BETTER_AUTH_SECRET": SECRET,
+        "DATABASE_URL": database_url or f"sqlite:///{workdir}/served.db",
+        **(settings or {}),
+    }
+    lines = (REPO / ".env.example").read_text().splitlines()
+    for i, line in enumerate(lines):
+        name = line.partition("=")[0]
+        if "=" in line and name in values:
+            lines[i] = f"{name}={values.pop(name)}"
+    assert not values, f"not in .env.example: {sorted(values)}"
+    (workdir / ".env").write_text("\n".join(lines) + "\n")
 
 
 @dataclass
@@ -52,10 +60,12 @@ class Server:
 
 
 @contextmanager
-def running_server(workdir: Path, database_url: str | None = None) -> Iterator[Server]:
+def running_server(
+    workdir: Path, database_url: str | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[Server]:
     """`todo-api serve` in `workdir` (its .env, its log); several may share one `database_url`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    write_dotenv(workdir, database_url)
+    write_dotenv(workdir, database_url, settings)
     port = free_port()
     log = workdir / "server.log"
     with log.open("w") as stderr:

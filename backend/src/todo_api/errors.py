@@ -9,8 +9,10 @@
     │   ├── Forbidden               403  path user_id is not the token's subject
     │   ├── NotFound                404  no such resource for this owner (or no such route)
     │   ├── MethodNotAllowed        405  with the full Allow list
+    │   ├── QuotaExceeded           409  the create would pass MAX_TASKS_PER_USER; nothing written
     │   ├── PayloadTooLarge         413  request body over the configured limit
     │   ├── ValidationFailed        422  body, path or query rejected; nothing was written
+    │   ├── RateLimited             429  a request budget is spent; with Retry-After
     │   ├── ServiceUnavailable      503  not ready, e.g. no signing keys yet (/readyz)
     │   │   └── DatabaseUnavailable 503  the database does not answer; rolled back, may retry
     │   └── HttpError               any other framework status, in the same shape
@@ -39,7 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
-from todo_api.middleware.request_id import REQUEST_ID_HEADER, request_id_of
+from todo_api.middleware.request_id import REQUEST_ID_HEADER, hardening_headers, request_id_of
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:todo-api:problem:"
@@ -94,12 +96,20 @@ class MethodNotAllowed(ApiError):
     status, slug, title = 405, "method-not-allowed", "Method Not Allowed"
 
 
+class QuotaExceeded(ApiError):
+    status, slug, title = 409, "quota-exceeded", "Conflict"
+
+
 class PayloadTooLarge(ApiError):
     status, slug, title = 413, "payload-too-large", "Content Too Large"
 
 
 class ValidationFailed(ApiError):
     status, slug, title = 422, "validation-error", "Unprocessable Content"
+
+
+class RateLimited(ApiError):
+    status, slug, title = 429, "rate-limited", "Too Many Requests"
 
 
 class ServiceUnavailable(ApiError):
@@ -215,6 +225,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     response = problem_response(ApiError("An unexpected error occurred"))
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
+    response.raw_headers.extend(hardening_headers(request.url.path))
     return response
 
 

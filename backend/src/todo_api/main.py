@@ -24,6 +24,11 @@ from todo_api.errors import install_error_handlers
 from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
+from todo_api.ratelimit.auth_failures import AuthFailureThrottle
+from todo_api.ratelimit.counters import make_counters
+from todo_api.ratelimit.limiter import Limiter
+from todo_api.ratelimit.middleware import UserRateLimitMiddleware
+from todo_api.ratelimit.policy import Policy, Rate
 from todo_api.settings import Settings, load_settings
 from todo_api.spec import load_spec, serve_spec
 from todo_api.state import AppState, attach
@@ -77,6 +82,10 @@ def cached_verifier(verifier: Verifier, jwks: JwksCache | None) -> Verifier:
     return TokenCache(verifier, generation=(lambda: jwks.generation) if jwks else None)
 
 
+def _policy(name: str, rate: Rate | None) -> Policy | None:
+    return Policy(name, rate) if rate is not None else None
+
+
 def tune_garbage_collector() -> None:
     """Once per process, at start: thresholds for a request-shaped workload, and the objects of
     start-up (modules, routes, the spec) frozen out of every later full collection."""
@@ -104,6 +113,7 @@ def create_app(
     verifier: Verifier = make_verifier(settings, jwks)
     if token_cache:
         verifier = cached_verifier(verifier, jwks)
+    limiter = Limiter(make_counters(settings.rate_limit_storage_url))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,7 +141,8 @@ def create_app(
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
     )
-    attach(app, AppState(database=database, jwks=jwks, tasks=Tasks(database)))
+    tasks = Tasks(database, max_tasks_per_user=settings.max_tasks_per_user)
+    attach(app, AppState(database=database, jwks=jwks, tasks=tasks))
 
     install_error_handlers(app)
     app.include_router(health.router)
@@ -140,15 +151,33 @@ def create_app(
     serve_spec(app)
 
     # Added innermost first: the request id wraps everything, CORS answers preflights before
-    # authentication, and authentication runs before any body is read.
+    # authentication, the failed-auth throttle runs before any signature check, and the per-user
+    # budgets right after authentication, before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AuthMiddleware, verifier=verifier, jwks=jwks)
+    app.add_middleware(
+        UserRateLimitMiddleware,
+        limiter=limiter,
+        requests=_policy("requests", settings.rate_limit),
+        writes=_policy("writes", settings.rate_limit_writes),
+    )
+    failures = _policy("auth-failures", settings.rate_limit_auth_failures)
+    throttle = (
+        AuthFailureThrottle(limiter, failures, settings.proxy_networks()) if failures else None
+    )
+    app.add_middleware(AuthMiddleware, verifier=verifier, jwks=jwks, throttle=throttle)
     app.add_middleware(
         ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
-        expose_headers=["Location", "Server-Timing", REQUEST_ID_HEADER],
+        expose_headers=[
+            "Location",
+            "Server-Timing",
+            REQUEST_ID_HEADER,
+            "RateLimit",
+            "RateLimit-Policy",
+            "Retry-After",
+        ],
         allow_credentials=False,
         max_age=600,
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -16,6 +18,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from todo_api.auth.tokens import ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
+from todo_api.ratelimit.policy import OFF, Rate, parse_rate
 
 MIN_SECRET_BYTES = 32
 BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
@@ -25,6 +28,11 @@ _PLACEHOLDER_SECRETS = frozenset(
 )
 
 CommaList = Annotated[list[str], NoDecode]
+RateSetting = Annotated[Rate | None, BeforeValidator(parse_rate)]
+
+
+def _off_is_none(value: object) -> object:
+    return None if isinstance(value, str) and value.strip().lower() == OFF else value
 
 
 class ConfigError(Exception):
@@ -98,12 +106,28 @@ class Settings(DatabaseSettings):
     auth_audience: str | None = Field(default=None, alias="AUTH_AUDIENCE")
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300, alias="AUTH_LEEWAY_SECONDS")
 
+    # Abuse limits (OWASP API4): `N/second|minute|hour`, or `off`.
+    rate_limit: RateSetting = Field(default=Rate(600, 60), alias="RATE_LIMIT")
+    rate_limit_writes: RateSetting = Field(default=Rate(120, 60), alias="RATE_LIMIT_WRITES")
+    rate_limit_auth_failures: RateSetting = Field(
+        default=Rate(30, 60), alias="RATE_LIMIT_AUTH_FAILURES"
+    )
+    rate_limit_storage_url: str = Field(default="memory://", alias="RATE_LIMIT_STORAGE_URL")
+    max_tasks_per_user: Annotated[int | None, BeforeValidator(_off_is_none)] = Field(
+        default=10_000, ge=1, alias="MAX_TASKS_PER_USER"
+    )
+    trusted_proxies: CommaList = Field(default=[], alias="TRUSTED_PROXIES")
+
     cors_origins: CommaList = Field(default=[], alias="CORS_ORIGINS")
     max_body_bytes: int = Field(default=64 * 1024, ge=1, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @field_validator(
-        "auth_algorithms", "cors_origins", "better_auth_secret_previous", mode="before"
+        "auth_algorithms",
+        "cors_origins",
+        "better_auth_secret_previous",
+        "trusted_proxies",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -121,6 +145,31 @@ class Settings(DatabaseSettings):
                 f"choose from {sorted(SUPPORTED_ALGORITHMS)} ('none' is never accepted)"
             )
         return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _supported_counter_store(cls, value: str) -> str:
+        if value != "memory://" and urlsplit(value).scheme not in {"redis", "rediss"}:
+            raise ValueError(
+                "RATE_LIMIT_STORAGE_URL must be memory:// or redis://host:port/db (rediss:// "
+                "for TLS)"
+            )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    "TRUSTED_PROXIES must list IP addresses or networks such as 10.0.0.0/8"
+                ) from None
+        return value
+
+    def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(entry, strict=False) for entry in self.trusted_proxies]
 
     @field_validator("cors_origins")
     @classmethod

@@ -1,7 +1,9 @@
 """Pure ASGI middleware: every request under the protected prefix is authenticated before routing.
 
 A route that forgets its dependency is still protected, and a request with no or a bad token is
-answered 401 before its body is read or validated.
+answered 401 before its body is read or validated. With a throttle, an address that has spent its
+budget of failed authentications gets 429 for any token not already verified, before any
+signature check.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.auth.identity import Identity
 from todo_api.auth.keys import JwksCache
-from todo_api.auth.token_cache import Verifier
+from todo_api.auth.token_cache import TokenCache, Verifier
 from todo_api.auth.tokens import AuthError, Claims, UnknownKey
 from todo_api.errors import InvalidToken, problem_response
+from todo_api.ratelimit.auth_failures import AuthFailureThrottle
+from todo_api.ratelimit.policy import Usage
+from todo_api.ratelimit.responses import rate_headers, too_many_requests
 from todo_api.scope import IDENTITY_KEY
 
 _AUTHORIZATION = b"authorization"
@@ -28,11 +33,15 @@ class AuthMiddleware:
         verifier: Verifier,
         jwks: JwksCache | None = None,
         prefix: str = "/api",
+        throttle: AuthFailureThrottle | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
+        # Tokens verified before pass without a signature check, and past the throttle.
+        self.cache = verifier if isinstance(verifier, TokenCache) else None
         self.jwks = jwks
         self.prefix = prefix.rstrip("/")
+        self.throttle = throttle
 
     def _protects(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
@@ -47,6 +56,15 @@ class AuthMiddleware:
             identity = await self._authenticate(scope)
         except InvalidToken as error:
             response = problem_response(error)
+            if self.throttle is not None:
+                usage = await self.throttle.failed(self.throttle.address(scope))
+                if usage is not None:
+                    response.raw_headers.extend(rate_headers([usage]))
+            response.headers["Server-Timing"] = _server_timing(started)
+            await response(scope, receive, send)
+            return
+        except _Throttled as refused:
+            response = too_many_requests(refused.usage, [refused.usage])
             response.headers["Server-Timing"] = _server_timing(started)
             await response(scope, receive, send)
             return
@@ -61,11 +79,24 @@ class AuthMiddleware:
         await self.app(scope, receive, send_with_timing)
 
     async def _authenticate(self, scope: Scope) -> Identity:
-        token = self._bearer_token(scope)
         try:
-            claims = await self._verify(token)
-        except AuthError as exc:
-            raise InvalidToken(exc.reason) from None
+            token: str | None = self._bearer_token(scope)
+            unusable = None
+        except InvalidToken as exc:
+            token, unusable = None, exc
+        claims = self.cache.cached(token) if self.cache is not None and token else None
+        if claims is None:
+            if self.throttle is not None:
+                refusal = await self.throttle.refusal(self.throttle.address(scope))
+                if refusal is not None:
+                    raise _Throttled(refusal)
+            if unusable is not None:
+                raise unusable
+            assert token is not None
+            try:
+                claims = await self._verify(token)
+            except AuthError as exc:
+                raise InvalidToken(exc.reason) from None
         return Identity.from_claims(claims)
 
     async def _verify(self, token: str) -> Claims:
@@ -92,6 +123,11 @@ class AuthMiddleware:
         if not token or " " in token:
             raise InvalidToken("malformed token")
         return token
+
+
+class _Throttled(Exception):
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
 
 
 def _server_timing(started: float) -> str:

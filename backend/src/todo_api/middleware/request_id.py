@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: a request id on every response and one structured log line per request."""
+"""Pure ASGI middleware: a request id and the hardening headers on every response, and one
+structured log line per request."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from todo_api.scope import IDENTITY_KEY, REQUEST_ID_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Every response: browsers must not guess a content type (OWASP API8). API responses also carry
+# one user's data: no cache, shared or private, may keep them.
+_EVERY_RESPONSE = ((b"x-content-type-options", b"nosniff"),)
+_API_RESPONSE = (*_EVERY_RESPONSE, (b"cache-control", b"no-store"))
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("latin-1")  # as ASGI spells header names
 # A caller's id is reused only when it is short and plain: it lands in our logs verbatim.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -42,12 +47,18 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message["headers"], *hardening_headers(scope["path"])]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             access_log.info("request", extra=_access_fields(scope, status, started, request_id))
+
+
+def hardening_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response carries, by its path."""
+    return _API_RESPONSE if path == "/api" or path.startswith("/api/") else _EVERY_RESPONSE
 
 
 def request_id_of(scope: Scope) -> str | None:

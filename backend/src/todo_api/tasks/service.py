@@ -9,7 +9,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import Connection
 
 from todo_api.db import Database
-from todo_api.errors import NotFound
+from todo_api.errors import NotFound, QuotaExceeded
 from todo_api.tasks import store
 from todo_api.tasks.schemas import (
     Task,
@@ -52,8 +52,9 @@ class Tasks:
     returns. Routes await these methods and know nothing of connections.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, max_tasks_per_user: int | None = None) -> None:
         self._database = database
+        self._max_tasks = max_tasks_per_user
 
     async def list_tasks(
         self, owner_id: str, status: TaskStatus, limit: int, cursor: str | None
@@ -90,7 +91,12 @@ class Tasks:
                 title=body.title,
                 description=body.description,
                 completed=body.completed,
+                max_tasks=self._max_tasks,
             )
+            if row is None:
+                raise QuotaExceeded(
+                    f"You already hold the maximum of {self._max_tasks} tasks: delete some first"
+                )
             return _task(row)
 
         return await self._database.run(owner_id, work)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     delete,
+    func,
     insert,
     not_,
     select,
@@ -112,6 +113,39 @@ _LIST = {
 }
 _GET = select(*COLUMNS).where(*_owned_task())
 _CREATE = insert(TASKS).returning(*COLUMNS)
+_CREATED_COLUMNS = ("owner_id", "title", "description", "completed", "created_at", "updated_at")
+# The same insert, of nothing once the owner holds `p_max_tasks`: the count and the write are one
+# statement. On SQLite a write statement holds the write lock from its first step, so no other
+# writer can slip in between; on PostgreSQL `_LOCK_OWNER` serialises one owner's creates first.
+_CREATE_WITHIN_QUOTA = (
+    insert(TASKS)
+    .from_select(
+        list(_CREATED_COLUMNS),
+        select(
+            bindparam("owner_id", type_=String),
+            bindparam("title", type_=String),
+            bindparam("description", type_=String),
+            bindparam("completed", type_=Boolean),
+            bindparam("created_at", type_=UTCDateTime),
+            bindparam("updated_at", type_=UTCDateTime),
+        ).where(
+            select(func.count())
+            .select_from(TASKS)
+            .where(TASKS.c.owner_id == bindparam("owner_id"))
+            .scalar_subquery()
+            < bindparam("p_max_tasks")
+        ),
+    )
+    .returning(*COLUMNS)
+)
+# A transaction-scoped lock per owner (two-key form: a key space apart from the migration lock's).
+# Under READ COMMITTED each statement sees the rows committed before it began, so two concurrent
+# creates of one owner would both count the same total: the second now waits for the first's
+# commit, and then counts its task. Other owners never wait.
+_QUOTA_LOCK_CLASS = 0x7A5C
+_LOCK_OWNER = select(
+    func.pg_advisory_xact_lock(_QUOTA_LOCK_CLASS, func.hashtext(bindparam("owner_id")))
+)
 _TOGGLE = (
     update(TASKS)
     .where(*_owned_task())
@@ -161,9 +195,11 @@ def create_task(
     title: str,
     description: str | None,
     completed: bool,
-) -> Record:
+    max_tasks: int | None = None,
+) -> Record | None:
+    """The new task, or None (nothing written) when the owner already holds `max_tasks`."""
     now = utc_now()
-    values = {
+    values: dict[str, Any] = {
         "owner_id": owner_id,
         "title": title,
         "description": description,
@@ -171,7 +207,11 @@ def create_task(
         "created_at": now,
         "updated_at": now,
     }
-    return connection.execute(_CREATE, values).one()
+    if max_tasks is None:
+        return connection.execute(_CREATE, values).one()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_OWNER, {"owner_id": owner_id})
+    return connection.execute(_CREATE_WITHIN_QUOTA, values | {"p_max_tasks": max_tasks}).first()
 
 
 def update_task(

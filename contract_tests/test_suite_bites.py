@@ -1,9 +1,11 @@
-"""The contract suite bites: each security check and the parity test fail on a deliberately
-broken variant of the app. (If one of these passes, the check it exercises has gone blind.)"""
+"""The contract suite bites: each security check, the parity test and the abuse-limit probes fail
+on a deliberately broken variant of the app. (If one of these passes, the check it exercises has
+gone blind.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,18 @@ from sqlalchemy import select
 from starlette.types import Message, Receive, Scope, Send
 
 import st_hooks
-from api_fixtures import make_settings
+from api_fixtures import User, asgi_client, make_settings, mint
+from limit_probes import budget_findings, quota_findings, throttle_findings
 from parity import operation_differences
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
+from todo_api.auth.tokens import TokenVerifier
 from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
+from todo_api.ratelimit.limiter import Limiter
+from todo_api.ratelimit.policy import Policy, Usage
 from todo_api.state import app_state
 from todo_api.tasks import store
 
@@ -203,3 +209,80 @@ def test_delete_that_does_not_delete_is_caught_by_stateful_links(
         workflow.run(
             settings=hypothesis.settings(max_examples=60, stateful_step_count=10, deadline=None)
         )
+
+
+# --- The abuse-limit probes bite (backend/tests/limit_probes.py) --------------------------------
+
+
+async def _findings_on(
+    tmp_path: Path, probe: Callable[[httpx.AsyncClient], Awaitable[list[str]]], **limits: str
+) -> list[str]:
+    app = create_app(make_settings(tmp_path, **limits))
+    async with app.router.lifespan_context(app), asgi_client(app) as client:
+        return await probe(client)
+
+
+@pytest.mark.anyio
+async def test_no_rate_limit_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hit = Limiter.hit
+
+    async def never_refuses(self: Limiter, policy: Policy, key: str) -> Usage | None:
+        usage = await hit(self, policy, key)
+        return usage and Usage(usage.policy, True, usage.remaining, usage.reset_seconds)
+
+    monkeypatch.setattr(Limiter, "hit", never_refuses)
+    alice = User("alice", mint("alice"))
+    found = await _findings_on(
+        tmp_path, lambda client: budget_findings(client, alice, 5), RATE_LIMIT="5/minute"
+    )
+    assert found == ["request 6 answered 200, not 429"]
+
+
+@pytest.mark.anyio
+async def test_a_quota_off_by_one_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create = store.create_task
+
+    def one_too_many(connection: Any, *, max_tasks: int | None = None, **values: Any) -> Any:
+        return create(connection, max_tasks=max_tasks and max_tasks + 1, **values)
+
+    monkeypatch.setattr(store, "create_task", one_too_many)
+    alice = User("alice", mint("alice"))
+
+    async def probe(client: httpx.AsyncClient) -> list[str]:
+        for _ in range(4):
+            await client.post("/api/alice/tasks", json={"title": "t"}, headers=alice.headers)
+        return await quota_findings([client], alice, 5)
+
+    found = await _findings_on(tmp_path, probe, MAX_TASKS_PER_USER="5")
+    assert "2 of 50 concurrent creates at quota - 1 made a task" in found
+
+
+@pytest.mark.anyio
+async def test_a_throttle_that_still_verifies_signatures_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = [0]
+    verify = TokenVerifier.verify
+
+    def counting(self: TokenVerifier, token: str) -> Any:
+        checks[0] += 1
+        return verify(self, token)
+
+    monkeypatch.setattr(TokenVerifier, "verify", counting)
+    authenticate = AuthMiddleware._authenticate
+
+    async def verify_first(self: AuthMiddleware, scope: Any) -> Any:
+        with contextlib.suppress(Exception):
+            self.verifier.verify(self._bearer_token(scope))  # the signature work, wasted
+        return await authenticate(self, scope)
+
+    monkeypatch.setattr(AuthMiddleware, "_authenticate", verify_first)
+    alice = User("alice", mint("alice"))
+    found = await _findings_on(
+        tmp_path,
+        lambda client: throttle_findings(client, alice, 3, lambda: checks[0]),
+        RATE_LIMIT_AUTH_FAILURES="3/minute",
+    )
+    assert found == ["the throttle verified 20 signatures past the budget"]

@@ -97,14 +97,19 @@ def tune_garbage_collector() -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, token_cache: bool = True, tune_gc: bool = True
+    settings: Settings | None = None,
+    *,
+    token_cache: bool = True,
+    tune_gc: bool = True,
+    limiter: Limiter | None = None,
 ) -> FastAPI:
     """The application for `settings` (read from the environment when None).
 
     `token_cache=False` verifies every token's signature anew (the benchmark measures what the
     cache buys). `tune_gc=False` leaves the garbage collector at CPython's defaults: tuning it is
     a decision for the whole process, made here because `uvicorn --factory` workers run nothing
-    else of ours.
+    else of ours. `limiter` replaces the one RATE_LIMIT_STORAGE_URL names (tests give it a clock
+    of their own, or read its store failures).
     """
     settings = settings or load_settings()
     pool = pool_options(settings)
@@ -113,7 +118,7 @@ def create_app(
     verifier: Verifier = make_verifier(settings, jwks)
     if token_cache:
         verifier = cached_verifier(verifier, jwks)
-    limiter = Limiter(make_counters(settings.rate_limit_storage_url))
+    limiter = limiter or Limiter(make_counters(settings.rate_limit_storage_url))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

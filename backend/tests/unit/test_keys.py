@@ -397,3 +397,20 @@ async def test_stopping_the_refresher_cancels_the_fetch_in_flight() -> None:
         await runner
     fetches = [t for t in asyncio.all_tasks() if "JwksCache._fetch" in repr(t.get_coro())]
     assert fetches == []  # nothing left running past shutdown
+
+
+async def test_a_key_marked_for_encryption_is_withdrawn_and_an_odd_use_is_malformed() -> None:
+    issuer = Issuer()
+    encryption = issuer.publish("EdDSA", "enc")
+    odd = issuer.publish("EdDSA", "odd")
+    issuer.publish("EdDSA", "other")
+    cache = cache_for(issuer)
+    await cache.refresh()
+    issuer.keys["enc"] = issuer.keys["enc"] | {"use": "enc"}  # well-formed: not a signing key
+    issuer.keys["odd"] = issuer.keys["odd"] | {"use": 5}  # malformed: the last good key stays
+    assert await cache.refresh()
+    verifier = verifier_for(cache)
+    with pytest.raises(UnknownKey):
+        verifier.verify(sign(encryption, "EdDSA", "enc"))
+    assert verifier.verify(sign(odd, "EdDSA", "odd")).subject == "alice"
+    assert cache.rejected_entries == 1

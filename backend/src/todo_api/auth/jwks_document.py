@@ -57,9 +57,10 @@ def parse_jwks(body: bytes) -> JwksDocument:
         if not isinstance(kid, str) or not kid:
             rejected += 1
             continue
-        if entry.get("use", "sig") != "sig":
+        use = entry.get("use", "sig")
+        if use == "enc":
             continue  # a key the issuer marks for encryption is well-formed, and not ours to use
-        if _usable(entry):
+        if use == "sig" and _usable(entry):
             usable[kid] = entry
         else:
             rejected += 1

@@ -68,7 +68,7 @@ class JwksCache:
         self.min_refetch_seconds = min_refetch_seconds
         self.max_stale_seconds = max_stale_seconds
         self.max_bytes = max_bytes
-        self._timeout = timeout_seconds
+        self.timeout_seconds = timeout_seconds
         self._transport = transport
         self._clock = clock
         self._keys: dict[str, Mapping[str, Any]] = {}
@@ -195,7 +195,7 @@ class JwksCache:
             return self._failed(str(exc), rejected=rejected)
         except (TimeoutError, httpx.TimeoutException):
             return self._failed(
-                f"no complete answer within AUTH_JWKS_TIMEOUT_SECONDS ({self._timeout:g} s)",
+                f"no complete answer within AUTH_JWKS_TIMEOUT_SECONDS ({self.timeout_seconds:g} s)",
                 rejected=False,
             )
         except httpx.HTTPError as exc:
@@ -213,9 +213,9 @@ class JwksCache:
         # One deadline for the whole exchange: httpx's own timeout bounds each read, and an issuer
         # dripping a byte per read would otherwise hold the fetch for ever.
         async with (
-            asyncio.timeout(self._timeout),
+            asyncio.timeout(self.timeout_seconds),
             httpx.AsyncClient(
-                transport=self._transport, timeout=self._timeout, follow_redirects=False
+                transport=self._transport, timeout=self.timeout_seconds, follow_redirects=False
             ) as client,
             client.stream("GET", self.url, headers=headers) as response,
         ):

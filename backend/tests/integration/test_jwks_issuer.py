@@ -252,6 +252,7 @@ async def app_client(
 async def test_100_unknown_kid_requests_against_a_slow_issuer_share_one_bounded_fetch(
     issuer: FakeIssuer, tmp_path: Path
 ) -> None:
+    issuer.publish("EdDSA", "k1")  # a document of ~130 bytes: ~7 s at a byte per 50 ms
     issuer.behaviour = "drip"  # from the start: the app's first fetch is in flight, and slow
     # The pause between refetches is shorter than the fetch deadline: counted from a fetch's
     # start, it would allow fetches back to back.

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 import jwt
 import pytest
@@ -362,21 +363,24 @@ async def test_an_unexpected_error_fails_the_refresh_and_the_refresher_lives_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     calls = 0
+    second_refresh = asyncio.Event()
 
     def broken(request: httpx.Request) -> httpx.Response:
         nonlocal calls
         calls += 1
+        if calls == 2:
+            second_refresh.set()
         raise RuntimeError("a bug below us")
 
     cache = JwksCache(
         "https://auth.example/jwks", refresh_seconds=0.01, transport=httpx.MockTransport(broken)
     )
     runner = asyncio.create_task(cache.run())
-    await asyncio.sleep(0.1)
+    with anyio.fail_after(5):  # generous: a loaded machine may take a while per refresh
+        await second_refresh.wait()  # still refreshing after the first failure
     runner.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await runner
-    assert calls >= 2  # still refreshing after the first failure
     assert cache.last_error == "refresh failed (RuntimeError)"
     assert any(r.getMessage() == "jwks refresh crashed" for r in caplog.records)
 

@@ -271,8 +271,33 @@ def write(results: dict[str, Any], docs: Path) -> None:
     history = BENCH / "optimisations.md"
     if history.exists():
         lines += ["", history.read_text().rstrip()]
+    lines += limits_section(results.get("limits"))
     lines += postgresql_section(results.get("postgresql"))
     (docs / "benchmarks.md").write_text("\n".join(lines) + "\n")
+
+
+def limits_section(limits: dict[str, Any] | None) -> list[str]:
+    """§5b: what counting the abuse limits costs (bench/limits.py), interleaved rounds."""
+    if not limits:
+        return []
+    return [
+        "",
+        "## 5b. The cost of the abuse limits",
+        "",
+        f"Medians of {limits['rounds']} interleaved rounds, default budgets (never reached by the",
+        "mix), 100 connections. Target: in memory ≥ 0.95 of limits off.",
+        "",
+        LOAD_HEADER,
+        "|---|---|---|---|---|---|---|---|",
+        *(_load_row(row) for row in limits["rows"]),
+        "",
+        f"Ratio in memory / off: **{limits['ratio_memory']:.3f}**"
+        + (
+            f"; in Redis / off: **{limits['ratio_redis']:.3f}**."
+            if limits["ratio_redis"] is not None
+            else "; Redis did not answer on 127.0.0.1:6379 (skipped)."
+        ),
+    ]
 
 
 def postgresql_section(pg: dict[str, Any] | None) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import auth
+import limits
 import load
 import openloop
 import pg
@@ -87,6 +88,8 @@ def main() -> int:
             pristine, users_file, "SQLite synchronous=NORMAL", sqlite_synchronous="NORMAL"
         ),
     ]
+    print("load: the cost of the abuse limits (off, in memory, in Redis), interleaved")
+    results["limits"] = limits.run(pristine, users_file)
     print("open loop")
     with running_server(pristine.copy("openloop").app_url) as server:
         results["open_loop"] = openloop.search(

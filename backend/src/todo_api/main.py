@@ -52,6 +52,7 @@ def make_jwks(settings: Settings) -> JwksCache | None:
         refresh_seconds=settings.auth_jwks_refresh_seconds,
         min_refetch_seconds=settings.auth_jwks_min_refetch_seconds,
         timeout_seconds=settings.auth_jwks_timeout_seconds,
+        max_stale_seconds=settings.auth_jwks_max_stale_seconds,
     )
 
 

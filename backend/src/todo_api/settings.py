@@ -100,6 +100,22 @@ class Settings(DatabaseSettings):
     auth_jwks_timeout_seconds: float = Field(
         default=5, gt=0, le=60, alias="AUTH_JWKS_TIMEOUT_SECONDS"
     )
+    # How long cached keys stay usable while the issuer cannot confirm them (docs/jwks.md).
+    auth_jwks_max_stale_seconds: float = Field(
+        default=86400, gt=0, le=30 * 86400, alias="AUTH_JWKS_MAX_STALE_SECONDS"
+    )
+
+    @field_validator("auth_jwks_max_stale_seconds")
+    @classmethod
+    def _stale_after_a_refresh(cls, value: float, info: ValidationInfo) -> float:
+        refresh = info.data.get("auth_jwks_refresh_seconds")
+        if refresh is not None and value <= refresh:
+            raise ValueError(
+                "AUTH_JWKS_MAX_STALE_SECONDS must be longer than AUTH_JWKS_REFRESH_SECONDS: "
+                "keys would go stale between two scheduled refreshes"
+            )
+        return value
+
     # Unset: HS256 when a secret is configured, plus every JWKS algorithm when a JWKS is.
     auth_algorithms: CommaList = Field(default=[], alias="AUTH_ALGORITHMS")
     auth_issuer: str | None = Field(default=None, alias="AUTH_ISSUER")

@@ -194,6 +194,29 @@ async def test_cors_preflight_needs_no_token_and_exposes_headers(tmp_path: Path)
         }
 
 
+async def test_every_response_is_nosniff_and_api_responses_are_never_cached(
+    app: FastAPI, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        api = [
+            await client.get("/api/alice/tasks", headers=alice.headers),
+            await client.get("/api/alice/tasks"),  # 401
+            await client.get("/api/bob/tasks", headers=alice.headers),  # 403
+        ]
+        public = [await client.get(path) for path in ("/healthz", "/openapi.json", "/docs")]
+        monkeypatch.setattr(store, "list_tasks", explode)
+        crashed = await client.get("/api/alice/tasks", headers=alice.headers)  # 500
+    for response in [*api, *public, crashed]:
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+    for response in [*api, crashed]:
+        assert response.headers["cache-control"] == "no-store", response.status_code
+    assert all("no-store" not in r.headers.get("cache-control", "") for r in public)
+
+
 async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz", headers={"Origin": "http://localhost:3000"})
     assert "access-control-allow-origin" not in response.headers

@@ -3,50 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from api_fixtures import SECRET, forge_hs256
-from todo_api.auth.keys import JwksCache
+from fake_issuer import new_key, public_jwk, sign
+from todo_api.auth.keys import JwksCache, StaleKeys
 from todo_api.auth.tokens import AuthError, TokenVerifier, UnknownKey, VerifierConfig
 
 pytestmark = pytest.mark.anyio
 
 ALL = ("HS256", "EdDSA", "ES256", "ES512", "RS256", "PS256")
-
-
-def new_key(alg: str) -> Any:
-    if alg == "EdDSA":
-        return ed25519.Ed25519PrivateKey.generate()
-    if alg == "ES256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if alg == "ES512":
-        return ec.generate_private_key(ec.SECP521R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def public_jwk(key: Any, alg: str, kid: str) -> dict[str, Any]:
-    codec = {"EdDSA": OKPAlgorithm, "ES256": ECAlgorithm, "ES512": ECAlgorithm}.get(
-        alg, RSAAlgorithm
-    )
-    jwk: dict[str, Any] = json.loads(codec.to_jwk(key.public_key()))  # type: ignore[attr-defined]
-    return jwk | {"kid": kid, "alg": alg}
-
-
-def sign(key: Any, alg: str, kid: str | None, sub: str = "alice", **extra: Any) -> str:
-    now = int(time.time())
-    headers = {"kid": kid} if kid else {}
-    headers.update(extra.pop("headers", {}))
-    return jwt.encode({"sub": sub, "iat": now, "exp": now + 300, **extra}, key, alg, headers)
 
 
 @dataclass
@@ -80,12 +56,15 @@ class Clock:
         return self.now
 
 
-def cache_for(issuer: Issuer, clock: Clock | None = None, min_refetch: float = 30) -> JwksCache:
+def cache_for(
+    issuer: Issuer, clock: Clock | None = None, min_refetch: float = 30, **options: Any
+) -> JwksCache:
     return JwksCache(
         "https://auth.example/api/auth/jwks",
         min_refetch_seconds=min_refetch,
         transport=issuer.transport(),
         clock=clock or Clock(),
+        **options,
     )
 
 
@@ -286,3 +265,156 @@ def test_previous_secret_verifies_during_rotation_and_stops_once_removed() -> No
     expired = jwt.encode({"sub": "a", "exp": now - 3600}, old, algorithm="HS256")
     with pytest.raises(AuthError, match="token expired"):
         with_secrets(new, old).verify(expired)
+
+
+# -- maximum age while the issuer cannot confirm the keys (issue 19) -----------------------------
+
+DAY = 86400
+
+
+async def test_keys_unconfirmed_for_the_maximum_age_are_stale() -> None:
+    issuer = Issuer()
+    key = issuer.publish("EdDSA", "k1")
+    clock = Clock()
+    cache = cache_for(issuer, clock, max_stale_seconds=DAY)
+    await cache.refresh()
+    verifier = verifier_for(cache)
+    generation = cache.generation
+    issuer.down = True
+
+    clock.now += DAY - 1  # a long outage, still within the maximum age: cached keys serve
+    assert not await cache.refresh()
+    assert verifier.verify(sign(key, "EdDSA", "k1")).subject == "alice"
+    assert cache.ready
+    assert cache.generation is generation
+
+    clock.now += 1
+    with pytest.raises(StaleKeys, match="signing keys are stale"):
+        verifier.verify(sign(key, "EdDSA", "k1"))
+    assert not cache.ready
+    assert cache.generation is not generation  # cached verifications are dropped too
+    assert cache.status() == (
+        f"signing keys from {cache.url} are stale: last confirmed 86400 s ago, more than "
+        "AUTH_JWKS_MAX_STALE_SECONDS (86400); last refresh: issuer unreachable "
+        "(ConnectError: issuer unreachable)"
+    )
+
+    issuer.down = False  # the issuer confirms the key again: it serves again
+    assert await cache.refresh()
+    assert verifier.verify(sign(key, "EdDSA", "k1")).subject == "alice"
+    assert cache.ready
+
+
+async def test_a_kept_malformed_entry_ages_out_while_the_other_keys_stay_fresh() -> None:
+    issuer = Issuer()
+    kept = issuer.publish("EdDSA", "k1")
+    fresh = issuer.publish("EdDSA", "k2")
+    clock = Clock()
+    cache = cache_for(issuer, clock, max_stale_seconds=DAY)
+    await cache.refresh()
+    verifier = verifier_for(cache)
+    issuer.keys["k1"] = issuer.keys["k1"] | {"x": 42}
+    for _ in range(4):  # refreshes every 6 h confirm k2 only
+        clock.now += DAY / 4
+        assert await cache.refresh()
+    with pytest.raises(StaleKeys):
+        verifier.verify(sign(kept, "EdDSA", "k1"))
+    assert verifier.verify(sign(fresh, "EdDSA", "k2")).subject == "alice"
+    assert cache.ready
+    assert cache.rejected_entries == 4
+
+
+async def test_a_refresh_that_changes_nothing_keeps_the_generation() -> None:
+    """Verified tokens stay cached across the scheduled refresh when the key set is the same."""
+    issuer = Issuer()
+    issuer.publish("EdDSA", "k1")
+    cache = cache_for(issuer)
+    await cache.refresh()
+    generation = cache.generation
+    assert await cache.refresh()
+    assert cache.generation is generation
+    issuer.publish("EdDSA", "k2")
+    assert await cache.refresh()
+    assert cache.generation is not generation
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_shared_fetch() -> None:
+    issuer = Issuer()
+    issuer.publish("EdDSA", "k1")
+    gate = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await gate.wait()
+        return httpx.Response(200, json={"keys": list(issuer.keys.values())})
+
+    cache = JwksCache("https://auth.example/jwks", transport=httpx.MockTransport(slow))
+    first = asyncio.create_task(cache.refresh_for_unknown_kid())
+    await asyncio.sleep(0.01)  # the fetch is in flight
+    second = asyncio.create_task(cache.refresh_for_unknown_kid())
+    await asyncio.sleep(0.01)
+    first.cancel()  # its client hung up
+    gate.set()
+    assert await second  # the fetch it shared went on
+    assert first.cancelled()
+    assert cache.get("k1") is not None
+
+
+async def test_an_unexpected_error_fails_the_refresh_and_the_refresher_lives_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = 0
+    second_refresh = asyncio.Event()
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            second_refresh.set()
+        raise RuntimeError("a bug below us")
+
+    cache = JwksCache(
+        "https://auth.example/jwks", refresh_seconds=0.01, transport=httpx.MockTransport(broken)
+    )
+    runner = asyncio.create_task(cache.run())
+    with anyio.fail_after(5):  # generous: a loaded machine may take a while per refresh
+        await second_refresh.wait()  # still refreshing after the first failure
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    assert cache.last_error == "refresh failed (RuntimeError)"
+    assert any(r.getMessage() == "jwks refresh crashed" for r in caplog.records)
+
+
+async def test_stopping_the_refresher_cancels_the_fetch_in_flight() -> None:
+    started = asyncio.Event()
+
+    async def never(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    cache = JwksCache("https://auth.example/jwks", transport=httpx.MockTransport(never))
+    runner = asyncio.create_task(cache.run())
+    await started.wait()
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    fetches = [t for t in asyncio.all_tasks() if "JwksCache._fetch" in repr(t.get_coro())]
+    assert fetches == []  # nothing left running past shutdown
+
+
+async def test_a_key_marked_for_encryption_is_withdrawn_and_an_odd_use_is_malformed() -> None:
+    issuer = Issuer()
+    encryption = issuer.publish("EdDSA", "enc")
+    odd = issuer.publish("EdDSA", "odd")
+    issuer.publish("EdDSA", "other")
+    cache = cache_for(issuer)
+    await cache.refresh()
+    issuer.keys["enc"] = issuer.keys["enc"] | {"use": "enc"}  # well-formed: not a signing key
+    issuer.keys["odd"] = issuer.keys["odd"] | {"use": 5}  # malformed: the last good key stays
+    assert await cache.refresh()
+    verifier = verifier_for(cache)
+    with pytest.raises(UnknownKey):
+        verifier.verify(sign(encryption, "EdDSA", "enc"))
+    assert verifier.verify(sign(odd, "EdDSA", "odd")).subject == "alice"
+    assert cache.rejected_entries == 1

@@ -136,3 +136,13 @@ def test_previous_secrets_are_read_and_checked() -> None:
     message = problem(BETTER_AUTH_SECRET=GOOD, BETTER_AUTH_SECRET_PREVIOUS="tiny")
     assert "BETTER_AUTH_SECRET_PREVIOUS is too short" in message
     assert "tiny" not in message
+
+
+def test_jwks_keys_may_not_go_stale_between_two_scheduled_refreshes() -> None:
+    url = "http://127.0.0.1:3000"
+    message = problem(
+        BETTER_AUTH_URL=url, AUTH_JWKS_REFRESH_SECONDS="600", AUTH_JWKS_MAX_STALE_SECONDS="600"
+    )
+    assert "AUTH_JWKS_MAX_STALE_SECONDS must be longer than AUTH_JWKS_REFRESH_SECONDS" in message
+    settings = load_settings(_env_file=None, BETTER_AUTH_URL=url)
+    assert settings.auth_jwks_max_stale_seconds == 86400

@@ -1,0 +1,20 @@
+"""The README stays the newcomer's quick path, and every page it links to exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+README = REPO / "README.md"
+
+
+def test_the_readme_stays_short_with_the_rest_in_docs() -> None:
+    size = len(README.read_bytes())
+    assert size < 14_000, f"README.md is {size} bytes: move a section into docs/"
+
+
+def test_every_local_link_of_the_readme_and_docs_exists() -> None:
+    for page in [README, *sorted((REPO / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"

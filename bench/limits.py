@@ -1,0 +1,71 @@
+"""The cost of the abuse limits: the same load with limits off, counted in the process (the
+default) and counted in Redis, interleaved round by round in one run.
+
+The budgets are the defaults (600 requests and 120 writes a minute per user): the 10,000 users of
+the mix never reach them, so every variant answers the same requests and only the counting
+differs. Redis is skipped, and says so, when nothing answers on 127.0.0.1:6379.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+from pathlib import Path
+from typing import Any
+
+import load
+from common import QUICK
+from stores import Target
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+OFF = {
+    "RATE_LIMIT": "off",
+    "RATE_LIMIT_WRITES": "off",
+    "RATE_LIMIT_AUTH_FAILURES": "off",
+    "MAX_TASKS_PER_USER": "off",
+}
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def run(pristine: Target, users_file: Path) -> dict[str, Any]:
+    variants: dict[str, dict[str, str]] = {
+        "limits off": OFF,
+        "limits in memory (default)": {},
+    }
+    if redis_answers():
+        variants["limits in Redis"] = {"RATE_LIMIT_STORAGE_URL": REDIS_URL}
+    rounds = 2 if QUICK else 3
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for turn in range(rounds):
+        names = list(variants)
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            seconds = 5 if QUICK else 10
+            settings = variants[name]
+            runs[name].append(
+                load.scenario(pristine, users_file, name, seconds=seconds, settings=settings)
+            )
+    rows = [_median(name, results) for name, results in runs.items()]
+    off = rows[0]["rps"]
+    return {
+        "rounds": rounds,
+        "rows": rows,
+        "ratio_memory": rows[1]["rps"] / off,
+        "ratio_redis": rows[2]["rps"] / off if len(rows) > 2 else None,
+    }
+
+
+def _median(name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": name}
+    for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "rss_before_mib", "rss_after_mib"):
+        row[key] = statistics.median(r[key] for r in results)
+    row["non_2xx"] = sum(r["non_2xx"] for r in results)
+    row["socket_errors"] = sum(r["socket_errors"] for r in results)
+    return row

@@ -47,6 +47,10 @@ SETTINGS_ENV = (
     "CORS_ORIGINS",
     "MAX_BODY_BYTES",
     "LOG_LEVEL",
+    "MAX_HEADER_BYTES",
+    "HEADER_TIMEOUT_SECONDS",
+    "BODY_TIMEOUT_SECONDS",
+    "SHUTDOWN_GRACE_SECONDS",
 )
 
 MintToken = Callable[..., str]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +32,21 @@ def child_env() -> dict[str, str]:
     return env | {"PYTHONUNBUFFERED": "1"}
 
 
-def write_dotenv(workdir: Path, database_url: str | None = None) -> None:
+def write_dotenv(
+    workdir: Path, database_url: str | None = None, settings: Mapping[str, str] | None = None
+) -> None:
     """The .env that `make run` writes: .env.example with a secret filled in (here, the tests'),
-    and a database of the test's own (a SQLite file in `workdir` unless `database_url` is given)."""
+    and a database of the test's own (a SQLite file in `workdir` unless `database_url` is given);
+    `settings` replace the example's values."""
     example = (REPO / ".env.example").read_text()
     database_url = database_url or f"sqlite:///{workdir}/served.db"
-    (workdir / ".env").write_text(
-        example.replace("BETTER_AUTH_SECRET=\n", f"BETTER_AUTH_SECRET={SECRET}\n").replace(
-            "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL={database_url}"
-        )
+    text = example.replace("BETTER_AUTH_SECRET=\n", f"BETTER_AUTH_SECRET={SECRET}\n").replace(
+        "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL={database_url}"
     )
+    for name, value in (settings or {}).items():
+        text, found = re.subn(rf"^{name}=.*$", f"{name}={value}", text, flags=re.MULTILINE)
+        assert found == 1, f"{name} is not in .env.example"
+    (workdir / ".env").write_text(text)
 
 
 @dataclass
@@ -52,10 +58,12 @@ class Server:
 
 
 @contextmanager
-def running_server(workdir: Path, database_url: str | None = None) -> Iterator[Server]:
+def running_server(
+    workdir: Path, database_url: str | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[Server]:
     """`todo-api serve` in `workdir` (its .env, its log); several may share one `database_url`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    write_dotenv(workdir, database_url)
+    write_dotenv(workdir, database_url, settings)
     port = free_port()
     log = workdir / "server.log"
     with log.open("w") as stderr:

@@ -45,6 +45,7 @@ def mint_token(
 def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> int:
     from todo_api.main import create_app
     from todo_api.schema import prepare_database
+    from todo_api.server import make_server
 
     configure_logging(settings.log_level)
     app = create_app(settings)
@@ -55,8 +56,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> i
     except DatabaseNotReady as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 1
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")
-    server = uvicorn.Server(config)
+    server = make_server(app, settings, host, port)
     if demo_user:
         token = mint_token(settings, demo_user, name="Demo User", ttl_seconds=24 * 3600)
         threading.Thread(

@@ -5,8 +5,10 @@
     ├── Forbidden                403  path user_id is not the token's subject
     ├── NotFound                 404  no such resource for this owner (or no such route)
     ├── MethodNotAllowed         405  with the full Allow list
+    ├── RequestTimeout           408  request head or body not received in time (server.py)
     ├── PayloadTooLarge          413  request body over the configured limit
     ├── ValidationFailed         422  body, path or query rejected; nothing was written
+    ├── HeadersTooLarge          431  request line and headers over the limit (server.py)
     └── ServiceUnavailable       503  the database does not answer
 
 Routes and middleware raise or render these; nothing else builds an error body.
@@ -74,12 +76,20 @@ class MethodNotAllowed(ApiError):
     status, slug, title = 405, "method-not-allowed", "Method Not Allowed"
 
 
+class RequestTimeout(ApiError):
+    status, slug, title = 408, "request-timeout", "Request Timeout"
+
+
 class PayloadTooLarge(ApiError):
     status, slug, title = 413, "payload-too-large", "Content Too Large"
 
 
 class ValidationFailed(ApiError):
     status, slug, title = 422, "validation-error", "Unprocessable Content"
+
+
+class HeadersTooLarge(ApiError):
+    status, slug, title = 431, "headers-too-large", "Request Header Fields Too Large"
 
 
 class ServiceUnavailable(ApiError):

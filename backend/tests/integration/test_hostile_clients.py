@@ -7,6 +7,7 @@ One server for the module, with deadlines of 1 s; bounds on closing are generous
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -54,6 +55,20 @@ def _read_to_close(sock: socket.socket) -> tuple[bytes, float]:
     except ConnectionResetError:
         pass
     return data, time.monotonic()
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One response on a kept-alive connection: its head, then Content-Length bytes of body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = re.search(rb"content-length: (\d+)", head, flags=re.IGNORECASE)
+    assert match, head
+    length = int(match[1])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def _served(server: Server) -> None:
@@ -123,6 +138,18 @@ def test_slow_head_gets_408_and_close_at_its_deadline(server: Server, partial: b
         data, closed = _read_to_close(sock)
     assert _status(data) == 408
     assert b"urn:todo-api:problem:request-timeout" in data
+    assert DEADLINE * 0.9 <= closed - started < DEADLINE + SLACK
+
+
+def test_slow_head_on_a_kept_alive_connection_gets_408(server: Server) -> None:
+    """The deadline starts again with the first byte of each request, not only of the first."""
+    with _connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _status(_read_response(sock)) == 200
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        data, closed = _read_to_close(sock)
+    assert _status(data) == 408
     assert DEADLINE * 0.9 <= closed - started < DEADLINE + SLACK
 
 
@@ -212,7 +239,7 @@ def test_slow_but_steady_clients_within_the_deadlines_are_served(server: Server)
             sock.sendall(_post_head(b"Content-Length: %d\r\n" % len(body)) + body[:5])
             time.sleep(DEADLINE * 0.4)
             sock.sendall(body[5:])
-            answer = sock.recv(65536)
+            answer = _read_response(sock)
             assert _status(answer) == 201, answer
             time.sleep(DEADLINE * 0.6)  # idle between requests: keep-alive, not the head deadline
 

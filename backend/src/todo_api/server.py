@@ -75,9 +75,8 @@ class ConnectionLimits:
 
 
 class _Phase(enum.Enum):
-    HEAD = "head"  # waiting for (the rest of) a request line and headers
+    HEAD = "head"  # the next bytes are (the rest of) a request line and headers
     BODY = "body"  # headers complete, body not yet
-    DONE = "done"  # the request is all read; the next bytes begin the next request's head
 
 
 class _HeadTooLarge(Exception):
@@ -99,16 +98,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded request head and bounded read times."""
 
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
-    # Built once per class: the bytes never change.
-    too_large: ClassVar[bytes] = b""
-    timed_out: ClassVar[bytes] = b""
-    cancelled: ClassVar[bytes] = b""
+    # The answers, built once per class (below, and in guarded_protocol).
+    too_large: ClassVar[bytes]
+    timed_out: ClassVar[bytes]
+    cancelled: ClassVar[bytes]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._phase = _Phase.HEAD
         self._head_bytes = 0  # of the current head, as received (raw, before parsing)
-        self._head_parsed = 0  # of the current head, as parsed (URL, names, values)
         self._timer: asyncio.TimerHandle | None = None
 
     # Connection events
@@ -145,11 +143,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self.send_400_response(msg)
             return
-        if self._phase is _Phase.HEAD and self._head_bytes > self.limits.max_header_bytes:
-            self._refuse(self.too_large, "request head too large")
+        # Timers are armed here, after the read, rather than in the parser callbacks: most heads
+        # and bodies arrive whole in one read and need no timer at all.
+        if self._phase is _Phase.HEAD:
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(self.too_large, "request head too large")
+            elif self._timer is None and self._head_bytes:
+                # Bytes of the next request's head on a kept-alive connection (or only the blank
+                # lines a parser skips, which would otherwise hold it: keep-alive was cancelled).
+                self._arm(self.limits.header_timeout)
         elif self._phase is _Phase.BODY and self._timer is None:
-            # Armed here rather than in on_headers_complete: a request without a body is complete
-            # within the same read, and needs no timer at all.
             self._arm(self.limits.body_timeout)
 
     def shutdown(self) -> None:
@@ -171,38 +174,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # Parser callbacks
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._phase = _Phase.HEAD
-        if self._timer is None:  # the first byte of a request on a kept-alive connection
-            self._arm(self.limits.header_timeout)
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)  # ": " and CRLF
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        # A head that arrived whole within one read is measured here, before the app sees it.
+        size = len(self.url)
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4  # ": " and CRLF
+        if size > self.limits.max_header_bytes:
+            raise _HeadTooLarge  # stops the parser; data_received answers 431
         self._disarm()
         self._phase = _Phase.BODY
-        self._head_bytes = self._head_parsed = 0
+        self._head_bytes = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
-        self._phase = _Phase.DONE
+        self._phase = _Phase.HEAD  # whatever comes next begins the next request
         super().on_message_complete()
 
     # The limits
-
-    def _count(self, size: int) -> None:
-        # A head that arrives whole in one read is parsed at once: counted here, field by field.
-        self._head_parsed += size
-        if self._head_parsed > self.limits.max_header_bytes:
-            raise _HeadTooLarge
 
     def _arm(self, delay: float) -> None:
         self._timer = self.loop.call_later(delay, self._deadline_passed)
@@ -216,7 +205,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer = None
         if self.transport.is_closing():
             return
-        if self._phase is not _Phase.HEAD:
+        if self._phase is _Phase.BODY:
             # Once the answer has begun there is no second one to give, only the connection to end.
             answered = self.cycle is not None and self.cycle.response_started
             self._refuse(b"" if answered else self.timed_out, "request body not received in time")
@@ -240,25 +229,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.message_event.set()
 
 
+def _answers(limits: ConnectionLimits) -> dict[str, bytes]:
+    return {
+        "too_large": _raw_problem(
+            HeadersTooLarge(f"The request line and headers exceed {limits.max_header_bytes} bytes")
+        ),
+        "timed_out": _raw_problem(RequestTimeout("The request was not received in time")),
+        "cancelled": _raw_problem(
+            ServiceUnavailable(
+                "The server is shutting down: the request was cancelled and nothing was "
+                "written; retry"
+            )
+        ),
+    }
+
+
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpToolsProtocol]:
     """The protocol class uvicorn instantiates per connection, with these limits."""
-    too_large = HeadersTooLarge(
-        f"The request line and headers exceed {limits.max_header_bytes} bytes"
-    )
-    timed_out = RequestTimeout("The request was not received in time")
-    cancelled = ServiceUnavailable(
-        "The server is shutting down: the request was cancelled and nothing was written; retry"
-    )
     return type(
         "GuardedHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
-        {
-            "limits": limits,
-            "too_large": _raw_problem(too_large),
-            "timed_out": _raw_problem(timed_out),
-            "cancelled": _raw_problem(cancelled),
-        },
+        {"limits": limits, **_answers(limits)},
     )
+
+
+# The class itself carries the default limits, for `uvicorn --http todo_api.server:...`.
+for _name, _answer in _answers(GuardedHttpToolsProtocol.limits).items():
+    setattr(GuardedHttpToolsProtocol, _name, _answer)
 
 
 class Server(uvicorn.Server):

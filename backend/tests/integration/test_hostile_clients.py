@@ -153,6 +153,34 @@ def test_slow_head_on_a_kept_alive_connection_gets_408(server: Server) -> None:
     assert DEADLINE * 0.9 <= closed - started < DEADLINE + SLACK
 
 
+def test_blank_lines_dripped_between_requests_do_not_hold_the_connection(server: Server) -> None:
+    """The parser skips CRLFs before a request line; they still count against the head deadline
+    (the keep-alive timer stops at every read)."""
+    sock = _connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _status(_read_response(sock)) == 200
+    stop = threading.Event()
+
+    def drip() -> None:
+        try:
+            while not stop.wait(0.3):
+                sock.sendall(b"\r\n")
+        except OSError:
+            return
+
+    dripper = threading.Thread(target=drip)
+    started = time.monotonic()
+    dripper.start()
+    try:
+        data, closed = _read_to_close(sock)
+    finally:
+        stop.set()
+        dripper.join()
+        sock.close()
+    assert _status(data) == 408
+    assert closed - started < DEADLINE + SLACK
+
+
 def test_dripping_head_is_cut_at_the_deadline_of_the_whole_head(server: Server) -> None:
     """One byte every 0.3 s: a timeout between reads would never fire."""
     sock = _connect(server)

@@ -4,7 +4,9 @@ Run as a script (`python bench/server.py --port P --workers N`); uvicorn imports
 in each worker. Logging is the product's (one JSON access line per request, to stderr), so its
 cost is measured. `BENCH_TOKEN_CACHE=0` unwraps the verifier, `BENCH_GC_TUNED=0` leaves the
 garbage collector at CPython's defaults, and `BENCH_SQLITE_SYNCHRONOUS`
-sets that pragma: benchmark-only comparisons, the product itself has no such switches.
+sets that pragma: benchmark-only comparisons, the product itself has no such switches. `--http`
+is `guarded` by default, the protocol `todo-api serve` runs (a revision without it gets uvicorn's
+plain httptools), or any of uvicorn's (`httptools`, `h11`) to compare.
 """
 
 from __future__ import annotations
@@ -49,8 +51,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--loop", default="auto")
-    parser.add_argument("--http", default="auto")
+    parser.add_argument("--http", default="guarded")
     args = parser.parse_args()
+    http: Any = args.http
+    if http == "guarded":  # the product's protocol (todo_api/server.py), limits from settings
+        try:
+            from todo_api.server import ConnectionLimits, guarded_protocol
+        except ImportError:  # a revision from before issue 19
+            http = "httptools"
+        else:
+            http = guarded_protocol(ConnectionLimits.from_settings(load_settings()))
     uvicorn.run(
         "server:build",
         factory=True,
@@ -58,7 +68,7 @@ def main() -> None:
         port=args.port,
         workers=args.workers,
         loop=args.loop,
-        http=args.http,
+        http=http,
         access_log=False,
         log_level="warning",
     )

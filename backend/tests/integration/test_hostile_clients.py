@@ -18,6 +18,7 @@ import pytest
 
 from api_fixtures import mint
 from live_server import Server, running_server
+from todo_api.server import KEEP_ALIVE_SECONDS
 
 pytestmark = pytest.mark.server
 
@@ -273,6 +274,11 @@ def test_slow_but_steady_clients_within_the_deadlines_are_served(server: Server)
 
 
 def test_hundreds_of_idle_connections_are_closed_and_others_served(server: Server) -> None:
+    # Also one connection idle after a complete request: uvicorn's keep-alive timeout closes it.
+    kept = _connect(server)
+    kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _status(_read_response(kept)) == 200
+    answered = time.monotonic()
     started = time.monotonic()
     idle = [_connect(server) for _ in range(200)]
     for n, sock in enumerate(idle):
@@ -289,3 +295,7 @@ def test_hundreds_of_idle_connections_are_closed_and_others_served(server: Serve
     assert {data for data, _ in closes[0::2]} == {b""}
     assert {_status(data) for data, _ in closes[1::2]} == {408}
     _served(server)
+    with kept:
+        data, closed = _read_to_close(kept)
+    assert data == b""
+    assert KEEP_ALIVE_SECONDS * 0.9 <= closed - answered < KEEP_ALIVE_SECONDS + SLACK

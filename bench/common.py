@@ -167,7 +167,7 @@ def running_server(
     *,
     workers: int = 1,
     loop: str = "auto",
-    http: str = "auto",
+    http: str = "guarded",
     token_cache: bool = True,
     gc_tuned: bool = True,
     cpus: str = SERVER_CPU,

@@ -5,7 +5,9 @@ in each worker. Logging is the product's (one JSON access line per request, to s
 cost is measured. `BENCH_TOKEN_CACHE=0` and `BENCH_GC_TUNED=0` pass `create_app`'s
 `token_cache=False` and `tune_gc=False` (every signature checked anew; CPython's collector
 defaults), and `BENCH_SQLITE_SYNCHRONOUS` sets that pragma: a benchmark-only comparison, the
-product has no such switch.
+product has no such switch. `--http` is `guarded` by default, the protocol `todo-api serve` runs
+(a revision without it gets uvicorn's plain httptools), or any of uvicorn's (`httptools`, `h11`)
+to compare.
 """
 
 from __future__ import annotations
@@ -55,8 +57,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--loop", default="auto")
-    parser.add_argument("--http", default="auto")
+    parser.add_argument("--http", default="guarded")
     args = parser.parse_args()
+    http: Any = args.http
+    if http == "guarded":  # the product's protocol (todo_api/server.py), limits from settings
+        try:
+            from todo_api.server import ConnectionLimits, guarded_protocol
+        except ImportError:  # a revision from before issue 19
+            http = "httptools"
+        else:
+            http = guarded_protocol(ConnectionLimits.from_settings(load_settings()))
     uvicorn.run(
         "server:build",
         factory=True,
@@ -64,7 +74,7 @@ def main() -> None:
         port=args.port,
         workers=args.workers,
         loop=args.loop,
-        http=args.http,
+        http=http,
         access_log=False,
         log_level="warning",
     )

@@ -46,6 +46,7 @@ def mint_token(
 def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> int:
     from todo_api.db.lifecycle import prepare_database
     from todo_api.main import create_app
+    from todo_api.server import make_server
     from todo_api.state import app_state
 
     configure_logging(settings.log_level)
@@ -68,8 +69,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> i
             file=sys.stderr,
         )
         return 1
-    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="info")
-    server = uvicorn.Server(config)
+    server = make_server(app, settings, host, port)
     if demo_user:
         token = mint_token(settings, demo_user, name="Demo User", ttl_seconds=24 * 3600)
         threading.Thread(

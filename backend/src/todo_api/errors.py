@@ -9,10 +9,12 @@
     │   ├── Forbidden               403  path user_id is not the token's subject
     │   ├── NotFound                404  no such resource for this owner (or no such route)
     │   ├── MethodNotAllowed        405  with the full Allow list
+    │   ├── RequestTimeout          408  request head or body not received in time (server.py)
     │   ├── QuotaExceeded           409  the create would pass MAX_TASKS_PER_USER; nothing written
     │   ├── PayloadTooLarge         413  request body over the configured limit
     │   ├── ValidationFailed        422  body, path or query rejected; nothing was written
     │   ├── RateLimited             429  a request budget is spent; with Retry-After
+    │   ├── HeadersTooLarge         431  request line and headers over the limit (server.py)
     │   ├── ServiceUnavailable      503  not ready, e.g. no signing keys yet (/readyz)
     │   │   └── DatabaseUnavailable 503  the database does not answer; rolled back, may retry
     │   └── HttpError               any other framework status, in the same shape
@@ -96,6 +98,10 @@ class MethodNotAllowed(ApiError):
     status, slug, title = 405, "method-not-allowed", "Method Not Allowed"
 
 
+class RequestTimeout(ApiError):
+    status, slug, title = 408, "request-timeout", "Request Timeout"
+
+
 class QuotaExceeded(ApiError):
     status, slug, title = 409, "quota-exceeded", "Conflict"
 
@@ -110,6 +116,10 @@ class ValidationFailed(ApiError):
 
 class RateLimited(ApiError):
     status, slug, title = 429, "rate-limited", "Too Many Requests"
+
+
+class HeadersTooLarge(ApiError):
+    status, slug, title = 431, "headers-too-large", "Request Header Fields Too Large"
 
 
 class ServiceUnavailable(ApiError):

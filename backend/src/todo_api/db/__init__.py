@@ -11,7 +11,7 @@ from todo_api.db.engine import (
     wait_for_database,
 )
 from todo_api.db.orm import Base, UTCDateTime, utc_now
-from todo_api.db.transactions import Database, bind_user, transaction
+from todo_api.db.transactions import Database, RequestAbandoned, bind_user, transaction
 
 __all__ = [
     "SQLITE_BUSY_SECONDS",
@@ -19,6 +19,7 @@ __all__ = [
     "Database",
     "DatabaseNotReady",
     "PoolOptions",
+    "RequestAbandoned",
     "UTCDateTime",
     "bind_user",
     "describe",

@@ -53,6 +53,10 @@ def transaction(engine: Engine, user_id: str | None = None) -> Iterator[Connecti
         raise
 
 
+class RequestAbandoned(Exception):
+    """The request that opened a transaction was cancelled before the transaction ended."""
+
+
 class Database:
     """The engine, and the threads that run the blocking driver off the event loop.
 
@@ -76,13 +80,24 @@ class Database:
         then failed to commit.
         """
 
+        abandoned = False
+
         def in_transaction() -> T:
             with transaction(self.engine, user_id) as connection:
-                return work(connection)
+                result = work(connection)
+                if abandoned:
+                    # The request was cancelled (the shutdown's grace period ran out): nobody
+                    # will be told of this write, so it must not happen. Rolls back.
+                    raise RequestAbandoned
+                return result
 
         if self._executor is None:  # only the event loop's thread gets here: no race
             self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="db")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
+        except asyncio.CancelledError:
+            abandoned = True
+            raise
 
     def close(self) -> None:
         """Wait for the transactions under way, then close the connections (at shutdown)."""

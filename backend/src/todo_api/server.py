@@ -1,0 +1,295 @@
+"""The HTTP server process: uvicorn built from Settings, with bounded request heads, bounded read
+times, and a shutdown that always ends (issue 19, research R50).
+
+uvicorn reads a request head of any size (httptools has no limit) and arms no timer until a first
+response is complete, so a client that sends a giant head, or a few bytes and then nothing, holds a
+connection and its memory for as long as it likes. `GuardedHttpToolsProtocol` is uvicorn's
+httptools protocol with three limits added; everything else is uvicorn's own code path.
+
+    head   from the connection (or the first byte of the next request) to the end of the headers:
+           at most MAX_HEADER_BYTES, within HEADER_TIMEOUT_SECONDS, else 431 / 408 and close
+    body   from the end of the headers to the end of the body: within BODY_TIMEOUT_SECONDS,
+           else 408 and close (a short Content-Length or a lying chunk size ends here)
+    idle   between requests: uvicorn's keep-alive timeout (KEEP_ALIVE_SECONDS)
+
+It overrides parser callbacks that are not uvicorn's public API: uvicorn is pinned to one minor
+version in pyproject.toml, and integration/test_hostile_clients.py exercises each limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import http
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httptools
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from todo_api.errors import (
+    ApiError,
+    HeadersTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    problem_response,
+)
+from todo_api.settings import Settings
+
+log = logging.getLogger("todo_api.server")
+
+# uvicorn's default, stated here because the reverse proxy's upstream keep-alive timeout must be
+# shorter than it (docs/hostile-clients.md).
+KEEP_ALIVE_SECONDS = 5
+# Past the grace period, uvicorn cancels the requests still running and runs the lifespan's
+# shutdown; if the process is still alive this long after the grace period began, it exits at once.
+HARD_EXIT_MARGIN_SECONDS = 0.8
+# A client still sending its body at shutdown gets its 408 this long before the grace period ends,
+# so that its request ends by itself instead of being cancelled (uvicorn would answer 500).
+SHUTDOWN_BODY_MARGIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one connection may take: MAX_HEADER_BYTES, HEADER_TIMEOUT_SECONDS,
+    BODY_TIMEOUT_SECONDS, and the shutdown grace period (SHUTDOWN_GRACE_SECONDS)."""
+
+    max_header_bytes: int = 16 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    shutdown_grace: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            max_header_bytes=settings.max_header_bytes,
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+            shutdown_grace=settings.shutdown_grace_seconds,
+        )
+
+
+class _Phase(enum.Enum):
+    HEAD = "head"  # the next bytes are (the rest of) a request line and headers
+    BODY = "body"  # headers complete, body not yet
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop httptools mid-head."""
+
+
+def _raw_problem(error: ApiError) -> bytes:
+    """The problem+json answer as bytes on the wire, with `connection: close`: these answers are
+    written by the protocol, before (or instead of) the application seeing the request."""
+    response = problem_response(error)
+    phrase = http.HTTPStatus(error.status).phrase
+    head = [f"HTTP/1.1 {error.status} {phrase}\r\n".encode()]
+    head += [name + b": " + value + b"\r\n" for name, value in response.raw_headers]
+    head.append(b"connection: close\r\n\r\n")
+    return b"".join(head) + bytes(response.body)
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bounded request head and bounded read times."""
+
+    limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    # The answers, built once per class (below, and in guarded_protocol).
+    too_large: ClassVar[bytes]
+    timed_out: ClassVar[bytes]
+    cancelled: ClassVar[bytes]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._phase = _Phase.HEAD
+        self._head_bytes = 0  # of the current head, as received (raw, before parsing)
+        self._timer: asyncio.TimerHandle | None = None
+
+    # Connection events
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that never sends a byte is closed by this, not by keep-alive (never armed).
+        self._arm(self.limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's data_received, with the head counted before parsing: httptools keeps a header
+        # value in memory until it is complete, so a limit checked only in `on_header` would let
+        # one endless header grow without bound.
+        self._unset_keepalive_if_required()
+        if self._phase is not _Phase.BODY:
+            self._head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse(self.too_large, "request head too large")
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        # Timers are armed here, after the read, rather than in the parser callbacks: most heads
+        # and bodies arrive whole in one read and need no timer at all.
+        if self._phase is _Phase.HEAD:
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(self.too_large, "request head too large")
+            elif self._timer is None and self._head_bytes:
+                # Bytes of the next request's head on a kept-alive connection (or only the blank
+                # lines a parser skips, which would otherwise hold it: keep-alive was cancelled).
+                self._arm(self.limits.header_timeout)
+        elif self._phase is _Phase.BODY and self._timer is None:
+            self._arm(self.limits.body_timeout)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # Past the grace period uvicorn cancels this request and answers 500. Its transaction
+            # is rolled back (Database.run), so the true answer is 503: nothing written, retry.
+            self.cycle.send_500_response = self._answer_cancelled  # type: ignore[method-assign]
+        if self._phase is _Phase.BODY and self._timer is not None:
+            # uvicorn waits for this request until the grace period ends, then cancels it (500).
+            # A client still sending gets its 408 in time instead.
+            cap = max(0.0, self.limits.shutdown_grace - SHUTDOWN_BODY_MARGIN_SECONDS)
+            if self._timer.when() - self.loop.time() > cap:
+                self._disarm()
+                self._arm(cap)
+
+    async def _answer_cancelled(self) -> None:
+        self._refuse(self.cancelled, "request cancelled at shutdown")
+
+    # Parser callbacks
+
+    def on_headers_complete(self) -> None:
+        # A head that arrived whole within one read is measured here, before the app sees it.
+        size = len(self.url)
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4  # ": " and CRLF
+        if size > self.limits.max_header_bytes:
+            raise _HeadTooLarge  # stops the parser; data_received answers 431
+        self._disarm()
+        self._phase = _Phase.BODY
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._phase = _Phase.HEAD  # whatever comes next begins the next request
+        super().on_message_complete()
+
+    # The limits
+
+    def _arm(self, delay: float) -> None:
+        self._timer = self.loop.call_later(delay, self._deadline_passed)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _deadline_passed(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self._phase is _Phase.BODY:
+            # Once the answer has begun there is no second one to give, only the connection to end.
+            answered = self.cycle is not None and self.cycle.response_started
+            self._refuse(b"" if answered else self.timed_out, "request body not received in time")
+        elif self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head that waits because we paused reading: our delay, not the client's.
+            self._arm(self.limits.header_timeout)
+        elif self._head_bytes == 0:
+            self._refuse(b"", "idle connection")  # nothing sent: nothing to answer
+        else:
+            self._refuse(self.timed_out, "request head not received in time")
+
+    def _refuse(self, answer: bytes, reason: str) -> None:
+        """Answer (unless `answer` is empty), close, and let a running request see a disconnect."""
+        self._disarm()
+        log.info("connection closed: %s", reason, extra={"reason": reason})
+        if answer:
+            self.transport.write(answer)
+        self.transport.close()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+
+
+def _answers(limits: ConnectionLimits) -> dict[str, bytes]:
+    return {
+        "too_large": _raw_problem(
+            HeadersTooLarge(f"The request line and headers exceed {limits.max_header_bytes} bytes")
+        ),
+        "timed_out": _raw_problem(RequestTimeout("The request was not received in time")),
+        "cancelled": _raw_problem(
+            ServiceUnavailable(
+                "The server is shutting down: the request was cancelled and nothing was "
+                "written; retry"
+            )
+        ),
+    }
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpToolsProtocol]:
+    """The protocol class uvicorn instantiates per connection, with these limits."""
+    return type(
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"limits": limits, **_answers(limits)},
+    )
+
+
+# The class itself carries the default limits, for `uvicorn --http todo_api.server:...`.
+for _name, _answer in _answers(GuardedHttpToolsProtocol.limits).items():
+    setattr(GuardedHttpToolsProtocol, _name, _answer)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, whose shutdown always ends: past the grace period and a margin, the
+    process exits whatever a client, a request or a database thread is still doing."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        grace = self.config.timeout_graceful_shutdown or 0
+        _exit_after(grace + HARD_EXIT_MARGIN_SECONDS)
+        await super().shutdown(sockets)
+
+
+def _exit_after(seconds: float) -> None:
+    def hard_exit() -> None:
+        # An open transaction dies with the process: PostgreSQL rolls back a transaction whose
+        # connection drops, SQLite ignores WAL frames without a commit. Never half-written.
+        os.write(2, b"todo-api: shutdown did not finish within the grace period; exiting now\n")
+        os._exit(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
+
+
+def make_server(app: Any, settings: Settings, host: str, port: int) -> Server:
+    """The uvicorn server `todo-api serve` runs: guarded protocol, keep-alive, grace period."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(ConnectionLimits.from_settings(settings)),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        access_log=False,
+        log_level="info",
+    )
+    return Server(config)

@@ -1,0 +1,63 @@
+"""server.py without sockets: the uvicorn configuration `todo-api serve` runs, from Settings, and
+the bounds of the settings behind it (the behaviour itself: integration/test_hostile_clients.py
+and integration/test_shutdown.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from todo_api.server import KEEP_ALIVE_SECONDS, GuardedHttpToolsProtocol, Server, make_server
+from todo_api.settings import ConfigError, load_settings
+
+GOOD = "a-perfectly-good-development-secret-0123456789"
+
+
+async def _app(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("not called")
+
+
+def test_serve_runs_the_guarded_protocol_with_the_settings() -> None:
+    settings = load_settings(
+        _env_file=None,
+        BETTER_AUTH_SECRET=GOOD,
+        MAX_HEADER_BYTES="8192",
+        HEADER_TIMEOUT_SECONDS="2.5",
+        BODY_TIMEOUT_SECONDS="7",
+        SHUTDOWN_GRACE_SECONDS="4",
+    )
+    server = make_server(_app, settings, "127.0.0.1", 8000)
+    assert isinstance(server, Server)
+    config = server.config
+    assert isinstance(config.http, type)
+    assert issubclass(config.http, GuardedHttpToolsProtocol)
+    limits = config.http.limits
+    assert (limits.max_header_bytes, limits.header_timeout, limits.body_timeout) == (8192, 2.5, 7)
+    assert config.timeout_graceful_shutdown == 4
+    assert config.timeout_keep_alive == KEEP_ALIVE_SECONDS
+    assert b"exceed 8192 bytes" in config.http.too_large
+    assert config.http.timed_out.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert config.http.cancelled.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+
+
+def test_the_protocol_class_itself_carries_the_defaults() -> None:
+    """For `uvicorn --http todo_api.server:GuardedHttpToolsProtocol` (docs/hostile-clients.md)."""
+    assert GuardedHttpToolsProtocol.limits.max_header_bytes == 16384
+    assert b"exceed 16384 bytes" in GuardedHttpToolsProtocol.too_large
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAX_HEADER_BYTES", "100"),
+        ("MAX_HEADER_BYTES", "10000000"),
+        ("HEADER_TIMEOUT_SECONDS", "0"),
+        ("BODY_TIMEOUT_SECONDS", "-1"),
+        ("SHUTDOWN_GRACE_SECONDS", "-1"),
+        ("SHUTDOWN_GRACE_SECONDS", "2.5"),
+    ],
+)
+def test_limits_out_of_bounds_stop_the_server_naming_the_variable(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD, **{variable: value})

@@ -25,7 +25,7 @@ from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from todo_api.settings import Settings, load_settings
-from todo_api.spec import load_spec, serve_spec
+from todo_api.spec import load_spec, serve_redoc, serve_spec
 from todo_api.state import AppState, attach
 from todo_api.tasks import routes as task_routes
 from todo_api.tasks.service import Tasks
@@ -129,6 +129,7 @@ def create_app(
         title=info["title"],
         version=info["version"],
         lifespan=lifespan,
+        redoc_url=None,  # spec.serve_redoc: the same page without ReDoc's CDN logo
         swagger_ui_parameters={"persistAuthorization": True},
     )
     attach(app, AppState(database=database, jwks=jwks, tasks=Tasks(database)))
@@ -138,6 +139,7 @@ def create_app(
     app.include_router(auth_routes.router)
     app.include_router(task_routes.router)
     serve_spec(app)
+    serve_redoc(app)
 
     # Added innermost first: the request id wraps everything, CORS answers preflights before
     # authentication, and authentication runs before any body is read.

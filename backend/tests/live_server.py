@@ -31,15 +31,20 @@ def child_env() -> dict[str, str]:
     return env | {"PYTHONUNBUFFERED": "1"}
 
 
-def write_dotenv(workdir: Path, database_url: str | None = None) -> None:
+def write_dotenv(
+    workdir: Path, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> None:
     """The .env that `make run` writes: .env.example with a secret filled in (here, the tests'),
-    and a database of the test's own (a SQLite file in `workdir` unless `database_url` is given)."""
+    and a database of the test's own (a SQLite file in `workdir` unless `database_url` is given);
+    `settings` are appended (a later line wins)."""
     example = (REPO / ".env.example").read_text()
     database_url = database_url or f"sqlite:///{workdir}/served.db"
+    extra = "".join(f"{name}={value}\n" for name, value in (settings or {}).items())
     (workdir / ".env").write_text(
         example.replace("BETTER_AUTH_SECRET=\n", f"BETTER_AUTH_SECRET={SECRET}\n").replace(
             "DATABASE_URL=sqlite:///./data/todo.db", f"DATABASE_URL={database_url}"
         )
+        + extra
     )
 
 
@@ -52,10 +57,12 @@ class Server:
 
 
 @contextmanager
-def running_server(workdir: Path, database_url: str | None = None) -> Iterator[Server]:
+def running_server(
+    workdir: Path, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[Server]:
     """`todo-api serve` in `workdir` (its .env, its log); several may share one `database_url`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    write_dotenv(workdir, database_url)
+    write_dotenv(workdir, database_url, settings)
     port = free_port()
     log = workdir / "server.log"
     with log.open("w") as stderr:

@@ -9,7 +9,10 @@ export type TaskList = components["schemas"]["TaskList"];
 export type TaskCreate = components["schemas"]["TaskCreate"];
 export type TaskPatch = components["schemas"]["TaskPatch"];
 export type Problem = components["schemas"]["Problem"];
-export type TodoClient = Client<paths>;
+export type TodoClient = Client<paths> & {
+  /** Forget the token held: call it on sign-out, so the next user's calls ask for theirs. */
+  clearToken(): void;
+};
 
 export interface TodoClientOptions {
   /** The API's origin, e.g. "http://127.0.0.1:8000". */
@@ -48,7 +51,12 @@ export function createTodoClient(options: TodoClientOptions): TodoClient {
     return send(withToken(retry, fresh));
   }
 
-  return createClient<paths>({ baseUrl: options.baseUrl, fetch: fetchWithToken });
+  const client = createClient<paths>({ baseUrl: options.baseUrl, fetch: fetchWithToken });
+  return Object.assign(client, {
+    clearToken: () => {
+      current = undefined;
+    },
+  });
 }
 
 /** The problem's `type` without its URN prefix: "invalid-token", "forbidden", "not-found"... */

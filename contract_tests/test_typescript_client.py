@@ -3,7 +3,7 @@
 The committed `src/schema.d.ts` must be what openapi-typescript makes of openapi/openapi.yaml
 today, the package must type-check under `tsc --strict`, and its example (examples/tour.ts) must
 run every operation under Node against a live `todo-api serve`, reading each failure as a typed
-problem.
+problem. The README and docs show the reference page's api.ts verbatim.
 """
 
 from __future__ import annotations
@@ -123,3 +123,11 @@ def test_example_runs_every_operation_against_a_live_server(
         assert (problem["status"], problem["kind"], problem["errors"]) == (status, kind, errors)
         assert problem["content_type"] == "application/problem+json"
     assert seen["token_asks"] == 2  # a good token is kept, not asked for on every call
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/typescript-client.md"])
+def test_next_js_snippet_is_the_module_the_page_runs(document: str) -> None:
+    """The docs show examples/web/src/api.ts itself, which the browser test runs in Chromium."""
+    module = (REPO / "examples" / "web" / "src" / "api.ts").read_text()
+    text = (REPO / document).read_text()
+    assert f"```ts\n{module}```\n" in text, f"{document} does not show api.ts as it is"

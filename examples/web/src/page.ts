@@ -76,8 +76,15 @@ async function showSession(): Promise<void> {
   $("signed-in").hidden = !userId;
   $("signed-out").hidden = Boolean(userId);
   $("who").textContent = data ? data.user.email : "";
-  if (userId) await refresh();
-  else $("tasks").replaceChildren();
+  try {
+    if (userId) await refresh();
+    else $("tasks").replaceChildren();
+  } catch (error) {
+    // A network error or a CORS refusal: the browser tells the page nothing more.
+    say(`the API could not be reached (${String(error)}): is this origin in its CORS_ORIGINS?`);
+    document.body.dataset.ready = "api-unreachable";
+    return;
+  }
   document.body.dataset.user = userId ?? "";
   document.body.dataset.ready = userId ? "signed-in" : "signed-out";
 }

@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help install run test test-pg lint format unit integration contract fuzz bench clean
+.PHONY: help install run test test-pg lint format unit integration contract e2e fuzz bench clean
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ integration: $(STAMP)  ## integration tests (real app, real SQLite [+ PostgreSQL
 
 contract: $(STAMP)  ## contract tests: spec quality and lint, parity, Schemathesis (in-process and CLI)
 	$(BIN)/pytest contract_tests
+
+e2e: $(STAMP)  ## the real-browser test (Debian's chromium); screenshots in reports/e2e/
+	$(BIN)/pytest -m e2e backend/tests/e2e
 
 fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500 by default)
 	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py

@@ -30,7 +30,7 @@ from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.middleware import UserRateLimitMiddleware
 from todo_api.ratelimit.policy import Policy, Rate
 from todo_api.settings import Settings, load_settings
-from todo_api.spec import load_spec, serve_spec
+from todo_api.spec import load_spec, serve_redoc, serve_spec
 from todo_api.state import AppState, attach
 from todo_api.tasks import routes as task_routes
 from todo_api.tasks.service import Tasks
@@ -145,6 +145,7 @@ def create_app(
         title=info["title"],
         version=info["version"],
         lifespan=lifespan,
+        redoc_url=None,  # spec.serve_redoc: the same page without ReDoc's CDN logo
         swagger_ui_parameters={"persistAuthorization": True},
     )
     tasks = Tasks(database, max_tasks_per_user=settings.max_tasks_per_user)
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(auth_routes.router)
     app.include_router(task_routes.router)
     serve_spec(app)
+    serve_redoc(app)
 
     # Added innermost first: the request id wraps everything, CORS answers preflights before
     # authentication, the failed-auth throttle runs before any signature check, and the per-user

@@ -6,12 +6,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import yaml
-from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html
+from fastapi.responses import HTMLResponse, Response
 
 _PACKAGED = Path(__file__).with_name("openapi.yaml")  # inside a built wheel
 _IN_REPO = Path(__file__).resolve().parents[3] / "openapi" / "openapi.yaml"  # editable install
+_OFFLINE_ASSETS = Path(fastapi_offline.__file__).with_name("static")
+# ReDoc hard-codes its attribution logo to a CDN, with no option to turn it off. An empty data: URL
+# makes no request; the image fails to load, ReDoc then drops it and keeps the attribution's text.
+_REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 def spec_path() -> Path:
@@ -41,3 +47,30 @@ def serve_spec(app: FastAPI) -> None:
     @app.get("/openapi.yaml", include_in_schema=False)
     async def openapi_yaml() -> Response:
         return Response(spec_text(), media_type="application/yaml")
+
+
+@cache
+def offline_redoc_bundle() -> bytes:
+    """fastapi-offline's ReDoc bundle without its one remote request (the logo)."""
+    bundle = (_OFFLINE_ASSETS / "redoc.standalone.js").read_text(encoding="utf-8")
+    return bundle.replace(_REDOC_CDN_LOGO, "data:,").encode()
+
+
+def serve_redoc(app: FastAPI) -> None:
+    """`/redoc` from local files only (the app is built with `redoc_url=None`): the page
+    fastapi-offline would serve, with the bundle above instead of its own."""
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}/redoc/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/static-offline-docs/favicon.png",
+            with_google_fonts=False,
+        )
+
+    @app.get("/redoc/redoc.standalone.js", include_in_schema=False)
+    async def redoc_bundle() -> Response:
+        return Response(offline_redoc_bundle(), media_type="text/javascript; charset=utf-8")

@@ -23,6 +23,8 @@ from schemathesis.schemas import BaseSchema
 
 import ownership
 from fixture_app import app as lists
+from ownership import snapshot
+from ownership.binding import declarations_of
 
 HERE = Path(__file__).resolve().parent
 LISTS = ownership.Ownership(
@@ -163,3 +165,20 @@ def test_an_id_of_a_resource_nobody_lists_is_reported() -> None:
         del spec["paths"]["/api/owners/{account}/lists/{list_id}/items"]["get"]["x-lists"]
 
     assert any("which no operation lists" in p for p in _problems(drop_listing))
+
+
+def test_the_read_back_follows_pagination_and_nesting() -> None:
+    schema = _schema()
+    owner = "acct_pager"
+    auth = {"Authorization": f"Bearer {_token(owner)}"}
+    create = schema["/api/owners/{account}/lists"]["POST"].Case(
+        path_parameters={"account": owner}, body={"name": "week"}, headers=auth
+    )
+    list_id = create.call().json()["id"]
+    put = schema["/api/owners/{account}/lists/{list_id}/items/{item_key}"]["PUT"]
+    for key in ("apples", "bread", "cheese", "dates", "eggs"):
+        path = {"account": owner, "list_id": list_id, "item_key": key}
+        put.Case(path_parameters=path, body={"text": key, "done": False}, headers=auth).call()
+    taken = snapshot.take(create, declarations_of(schema.raw_schema), LISTS, owner)
+    assert len(taken.objects["ShoppingList"]) == 1
+    assert len(taken.objects["Item"]) == 5  # three pages of two

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+import ownership
 from spec_model import Operation, operations, resolve
 from todo_api.spec import load_spec
 
@@ -14,6 +15,7 @@ SPEC = load_spec()
 OPS = list(operations(SPEC))
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 SECURED = [op for op in OPS if op.key not in PUBLIC]
+OWNERSHIP = ownership.read(SPEC)
 
 
 def _ids(ops: list[Operation]) -> list[str]:
@@ -55,9 +57,11 @@ def test_secured_operations_document_their_refusals(op: Operation) -> None:
     assert "401" in codes
     challenge = resolve(SPEC, op.raw["responses"]["401"])["headers"]["WWW-Authenticate"]
     assert resolve(SPEC, challenge).get("required") is True
-    if "{user_id}" in op.path:
-        assert {"403", "422"} <= codes, "path user_id can differ from sub, or break its pattern"
-    if "{task_id}" in op.path:
+    declared = OWNERSHIP.operation(*op.key)
+    assert declared is not None
+    if declared.owner is not None:
+        assert {"403", "422"} <= codes, "the owner can differ from sub, or break its pattern"
+    if declared.resource_ids:
         assert "404" in codes
     if "requestBody" in op.raw:
         assert {"413", "422"} <= codes
@@ -68,6 +72,27 @@ def test_secured_operations_document_their_refusals(op: Operation) -> None:
     assert {"RateLimit", "RateLimit-Policy"} <= set(too_many)
     if op.raw["operationId"] == "createTask":
         assert "409" in codes, "the task quota"
+
+
+def test_ownership_declarations_are_complete() -> None:
+    """x-owner, x-resource-id and x-lists (contract_tests/ownership) say all the checks need."""
+    assert OWNERSHIP.problems == ()
+
+
+@pytest.mark.parametrize("op", SECURED, ids=_ids(SECURED))
+def test_every_api_operation_names_its_owner_or_is_declared_owner_free(op: Operation) -> None:
+    declared = OWNERSHIP.operation(*op.key)
+    assert declared is not None
+    assert declared.owner is not None or declared.owner_free
+    if declared.owner_free:
+        assert op.raw["x-owner"] == "none"
+        assert not any(p["in"] == "path" for p in op.parameters(SPEC).values())
+
+
+def test_every_id_parameter_belongs_to_a_listed_resource() -> None:
+    listed = {listing.resource for listing in OWNERSHIP.listings}
+    assert OWNERSHIP.resources() <= listed
+    assert OWNERSHIP.resources() == {"Task"}
 
 
 @pytest.mark.parametrize("op", OPS, ids=_ids(OPS))

@@ -146,7 +146,7 @@ def test_list_without_owner_filter_is_caught(
     _seed(broken_app)
     found = _run(broken_app, "GET", "/api/{user_id}/tasks")
     assert "cross_user_isolation" in found
-    assert "another user's list shows the owner's tasks" in found
+    assert "another user's list shows the owner's Task objects" in found
 
 
 def test_get_by_id_alone_is_caught(broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,7 +154,7 @@ def test_get_by_id_alone_is_caught(broken_app: FastAPI, monkeypatch: pytest.Monk
     task_id = _seed(broken_app)
     found = _run(broken_app, "GET", "/api/{user_id}/tasks/{task_id}", task_id=task_id)
     assert "cross_user_isolation" in found
-    assert "another user's task answered 200" in found
+    assert "another user's Task answered 200" in found
 
 
 def test_accepting_expired_tokens_is_caught(

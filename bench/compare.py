@@ -21,8 +21,8 @@ from typing import Any
 
 import load
 import pg
-from common import REPO, sqlite_url, work_dir
-from stores import SQLITE, Target
+from common import REPO, work_dir
+from stores import Target
 
 
 def extract(revision: str) -> tuple[str, Path]:
@@ -57,12 +57,7 @@ def main() -> None:
         finally:
             store.drop_all()
         return
-    seeded = work_dir() / "load-pristine.db"
-    users_file = work_dir() / "users.txt"
-    if seeded.exists() and users_file.exists():  # reuse the last run's data
-        pristine = Target(sqlite_url(seeded), sqlite_url(seeded), SQLITE)
-    else:
-        pristine, users_file, _ = load.prepare()
+    pristine, users_file = load.reuse_or_prepare()
     compare(args, pristine, users_file)
 
 

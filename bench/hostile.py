@@ -13,8 +13,7 @@ import statistics
 from typing import Any
 
 import load
-from common import sqlite_url, work_dir
-from stores import SQLITE, Target
+from common import work_dir
 
 VARIANTS = {"httptools": "httptools", "guarded": "guarded", "h11": "h11"}
 
@@ -26,12 +25,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
-    seeded = work_dir() / "load-pristine.db"
-    users_file = work_dir() / "users.txt"
-    if seeded.exists() and users_file.exists():  # reuse the last run's data
-        pristine = Target(sqlite_url(seeded), sqlite_url(seeded), SQLITE)
-    else:
-        pristine, users_file, _ = load.prepare()
+    pristine, users_file = load.reuse_or_prepare()
     names = args.variants.split(",")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for _ in range(args.rounds):  # A B C A B C ...: drift and neighbours hit each alike

@@ -18,6 +18,7 @@ from common import (
     rss_kib,
     running_server,
     seed_tasks,
+    sqlite_url,
     work_dir,
 )
 from stores import SQLITE, Store, Target
@@ -41,6 +42,16 @@ def prepare(store: Store = SQLITE, users: int = USERS) -> tuple[Target, Path, fl
     seeded = time.monotonic() - started
     print(f"  seeded {users} users × {TASKS_PER_USER} tasks in {seeded:.1f} s")
     return pristine, users_file, round(seeded, 1)
+
+
+def reuse_or_prepare() -> tuple[Target, Path]:
+    """The last run's SQLite data and users file when both are still there, else new ones."""
+    seeded = work_dir() / "load-pristine.db"
+    users_file = work_dir() / "users.txt"
+    if seeded.exists() and users_file.exists():
+        return Target(sqlite_url(seeded), sqlite_url(seeded), SQLITE), users_file
+    pristine, users_file, _ = prepare()
+    return pristine, users_file
 
 
 def wrk(server: Server, users_file: Path, connections: int, seconds: int) -> dict[str, Any]:

@@ -19,13 +19,17 @@ from starlette.types import Message, Receive, Scope, Send
 
 import st_hooks
 from api_fixtures import User, asgi_client, make_settings, mint
-from limit_probes import budget_findings, quota_findings, throttle_findings
+from limit_probes import (
+    budget_findings,
+    count_signature_checks,
+    quota_findings,
+    throttle_findings,
+)
 from parity import operation_differences
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
-from todo_api.auth.tokens import TokenVerifier
 from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
 from todo_api.ratelimit.limiter import Limiter
@@ -263,14 +267,7 @@ async def test_a_quota_off_by_one_is_caught(
 async def test_a_throttle_that_still_verifies_signatures_is_caught(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checks = [0]
-    verify = TokenVerifier.verify
-
-    def counting(self: TokenVerifier, token: str) -> Any:
-        checks[0] += 1
-        return verify(self, token)
-
-    monkeypatch.setattr(TokenVerifier, "verify", counting)
+    signature_checks = count_signature_checks(monkeypatch)
     authenticate = AuthMiddleware._authenticate
 
     async def verify_first(self: AuthMiddleware, scope: Any) -> Any:
@@ -282,7 +279,7 @@ async def test_a_throttle_that_still_verifies_signatures_is_caught(
     alice = User("alice", mint("alice"))
     found = await _findings_on(
         tmp_path,
-        lambda client: throttle_findings(client, alice, 3, lambda: checks[0]),
+        lambda client: throttle_findings(client, alice, 3, signature_checks),
         RATE_LIMIT_AUTH_FAILURES="3/minute",
     )
     assert found == ["the throttle verified 20 signatures past the budget"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 
 from api_fixtures import OTHER_SECRET, User, mint
+from todo_api.auth.tokens import TokenVerifier
 
 
 async def budget_findings(client: httpx.AsyncClient, user: User, amount: int) -> list[str]:
@@ -105,3 +108,16 @@ async def throttle_findings(
     if (await client.get(path, headers=verified.headers)).status_code != 200:
         found.append("a token verified before was refused by the throttle")
     return found
+
+
+def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many times the verifier itself (not its cache) checks a token from now on."""
+    calls = [0]
+    verify = TokenVerifier.verify
+
+    def counting(self: TokenVerifier, token: str) -> Any:
+        calls[0] += 1
+        return verify(self, token)
+
+    monkeypatch.setattr(TokenVerifier, "verify", counting)
+    return lambda: calls[0]

@@ -160,38 +160,23 @@ def test_blank_lines_dripped_between_requests_do_not_hold_the_connection(server:
     sock = _connect(server)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert _status(_read_response(sock)) == 200
-    stop = threading.Event()
-
-    def drip() -> None:
-        try:
-            while not stop.wait(0.3):
-                sock.sendall(b"\r\n")
-        except OSError:
-            return
-
-    dripper = threading.Thread(target=drip)
-    started = time.monotonic()
-    dripper.start()
-    try:
-        data, closed = _read_to_close(sock)
-    finally:
-        stop.set()
-        dripper.join()
-        sock.close()
-    assert _status(data) == 408
-    assert closed - started < DEADLINE + SLACK
+    _drip_until_cut(sock, first=b"", each=b"\r\n")
 
 
 def test_dripping_head_is_cut_at_the_deadline_of_the_whole_head(server: Server) -> None:
     """One byte every 0.3 s: a timeout between reads would never fire."""
-    sock = _connect(server)
+    _drip_until_cut(_connect(server), first=b"GET /healthz HTTP/1.1\r\n", each=b"X")
+
+
+def _drip_until_cut(sock: socket.socket, *, first: bytes, each: bytes) -> None:
+    """Send `first`, then `each` every 0.3 s: the server answers 408 and closes in time."""
     stop = threading.Event()
 
     def drip() -> None:
         try:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            sock.sendall(first)
             while not stop.wait(0.3):
-                sock.sendall(b"X")
+                sock.sendall(each)
         except OSError:
             return
 

@@ -15,9 +15,13 @@ import pytest
 from fastapi import FastAPI
 
 from api_fixtures import User, asgi_client, make_settings, mint
-from limit_probes import budget_findings, quota_findings, throttle_findings
+from limit_probes import (
+    budget_findings,
+    count_signature_checks,
+    quota_findings,
+    throttle_findings,
+)
 from live_server import free_port
-from todo_api.auth.tokens import TokenVerifier
 from todo_api.main import create_app
 from todo_api.ratelimit.counters import MemoryCounters
 from todo_api.ratelimit.limiter import Limiter
@@ -155,16 +159,7 @@ async def test_off_switches_a_limit_off(tmp_path: Path, alice: User) -> None:
 
 @pytest.fixture
 def signature_checks(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    """How many times the verifier itself (not its cache) checked a token."""
-    calls = [0]
-    verify = TokenVerifier.verify
-
-    def counting(self: TokenVerifier, token: str) -> Any:
-        calls[0] += 1
-        return verify(self, token)
-
-    monkeypatch.setattr(TokenVerifier, "verify", counting)
-    return lambda: calls[0]
+    return count_signature_checks(monkeypatch)
 
 
 async def test_spent_auth_failures_refuse_without_verifying_but_serve_a_verified_token(

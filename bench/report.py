@@ -277,7 +277,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
 
 
 def limits_section(limits: dict[str, Any] | None) -> list[str]:
-    """§5b: what counting the abuse limits costs (bench/limits.py), interleaved rounds."""
+    """§5b: what counting the abuse limits costs (bench/limit_costs.py), interleaved rounds."""
     if not limits:
         return []
     return [

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import auth
-import limits
+import limit_costs
 import load
 import openloop
 import pg
@@ -89,7 +89,7 @@ def main() -> int:
         ),
     ]
     print("load: the cost of the abuse limits (off, in memory, in Redis), interleaved")
-    results["limits"] = limits.run(pristine, users_file)
+    results["limits"] = limit_costs.run(pristine, users_file)
     print("open loop")
     with running_server(pristine.copy("openloop").app_url) as server:
         results["open_loop"] = openloop.search(

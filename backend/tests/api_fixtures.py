@@ -47,6 +47,8 @@ SETTINGS_ENV = (
     "CORS_ORIGINS",
     "MAX_BODY_BYTES",
     "LOG_LEVEL",
+    "METRICS_PORT",
+    "METRICS_HOST",
 )
 
 MintToken = Callable[..., str]

@@ -103,6 +103,10 @@ class Settings(DatabaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
+    # Prometheus metrics (issue 16) on a listener of their own, never on the API's port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="METRICS_PORT")
+    metrics_host: str = Field(default="127.0.0.1", min_length=1, alias="METRICS_HOST")
+
     @field_validator(
         "auth_algorithms", "cors_origins", "better_auth_secret_previous", mode="before"
     )

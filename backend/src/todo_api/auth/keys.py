@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,6 +45,7 @@ class JwksCache:
         self._keys: dict[str, Mapping[str, Any]] = {}
         self._lock = asyncio.Lock()
         self._last_attempt: float | None = None
+        self._fetched_at: float | None = None
         self.fetches = 0
         self.last_error: str | None = None
 
@@ -60,6 +62,10 @@ class JwksCache:
     @property
     def ready(self) -> bool:
         return bool(self._keys)
+
+    def age(self) -> float:
+        """Seconds since the key set was last fetched successfully (infinity before the first)."""
+        return math.inf if self._fetched_at is None else self._clock() - self._fetched_at
 
     def status(self) -> str:
         if self._keys:
@@ -109,6 +115,7 @@ class JwksCache:
             )
             return False
         self._keys = keys
+        self._fetched_at = self._clock()
         self.last_error = None
         log.info("jwks refreshed", extra={"jwks_url": self.url, "keys": sorted(keys)})
         return True

@@ -1,0 +1,71 @@
+"""Label values of the metrics: bounded sets taken from the verifier and the contract."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from todo_api import auth
+from todo_api.metrics import (
+    AUTH_FAILURE_REASONS,
+    OTHER_REASON,
+    reason_label,
+    spec_operations,
+)
+from todo_api.settings import ConfigError, load_settings
+from todo_api.spec import load_spec
+
+AUTH = Path(auth.__file__).parent
+_RAISED = re.compile(r'(?:AuthError|InvalidToken|super\(\)\.__init__)\(\s*"([^"]+)"')
+
+
+def test_the_reason_set_is_exactly_what_the_verifier_and_middleware_raise() -> None:
+    raised = set()
+    for module in ("tokens.py", "middleware.py", "identity.py"):
+        raised |= set(_RAISED.findall((AUTH / module).read_text()))
+    assert raised == AUTH_FAILURE_REASONS
+
+
+def test_each_reason_has_its_own_label_and_anything_else_is_other() -> None:
+    labels = {reason_label(reason) for reason in AUTH_FAILURE_REASONS}
+    assert len(labels) == len(AUTH_FAILURE_REASONS)
+    assert all(re.fullmatch(r"[a-z0-9_]+", label) for label in labels)
+    assert reason_label("invalid claim: sub") == "invalid_claim_sub"
+    assert reason_label("something new, with a user's input") == OTHER_REASON
+
+
+def _operation(method: str, path: str) -> str | None:
+    for operation_method, pattern, operation_id in spec_operations():
+        if operation_method == method and pattern.match(path):
+            return operation_id
+    return None
+
+
+def test_requests_are_matched_to_the_contracts_operations() -> None:
+    declared = {
+        operation["operationId"]
+        for item in load_spec()["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    assert {operation_id for _, _, operation_id in spec_operations()} == declared
+    assert _operation("GET", "/api/alice/tasks") == "listTasks"
+    assert _operation("PATCH", "/api/alice/tasks/3") == "updateTask"
+    assert _operation("PATCH", "/api/alice/tasks/3/complete") == "toggleTaskCompletion"
+    assert _operation("GET", "/api/alice/tasks/3/extra") is None
+    assert _operation("GET", "/api/alice/tasks/") is None
+    assert _operation("TRACE", "/api/alice/tasks") is None
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "nine"])
+def test_metrics_port_out_of_range_is_refused(port: str) -> None:
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        load_settings(
+            _env_file=None, BETTER_AUTH_SECRET="x" * 40 + "-not-a-placeholder", METRICS_PORT=port
+        )
+
+
+def test_metrics_are_off_by_default_and_on_loopback_when_on() -> None:
+    settings = load_settings(_env_file=None, BETTER_AUTH_SECRET="y" * 40 + "-not-a-placeholder")
+    assert settings.metrics_port is None
+    assert settings.metrics_host == "127.0.0.1"

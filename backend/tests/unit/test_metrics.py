@@ -1,14 +1,19 @@
 """Label values of the metrics: bounded sets taken from the verifier and the contract."""
 
+import math
 import re
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import create_engine
 
 from todo_api import auth
+from todo_api.auth.keys import JwksCache
 from todo_api.metrics import (
     AUTH_FAILURE_REASONS,
     OTHER_REASON,
+    Metrics,
     reason_label,
     spec_operations,
 )
@@ -69,3 +74,32 @@ def test_metrics_are_off_by_default_and_on_loopback_when_on() -> None:
     settings = load_settings(_env_file=None, BETTER_AUTH_SECRET="y" * 40 + "-not-a-placeholder")
     assert settings.metrics_port is None
     assert settings.metrics_host == "127.0.0.1"
+
+
+@pytest.mark.anyio
+async def test_sampled_gauges_show_the_pool_and_the_jwks_age(tmp_path: Path) -> None:
+    now = [1000.0]
+    keys = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA", "kid": "k1"}]}
+    jwks = JwksCache(
+        "https://auth.example/api/auth/jwks",
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=keys)),
+        clock=lambda: now[0],
+    )
+    engine = create_engine(f"sqlite:///{tmp_path}/pool.db", pool_size=3)
+    metrics = Metrics("127.0.0.1", 9, engine, jwks)
+
+    def gauge(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    metrics.sample()
+    assert gauge("todo_api_jwks_age_seconds") == math.inf  # never fetched
+    assert await jwks.refresh()
+    now[0] += 42
+    with engine.connect():
+        metrics.sample()
+        assert gauge("todo_api_jwks_age_seconds") == 42
+        assert gauge("todo_api_db_pool_connections", state="in_use") == 1
+    metrics.sample()
+    assert gauge("todo_api_db_pool_connections", state="in_use") == 0
+    assert gauge("todo_api_db_pool_connections", state="idle") == 1
+    engine.dispose()

@@ -73,11 +73,15 @@ _DESCRIPTION = re.compile(r'error_description="([^"]*)"')
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
 
 
+# "invalid claim: sub" -> "invalid_claim_sub", computed once: a flood of bad tokens is a 401 flood.
+_REASON_LABELS = {
+    reason: re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_") for reason in AUTH_FAILURE_REASONS
+}
+
+
 def reason_label(reason: str) -> str:
-    """ "invalid claim: sub" -> "invalid_claim_sub"; an unknown reason -> "other"."""
-    if reason not in AUTH_FAILURE_REASONS:
-        return OTHER_REASON
-    return re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_")
+    """The label of one of the verifier's reasons; any other text is "other"."""
+    return _REASON_LABELS.get(reason, OTHER_REASON)
 
 
 class Metrics:

@@ -196,7 +196,10 @@ class Metrics:
     async def _sample_forever(self) -> None:
         while True:
             await asyncio.sleep(SAMPLE_SECONDS)
-            self.sample()
+            try:
+                self.sample()
+            except Exception:  # a gauge left stale must not stop the sampling for good
+                log.exception("metrics sampling failed")
 
     def _exposed_registry(self) -> CollectorRegistry:
         if self.multiprocess_dir is None:
@@ -217,7 +220,9 @@ def _forget_dead_workers(directory: str) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+            # Every worker sweeps: another may have removed the same files a moment ago.
+            with contextlib.suppress(FileNotFoundError):
+                multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
         except PermissionError:  # alive, another user's process
             pass
 

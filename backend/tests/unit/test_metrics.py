@@ -1,7 +1,10 @@
 """Label values of the metrics: bounded sets taken from the verifier and the contract."""
 
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -14,6 +17,7 @@ from todo_api.metrics import (
     AUTH_FAILURE_REASONS,
     OTHER_REASON,
     Metrics,
+    _forget_dead_workers,
     reason_label,
     spec_operations,
 )
@@ -103,3 +107,23 @@ async def test_sampled_gauges_show_the_pool_and_the_jwks_age(tmp_path: Path) -> 
     assert gauge("todo_api_db_pool_connections", state="in_use") == 0
     assert gauge("todo_api_db_pool_connections", state="idle") == 1
     engine.dispose()
+
+
+def test_the_live_gauges_of_dead_workers_are_dropped_and_their_counters_kept(
+    tmp_path: Path,
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process now
+    alive = os.getpid()
+    names = [
+        f"gauge_livesum_{dead.pid}.db",
+        f"gauge_livemax_{dead.pid}.db",
+        f"counter_{dead.pid}.db",
+        f"gauge_livesum_{alive}.db",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    _forget_dead_workers(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead.pid}.db", f"gauge_livesum_{alive}.db"]
+    )

@@ -156,8 +156,14 @@ def test_two_workers_count_every_request_once(tmp_path: Path) -> None:
         return httpx.get(f"{served.api}/api/alice/tasks", headers=alice).status_code
 
     with serving(tmp_path, workers=2, PROMETHEUS_MULTIPROC_DIR=str(directory)) as served:
+        # The first worker answers while the second may still be starting (seconds on a busy
+        # machine); each writes its pool gauge once its start-up is complete.
+        deadline = time.monotonic() + 60
+        while len(list(directory.glob("gauge_livesum_*.db"))) < 2:
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.1)
         sent = 0
-        for _ in range(5):  # rounds until both workers have answered some (usually the first)
+        for _ in range(10):  # rounds until both workers have answered some (usually the first)
             with ThreadPoolExecutor(8) as pool:
                 assert set(pool.map(one_request, range(40))) == {200}
             sent += 40

@@ -2,22 +2,36 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+LOCK   := requirements/dev.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help install run test test-pg lint format unit integration contract e2e fuzz bench clean
+.PHONY: help install lock run test test-pg lint format unit integration contract e2e fuzz bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+# A fresh venv holding exactly the lock: its hashes put pip in hash-checking mode, so nothing
+# unlocked is installed. Then the project itself, editable, built by the locked hatchling.
+$(STAMP): pyproject.toml $(LOCK)
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
 
-install: $(STAMP)  ## create .venv and install the package with its dev tools
+install: $(STAMP)  ## create .venv from requirements/dev.lock and install the package (editable)
+
+# Runtime, dev (+ the build backend) and bench locks for CPython 3.11 on Linux x86_64; each pin
+# lists the hashes of all its files. Existing pins are kept unless UPGRADE=1.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' \
+	$(if $(UPGRADE),--upgrade)
+lock: $(STAMP)  ## regenerate requirements/*.lock from pyproject.toml (UPGRADE=1: newest versions)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o requirements/runtime.lock
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev --extra bench -c $(LOCK) \
+	  -o requirements/bench.lock
 
 .env: | $(STAMP)
 	@sed "s|^BETTER_AUTH_SECRET=.*|BETTER_AUTH_SECRET=$$($(BIN)/todo-api secret)|" .env.example > .env
@@ -56,7 +70,8 @@ bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers
 	    apt-get update -qq && apt-get install -y -qq wrk; \
 	  else echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; fi; }
 	@command -v taskset >/dev/null || { echo "make bench needs taskset (util-linux)"; exit 1; }
-	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet --require-hashes -r requirements/bench.lock
 	PYTHONPATH=bench:backend/tests $(BIN)/python bench/run.py
 
 test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set

@@ -14,6 +14,7 @@ from common import (
     CLIENT_CPU,
     QUICK,
     Server,
+    cpu_seconds,
     mint,
     rss_kib,
     running_server,
@@ -101,7 +102,10 @@ def scenario(
         with running_server(target.app_url, **server_options) as server:
             rss_before = rss_kib(server.pid)
             wrk(server, users_file, connections, 2 if QUICK else 5)  # warm-up, not reported
+            cpu_before = cpu_seconds(server.pid)
             result = wrk(server, users_file, connections, seconds)
+            cpu = cpu_seconds(server.pid) - cpu_before
+            result["cpu_us_per_request"] = cpu / max(result["requests"], 1) * 1e6
             result["rss_before_mib"] = rss_before / 1024
             result["rss_after_mib"] = rss_kib(server.pid) / 1024
         sessions = target.store.sessions(target)

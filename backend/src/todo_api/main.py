@@ -21,6 +21,7 @@ from todo_api.auth.tokens import TokenVerifier, VerifierConfig
 from todo_api.db import Database, PoolOptions, make_engine
 from todo_api.db.lifecycle import prepare_database
 from todo_api.errors import install_error_handlers
+from todo_api.metrics import Metrics, MetricsMiddleware
 from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
@@ -190,4 +191,7 @@ def create_app(
         max_age=600,
     )
     app.add_middleware(RequestIdMiddleware)
+    if settings.metrics_port is not None:  # outermost, so that it times everything
+        metrics = Metrics(settings.metrics_host, settings.metrics_port, database.engine, jwks)
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -1,5 +1,5 @@
 """The HTTP server process: uvicorn built from Settings, with bounded request heads, bounded read
-times, and a shutdown that always ends (issue 19, research R50).
+times, and a shutdown that always ends (research.md, "Request-head limits and read deadlines").
 
 uvicorn reads a request head of any size (httptools has no limit) and arms no timer until a first
 response is complete, so a client that sends a giant head, or a few bytes and then nothing, holds a

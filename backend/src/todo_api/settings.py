@@ -138,7 +138,7 @@ class Settings(DatabaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1, alias="MAX_BODY_BYTES")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
-    # Hostile clients (issue 19, server.py): a bounded request head, bounded read times, and a
+    # Hostile clients (server.py): a bounded request head, bounded read times, and a
     # shutdown that ends. Small values are allowed so that tests can reach them quickly.
     max_header_bytes: int = Field(
         default=16 * 1024, ge=1024, le=1024 * 1024, alias="MAX_HEADER_BYTES"
@@ -146,6 +146,10 @@ class Settings(DatabaseSettings):
     header_timeout_seconds: float = Field(default=10, gt=0, le=300, alias="HEADER_TIMEOUT_SECONDS")
     body_timeout_seconds: float = Field(default=10, gt=0, le=300, alias="BODY_TIMEOUT_SECONDS")
     shutdown_grace_seconds: int = Field(default=10, ge=0, le=600, alias="SHUTDOWN_GRACE_SECONDS")
+
+    # Prometheus metrics (metrics.py) on a listener of their own, never on the API's port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, alias="METRICS_PORT")
+    metrics_host: str = Field(default="127.0.0.1", min_length=1, alias="METRICS_HOST")
 
     @field_validator(
         "auth_algorithms",

@@ -65,7 +65,10 @@ def test_every_variable_is_in_env_example() -> None:
     assert set(_variables()) <= listed
 
 
-def test_every_variable_is_in_the_readme_configuration_table() -> None:
-    readme = (REPO / "README.md").read_text()
-    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE))
+def test_every_variable_is_in_the_configuration_table() -> None:
+    """docs/configuration.md lists them all; the README's table is a subset of it."""
+    table = (REPO / "docs" / "configuration.md").read_text()
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.MULTILINE))
     assert set(_variables()) <= rows
+    readme = (REPO / "README.md").read_text()
+    assert set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.MULTILINE)) <= rows

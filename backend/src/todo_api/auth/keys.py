@@ -108,6 +108,10 @@ class JwksCache:
         self._expire_stale()
         return bool(self._keys)
 
+    def age(self) -> float:
+        """Seconds since a refresh last confirmed the key set (infinity before the first)."""
+        return math.inf if self._last_confirmed is None else self._clock() - self._last_confirmed
+
     def status(self) -> str:
         self._expire_stale()
         if self._keys:

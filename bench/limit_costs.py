@@ -53,18 +53,32 @@ def run(pristine: Target, users_file: Path) -> dict[str, Any]:
                 load.scenario(pristine, users_file, name, seconds=seconds, settings=settings)
             )
     rows = [_median(name, results) for name, results in runs.items()]
-    off = rows[0]["rps"]
+    off = rows[0]
+    # Capacity on a busy core is the inverse of the CPU each request costs: the steadier figure
+    # on a shared machine, where throughput swings with the neighbours.
     return {
         "rounds": rounds,
         "rows": rows,
-        "ratio_memory": rows[1]["rps"] / off,
-        "ratio_redis": rows[2]["rps"] / off if len(rows) > 2 else None,
+        "ratio_memory": rows[1]["rps"] / off["rps"],
+        "ratio_redis": rows[2]["rps"] / off["rps"] if len(rows) > 2 else None,
+        "cpu_ratio_memory": off["cpu_us_per_request"] / rows[1]["cpu_us_per_request"],
+        "cpu_ratio_redis": (
+            off["cpu_us_per_request"] / rows[2]["cpu_us_per_request"] if len(rows) > 2 else None
+        ),
     }
 
 
 def _median(name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     row: dict[str, Any] = {"name": name}
-    for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "rss_before_mib", "rss_after_mib"):
+    for key in (
+        "rps",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "rss_before_mib",
+        "rss_after_mib",
+        "cpu_us_per_request",
+    ):
         row[key] = statistics.median(r[key] for r in results)
     row["non_2xx"] = sum(r["non_2xx"] for r in results)
     row["socket_errors"] = sum(r["socket_errors"] for r in results)

@@ -291,11 +291,18 @@ def limits_section(limits: dict[str, Any] | None) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
         *(_load_row(row) for row in limits["rows"]),
         "",
-        f"Ratio in memory / off: **{limits['ratio_memory']:.3f}**"
+        f"Throughput in memory / off: **{limits['ratio_memory']:.3f}**"
         + (
             f"; in Redis / off: **{limits['ratio_redis']:.3f}**."
             if limits["ratio_redis"] is not None
             else "; Redis did not answer on 127.0.0.1:6379 (skipped)."
+        ),
+        f"Capacity (off's CPU per request / its own) in memory: "
+        f"**{limits['cpu_ratio_memory']:.3f}**"
+        + (
+            f"; in Redis: **{limits['cpu_ratio_redis']:.3f}**."
+            if limits["cpu_ratio_redis"] is not None
+            else "."
         ),
     ]
 

@@ -163,12 +163,12 @@ def create_app(
     # authentication, the failed-auth throttle runs before any signature check, and the per-user
     # budgets right after authentication, before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        UserRateLimitMiddleware,
-        limiter=limiter,
-        requests=_policy("requests", settings.rate_limit),
-        writes=_policy("writes", settings.rate_limit_writes),
-    )
+    requests = _policy("requests", settings.rate_limit)
+    writes = _policy("writes", settings.rate_limit_writes)
+    if requests or writes:  # both off: not even a pass-through layer
+        app.add_middleware(
+            UserRateLimitMiddleware, limiter=limiter, requests=requests, writes=writes
+        )
     failures = _policy("auth-failures", settings.rate_limit_auth_failures)
     throttle = (
         AuthFailureThrottle(limiter, failures, settings.proxy_networks()) if failures else None

@@ -47,6 +47,7 @@ SENT_HEADERS = {
     "RateLimit",
     "RateLimit-Policy",
     "Retry-After",
+    "ETag",
 }
 
 
@@ -236,6 +237,10 @@ def test_response_declares_the_headers_the_service_sends(
         declared.add("Server-Timing")
     if op.raw["operationId"] == "createTask" and code == "201":
         always.add("Location")
+    if (op.raw["operationId"] == "createTask" and code == "201") or (
+        "{task_id}" in op.path and code in ("200", "304")
+    ):
+        always.add("ETag")  # every single-task answer carries the task's version (issue 13)
     if op.path.startswith("/api") and code[0] in "24":
         # Whatever budget counted the request (the per-user ones, or the failed-auth one on a
         # 401); absent when limits are off, so not required.

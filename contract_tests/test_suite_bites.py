@@ -31,11 +31,14 @@ from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.db.lifecycle import upgrade
+from todo_api.errors import PreconditionFailed
 from todo_api.main import create_app
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.policy import Policy, Usage
 from todo_api.state import app_state
 from todo_api.tasks import store
+from todo_api.tasks.service import Tasks
+from write_probes import lost_update_findings
 
 Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
 
@@ -203,7 +206,7 @@ def test_an_undocumented_route_is_caught_by_parity(broken_app: FastAPI) -> None:
 def test_delete_that_does_not_delete_is_caught_by_stateful_links(
     broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def delete_task(session: Any, *, owner_id: str, task_id: int) -> bool:
+    def delete_task(session: Any, *, owner_id: str, task_id: int, versions: Any = None) -> bool:
         return store.get_task(session, owner_id=owner_id, task_id=task_id) is not None
 
     monkeypatch.setattr(store, "delete_task", delete_task)
@@ -283,3 +286,64 @@ async def test_a_throttle_that_still_verifies_signatures_is_caught(
         RATE_LIMIT_AUTH_FAILURES="3/minute",
     )
     assert found == ["the throttle verified 20 signatures past the budget"]
+
+
+# --- The safe-write guards bite (issue 13) -----------------------------------------------------
+
+
+def _patch_case(app: FastAPI, task_id: int, user: str = "alice") -> str:
+    """One well-formed PATCH through Schemathesis with every check on; the failures found."""
+    case = load_schema(app)["/api/{user_id}/tasks/{task_id}"]["PATCH"].Case(
+        path_parameters={"user_id": user, "task_id": task_id},
+        headers={"Authorization": f"Bearer {st_hooks.token_for(user)}"},
+        body={"title": "probe"},
+    )
+    try:
+        case.call_and_validate()
+    except FailureGroup as found:
+        return str(found) + "".join(str(e) for e in found.exceptions)
+    return ""
+
+
+def test_the_intact_app_passes_the_stale_if_match_check(broken_app: FastAPI) -> None:
+    assert _patch_case(broken_app, _seed(broken_app)) == ""
+
+
+def test_a_write_that_ignores_if_match_is_caught_by_the_stale_if_match_check(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    update = store.update_task
+
+    def unconditional(connection: Any, *, versions: Any = None, **arguments: Any) -> Any:
+        return update(connection, **arguments)
+
+    monkeypatch.setattr(store, "update_task", unconditional)
+    found = _patch_case(broken_app, _seed(broken_app))
+    assert "stale_if_match_writes_nothing" in found
+    assert 'with the stale If-Match "1": 200, not 412' in found
+
+
+@pytest.mark.anyio
+async def test_a_check_then_write_race_on_if_match_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The naive implementation: read the version, compare, then write unconditionally. Each
+    # request alone behaves (the Schemathesis check above passes it); concurrent writers holding
+    # one ETag both read the old version before either writes, and both win.
+    unconditional = Tasks._update
+
+    async def check_then_write(
+        self: Tasks, owner_id: str, task_id: int, changes: Any, if_match: Any
+    ) -> Any:
+        versions = self._versions(if_match)
+        current = await self.get_task(owner_id, task_id)
+        if versions is not None and current.version not in versions:
+            raise PreconditionFailed()
+        return await unconditional(self, owner_id, task_id, changes, None)
+
+    monkeypatch.setattr(Tasks, "_update", check_then_write)
+    alice = User("alice", mint("alice"))
+    found = await _findings_on(
+        tmp_path, lambda client: lost_update_findings([client], alice, rounds=6, writers=4)
+    )
+    assert any("with one If-Match got [200, 200" in finding for finding in found), found

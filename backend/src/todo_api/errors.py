@@ -11,8 +11,10 @@
     │   ├── MethodNotAllowed        405  with the full Allow list
     │   ├── RequestTimeout          408  request head or body not received in time (server.py)
     │   ├── QuotaExceeded           409  the create would pass MAX_TASKS_PER_USER; nothing written
+    │   ├── PreconditionFailed      412  If-Match names no current version; nothing written
     │   ├── PayloadTooLarge         413  request body over the configured limit
     │   ├── ValidationFailed        422  body, path or query rejected; nothing was written
+    │   ├── PreconditionRequired    428  a write without If-Match under REQUIRE_IF_MATCH
     │   ├── RateLimited             429  a request budget is spent; with Retry-After
     │   ├── HeadersTooLarge         431  request line and headers over the limit (server.py)
     │   ├── ServiceUnavailable      503  not ready, e.g. no signing keys yet (/readyz)
@@ -106,12 +108,20 @@ class QuotaExceeded(ApiError):
     status, slug, title = 409, "quota-exceeded", "Conflict"
 
 
+class PreconditionFailed(ApiError):
+    status, slug, title = 412, "precondition-failed", "Precondition Failed"
+
+
 class PayloadTooLarge(ApiError):
     status, slug, title = 413, "payload-too-large", "Content Too Large"
 
 
 class ValidationFailed(ApiError):
     status, slug, title = 422, "validation-error", "Unprocessable Content"
+
+
+class PreconditionRequired(ApiError):
+    status, slug, title = 428, "precondition-required", "Precondition Required"
 
 
 class RateLimited(ApiError):

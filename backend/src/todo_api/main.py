@@ -149,7 +149,11 @@ def create_app(
         redoc_url=None,  # spec.serve_redoc: the same page without ReDoc's CDN logo
         swagger_ui_parameters={"persistAuthorization": True},
     )
-    tasks = Tasks(database, max_tasks_per_user=settings.max_tasks_per_user)
+    tasks = Tasks(
+        database,
+        max_tasks_per_user=settings.max_tasks_per_user,
+        require_if_match=settings.require_if_match,
+    )
     attach(app, AppState(database=database, jwks=jwks, tasks=tasks))
 
     install_error_handlers(app)

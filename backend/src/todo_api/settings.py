@@ -132,6 +132,8 @@ class Settings(DatabaseSettings):
     max_tasks_per_user: Annotated[int | None, BeforeValidator(_off_is_none)] = Field(
         default=10_000, ge=1, alias="MAX_TASKS_PER_USER"
     )
+    # Safe writes (issue 13): when true, a PUT/PATCH/toggle/DELETE without If-Match is a 428.
+    require_if_match: bool = Field(default=False, alias="REQUIRE_IF_MATCH")
     trusted_proxies: CommaList = Field(default=[], alias="TRUSTED_PROXIES")
 
     cors_origins: CommaList = Field(default=[], alias="CORS_ORIGINS")

@@ -83,6 +83,8 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     Base.metadata.create_all(engine)  # how issue 3 built the schema
     with engine.begin() as connection:
+        # Issue 3's model had no version (migration 0002 adds it).
+        connection.execute(text("ALTER TABLE tasks DROP COLUMN version"))
         connection.execute(
             store.TaskRow.__table__.insert().values(
                 owner_id="alice",
@@ -95,7 +97,8 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     upgrade(engine)
     with engine.connect() as connection:
         assert current_revision(connection) == head()
-        assert connection.execute(text("SELECT title FROM tasks")).scalars().all() == ["kept"]
+        rows = connection.execute(text("SELECT title, version FROM tasks")).all()
+        assert [tuple(row) for row in rows] == [("kept", 1)]
     engine.dispose()
 
 

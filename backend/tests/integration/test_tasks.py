@@ -46,7 +46,11 @@ async def test_patch_writes_only_the_fields_sent(client: httpx.AsyncClient, alic
         f"/api/alice/tasks/{task['id']}", json={"completed": True}, headers=alice.headers
     )
     assert response.status_code == 200
-    assert response.json() | {"updated_at": None} == task | {"completed": True, "updated_at": None}
+    assert response.json() | {"updated_at": None} == task | {
+        "completed": True,
+        "updated_at": None,
+        "version": 2,
+    }
     cleared = await client.patch(
         f"/api/alice/tasks/{task['id']}", json={"description": None}, headers=alice.headers
     )

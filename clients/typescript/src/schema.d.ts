@@ -116,7 +116,8 @@ export interface paths {
         };
         /**
          * Get one task
-         * @description One of the caller's tasks; another user's task is a 404, as a missing one.
+         * @description One of the caller's tasks; another user's task is a 404, as a missing one. With
+         *     `If-None-Match` naming its current ETag (weak comparison, or `*`): 304 without a body.
          */
         get: operations["getTask"];
         /**
@@ -205,6 +206,11 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /**
+             * Format: int64
+             * @description 1 on create, +1 on every write; the ETag is this number in quotes.
+             */
+            version: number;
         };
         TaskList: {
             items: components["schemas"]["Task"][];
@@ -251,6 +257,7 @@ export interface components {
         /** @description The task. */
         Task: {
             headers: {
+                ETag: components["headers"]["ETag"];
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
@@ -265,10 +272,63 @@ export interface components {
                  *       "description": null,
                  *       "completed": true,
                  *       "created_at": "2026-11-25T10:00:00Z",
-                 *       "updated_at": "2026-11-25T10:05:00Z"
+                 *       "updated_at": "2026-11-25T10:05:00Z",
+                 *       "version": 3
                  *     }
                  */
                 "application/json": components["schemas"]["Task"];
+            };
+        };
+        /** @description The task still has the ETag named in `If-None-Match`. No body. */
+        NotModified: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                "Server-Timing": components["headers"]["Server-Timing"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The task exists but its ETag is none of those in `If-Match` (it has changed since). Nothing was written; read it again. */
+        PreconditionFailed: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:precondition-failed",
+                 *       "title": "Precondition Failed",
+                 *       "status": 412,
+                 *       "detail": "The task has changed since that ETag: read it again"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The server runs with `REQUIRE_IF_MATCH=true` and the write had no `If-Match`. Nothing was written. */
+        PreconditionRequired: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:precondition-required",
+                 *       "title": "Precondition Required",
+                 *       "status": 428,
+                 *       "detail": "Send If-Match with the task's ETag"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
         /** @description No bearer token, or one that is malformed, badly signed, expired, not yet valid, or has a bad claim. */
@@ -457,9 +517,26 @@ export interface components {
          * @example 42
          */
         TaskId: number;
+        /**
+         * @description Write only while the task's ETag is one of these entity tags (strong comparison: a weak
+         *     `W/` tag never matches), or `*` for any existing task. Otherwise 412, nothing written.
+         *     Required when the server runs with `REQUIRE_IF_MATCH=true` (428 without it).
+         * @example "3"
+         */
+        IfMatch: string;
+        /**
+         * @description 304 without a body when the task's ETag is one of these (weak comparison), or `*`.
+         * @example "3"
+         */
+        IfNoneMatch: string;
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description The task's version as a strong entity tag; send it back in `If-Match` or `If-None-Match`.
+         * @example "3"
+         */
+        ETag: string;
         /** @description The caller's `X-Request-ID` when it was sane (1..128 of `[A-Za-z0-9._:-]`), else a generated one. */
         "X-Request-ID": string;
         /** @description `auth;dur=<ms>`: milliseconds spent verifying the bearer token. */
@@ -612,7 +689,8 @@ export interface operations {
                      *           "description": null,
                      *           "completed": false,
                      *           "created_at": "2026-11-25T10:00:00Z",
-                     *           "updated_at": "2026-11-25T10:00:00Z"
+                     *           "updated_at": "2026-11-25T10:00:00Z",
+                     *           "version": 1
                      *         }
                      *       ],
                      *       "next_cursor": "42"
@@ -659,6 +737,7 @@ export interface operations {
                 headers: {
                     /** @description The new task's URL. */
                     Location: string;
+                    ETag: components["headers"]["ETag"];
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "Server-Timing": components["headers"]["Server-Timing"];
                     RateLimit: components["headers"]["RateLimit"];
@@ -681,7 +760,13 @@ export interface operations {
     getTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 304 without a body when the task's ETag is one of these (weak comparison), or `*`.
+                 * @example "3"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The owner's user id; must equal the token's `sub`.
@@ -699,6 +784,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["Task"];
+            304: components["responses"]["NotModified"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -710,7 +796,15 @@ export interface operations {
     replaceTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only while the task's ETag is one of these entity tags (strong comparison: a weak
+                 *     `W/` tag never matches), or `*` for any existing task. Otherwise 412, nothing written.
+                 *     Required when the server runs with `REQUIRE_IF_MATCH=true` (428 without it).
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The owner's user id; must equal the token's `sub`.
@@ -742,8 +836,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -751,7 +847,15 @@ export interface operations {
     deleteTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only while the task's ETag is one of these entity tags (strong comparison: a weak
+                 *     `W/` tag never matches), or `*` for any existing task. Otherwise 412, nothing written.
+                 *     Required when the server runs with `REQUIRE_IF_MATCH=true` (428 without it).
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The owner's user id; must equal the token's `sub`.
@@ -782,7 +886,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationError"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -790,7 +896,15 @@ export interface operations {
     updateTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only while the task's ETag is one of these entity tags (strong comparison: a weak
+                 *     `W/` tag never matches), or `*` for any existing task. Otherwise 412, nothing written.
+                 *     Required when the server runs with `REQUIRE_IF_MATCH=true` (428 without it).
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The owner's user id; must equal the token's `sub`.
@@ -820,8 +934,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -829,7 +945,15 @@ export interface operations {
     toggleTaskCompletion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Write only while the task's ETag is one of these entity tags (strong comparison: a weak
+                 *     `W/` tag never matches), or `*` for any existing task. Otherwise 412, nothing written.
+                 *     Required when the server runs with `REQUIRE_IF_MATCH=true` (428 without it).
+                 * @example "3"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The owner's user id; must equal the token's `sub`.
@@ -850,7 +974,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationError"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from todo_api.auth.identity import Owner
 from todo_api.state import app_state
 from todo_api.tasks import service
+from todo_api.tasks.preconditions import Condition, etag, parse
 from todo_api.tasks.schemas import (
     CURSOR_PATTERN,
     MAX_TASK_ID,
@@ -46,6 +47,38 @@ CursorQuery = Annotated[
     ),
 ]
 
+# Conditional requests (RFC 9110 §13). Bounded like every other input; what they hold is judged
+# by tasks/preconditions.py, and a value that does not parse matches nothing.
+_VISIBLE_ASCII = r"^[\x20-\x7e\t]*$"
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1000,
+        pattern=_VISIBLE_ASCII,
+        description="Write only if the task's ETag is one of these (or `*`); else 412.",
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        max_length=1000,
+        pattern=_VISIBLE_ASCII,
+        description="304 without a body if the task's ETag is one of these (or `*`).",
+    ),
+]
+
+
+def _condition(value: str | None) -> Condition | None:
+    return None if value is None else parse(value)
+
+
+def _tagged(response: Response, task: Task) -> Task:
+    response.headers["ETag"] = etag(task.version)
+    return task
+
+
 router = APIRouter(prefix="/api")
 
 
@@ -67,30 +100,62 @@ async def create_task(
     task = await tasks.create_task(owner.user_id, body)
     root = request.scope.get("root_path", "")
     response.headers["Location"] = f"{root}/api/{owner.user_id}/tasks/{task.id}"
-    return task
+    return _tagged(response, task)
 
 
-@router.get("/{user_id}/tasks/{task_id}", operation_id="getTask")
-async def get_task(owner: Owner, tasks: Tasks, task_id: TaskId) -> Task:
-    return await tasks.get_task(owner.user_id, task_id)
+@router.get("/{user_id}/tasks/{task_id}", operation_id="getTask", response_model=Task)
+async def get_task(
+    owner: Owner,
+    tasks: Tasks,
+    task_id: TaskId,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> Task | Response:
+    # A missing task stays the 404 whatever If-None-Match says (no ETag oracle across users).
+    task = await tasks.get_task(owner.user_id, task_id)
+    condition = _condition(if_none_match)
+    if condition is not None and condition.matches_weakly(task.version):
+        return Response(status_code=304, headers={"ETag": etag(task.version)})
+    return _tagged(response, task)
 
 
 @router.put("/{user_id}/tasks/{task_id}", operation_id="replaceTask")
-async def replace_task(owner: Owner, tasks: Tasks, task_id: TaskId, body: TaskReplace) -> Task:
-    return await tasks.replace_task(owner.user_id, task_id, body)
+async def replace_task(
+    owner: Owner,
+    tasks: Tasks,
+    task_id: TaskId,
+    body: TaskReplace,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Task:
+    task = await tasks.replace_task(owner.user_id, task_id, body, _condition(if_match))
+    return _tagged(response, task)
 
 
 @router.patch("/{user_id}/tasks/{task_id}", operation_id="updateTask")
-async def update_task(owner: Owner, tasks: Tasks, task_id: TaskId, body: TaskPatch) -> Task:
-    return await tasks.patch_task(owner.user_id, task_id, body)
+async def update_task(
+    owner: Owner,
+    tasks: Tasks,
+    task_id: TaskId,
+    body: TaskPatch,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Task:
+    task = await tasks.patch_task(owner.user_id, task_id, body, _condition(if_match))
+    return _tagged(response, task)
 
 
 @router.delete("/{user_id}/tasks/{task_id}", status_code=204, operation_id="deleteTask")
-async def delete_task(owner: Owner, tasks: Tasks, task_id: TaskId) -> Response:
-    await tasks.delete_task(owner.user_id, task_id)
+async def delete_task(
+    owner: Owner, tasks: Tasks, task_id: TaskId, if_match: IfMatch = None
+) -> Response:
+    await tasks.delete_task(owner.user_id, task_id, _condition(if_match))
     return Response(status_code=204)
 
 
 @router.patch("/{user_id}/tasks/{task_id}/complete", operation_id="toggleTaskCompletion")
-async def toggle_task(owner: Owner, tasks: Tasks, task_id: TaskId) -> Task:
-    return await tasks.toggle_task(owner.user_id, task_id)
+async def toggle_task(
+    owner: Owner, tasks: Tasks, task_id: TaskId, response: Response, if_match: IfMatch = None
+) -> Task:
+    task = await tasks.toggle_task(owner.user_id, task_id, _condition(if_match))
+    return _tagged(response, task)

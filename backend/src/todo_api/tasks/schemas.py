@@ -98,6 +98,7 @@ class Task(BaseModel):
     completed: bool
     created_at: datetime
     updated_at: datetime
+    version: int
 
 
 class TaskList(BaseModel):

@@ -30,6 +30,7 @@ from sqlalchemy import (
     insert,
     not_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -65,6 +66,9 @@ class TaskRow(Base):
     completed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # 1 on create, +1 in every UPDATE this release runs: the ETag, compared by If-Match in the
+    # write statement itself (migration 0002; the server default serves the previous release).
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("1"))
 
 
 # A row of COLUMNS.
@@ -80,6 +84,7 @@ COLUMNS = (
     TASKS.c.completed,
     TASKS.c.created_at,
     TASKS.c.updated_at,
+    TASKS.c.version,
 )
 FIELDS = tuple(column.name for column in COLUMNS)
 WRITABLE = ("title", "description", "completed")
@@ -89,11 +94,22 @@ WRITABLE = ("title", "description", "completed")
 _OWNER = "p_owner_id"
 _ID = "p_task_id"
 _NOW = "p_now"
+_VERSIONS = "p_versions"
 
 
 def _owned_task() -> tuple[Any, Any]:
     """The one filter every by-id statement carries: this owner's task with this id."""
     return TASKS.c.owner_id == bindparam(_OWNER), TASKS.c.id == bindparam(_ID)
+
+
+def _expected_version() -> Any:
+    """If-Match inside the write: the row is written only while its version is one of these.
+
+    Check and write are one statement, so two writers holding the same ETag cannot both pass:
+    SQLite runs writers one at a time, and PostgreSQL re-evaluates this condition on the row a
+    concurrent writer committed before it takes the row (READ COMMITTED), which no longer matches.
+    """
+    return TASKS.c.version.in_(bindparam(_VERSIONS, expanding=True))
 
 
 def _list_statement(by_status: bool, below_cursor: bool) -> Select[*tuple[Any, ...]]:
@@ -146,25 +162,42 @@ _QUOTA_LOCK_CLASS = 0x7A5C
 _LOCK_OWNER = select(
     func.pg_advisory_xact_lock(_QUOTA_LOCK_CLASS, func.hashtext(bindparam("owner_id")))
 )
-_TOGGLE = (
-    update(TASKS)
-    .where(*_owned_task())
-    .values(completed=not_(TASKS.c.completed), updated_at=bindparam(_NOW))
-    .returning(*COLUMNS)
-)
-_DELETE = delete(TASKS).where(*_owned_task()).returning(TASKS.c.id)
+_EXISTS = select(TASKS.c.id).where(*_owned_task())
+
+
+def _toggle_statement(conditional: bool) -> Update:
+    query = update(TASKS).where(*_owned_task())
+    if conditional:
+        query = query.where(_expected_version())
+    return query.values(
+        completed=not_(TASKS.c.completed),
+        updated_at=bindparam(_NOW),
+        version=TASKS.c.version + 1,
+    ).returning(*COLUMNS)
+
+
+_TOGGLE = {conditional: _toggle_statement(conditional) for conditional in (False, True)}
+_DELETE = {
+    False: delete(TASKS).where(*_owned_task()).returning(TASKS.c.id),
+    True: delete(TASKS).where(*_owned_task(), _expected_version()).returning(TASKS.c.id),
+}
 
 
 @cache
-def _update_statement(columns: tuple[str, ...]) -> Update:
-    """UPDATE of exactly these columns; at most 7 shapes (subsets of WRITABLE), each built once."""
+def _update_statement(columns: tuple[str, ...], conditional: bool) -> Update:
+    """UPDATE of exactly these columns; at most 14 shapes (subsets of WRITABLE, with or without
+    If-Match), each built once."""
     values: dict[str, Any] = {name: bindparam(f"p_{name}") for name in columns}
-    return (
-        update(TASKS)
-        .where(*_owned_task())
-        .values(**values, updated_at=bindparam(_NOW))
-        .returning(*COLUMNS)
-    )
+    query = update(TASKS).where(*_owned_task())
+    if conditional:
+        query = query.where(_expected_version())
+    return query.values(
+        **values, updated_at=bindparam(_NOW), version=TASKS.c.version + 1
+    ).returning(*COLUMNS)
+
+
+def _condition(versions: Sequence[int] | None) -> dict[str, Any]:
+    return {} if versions is None else {_VERSIONS: list(versions)}
 
 
 def list_tasks(
@@ -186,6 +219,12 @@ def list_tasks(
 
 def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:
     return connection.execute(_GET, {_OWNER: owner_id, _ID: task_id}).first()
+
+
+def task_exists(connection: Connection, *, owner_id: str, task_id: int) -> bool:
+    """Whether this owner holds this task: after a conditional write that wrote nothing, it
+    tells a failed precondition (412) from a missing task (404)."""
+    return connection.execute(_EXISTS, {_OWNER: owner_id, _ID: task_id}).first() is not None
 
 
 def create_task(
@@ -215,23 +254,37 @@ def create_task(
 
 
 def update_task(
-    connection: Connection, *, owner_id: str, task_id: int, changes: dict[str, Any]
+    connection: Connection,
+    *,
+    owner_id: str,
+    task_id: int,
+    changes: dict[str, Any],
+    versions: Sequence[int] | None = None,
 ) -> Record | None:
-    """Write only the given columns in one statement: concurrent edits of other fields survive."""
+    """Write only the given columns in one statement: concurrent edits of other fields survive.
+
+    With `versions`, only while the task's version is one of them; None when nothing was written
+    (no such task, or another version)."""
     unknown = set(changes) - set(WRITABLE)
     if unknown or not changes:
         raise ValueError(f"not writable columns: {sorted(unknown) or 'none given'}")
     columns = tuple(name for name in WRITABLE if name in changes)
     params = {f"p_{name}": changes[name] for name in columns}
-    params |= {_OWNER: owner_id, _ID: task_id, _NOW: utc_now()}
-    return connection.execute(_update_statement(columns), params).first()
+    params |= {_OWNER: owner_id, _ID: task_id, _NOW: utc_now()} | _condition(versions)
+    statement = _update_statement(columns, versions is not None)
+    return connection.execute(statement, params).first()
 
 
-def toggle_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:
+def toggle_task(
+    connection: Connection, *, owner_id: str, task_id: int, versions: Sequence[int] | None = None
+) -> Record | None:
     """Flip in SQL, not read-then-write: two concurrent toggles give two flips."""
-    params = {_OWNER: owner_id, _ID: task_id, _NOW: utc_now()}
-    return connection.execute(_TOGGLE, params).first()
+    params = {_OWNER: owner_id, _ID: task_id, _NOW: utc_now()} | _condition(versions)
+    return connection.execute(_TOGGLE[versions is not None], params).first()
 
 
-def delete_task(connection: Connection, *, owner_id: str, task_id: int) -> bool:
-    return connection.execute(_DELETE, {_OWNER: owner_id, _ID: task_id}).first() is not None
+def delete_task(
+    connection: Connection, *, owner_id: str, task_id: int, versions: Sequence[int] | None = None
+) -> bool:
+    params = {_OWNER: owner_id, _ID: task_id} | _condition(versions)
+    return connection.execute(_DELETE[versions is not None], params).first() is not None

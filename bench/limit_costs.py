@@ -52,7 +52,7 @@ def run(pristine: Target, users_file: Path) -> dict[str, Any]:
             runs[name].append(
                 load.scenario(pristine, users_file, name, seconds=seconds, settings=settings)
             )
-    rows = [_median(name, results) for name, results in runs.items()]
+    rows = [median_row(name, results) for name, results in runs.items()]
     off = rows[0]
     # Capacity on a busy core is the inverse of the CPU each request costs: the steadier figure
     # on a shared machine, where throughput swings with the neighbours.
@@ -68,7 +68,7 @@ def run(pristine: Target, users_file: Path) -> dict[str, Any]:
     }
 
 
-def _median(name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+def median_row(name: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     row: dict[str, Any] = {"name": name}
     for key in (
         "rps",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -55,7 +56,13 @@ def reuse_or_prepare() -> tuple[Target, Path]:
     return pristine, users_file
 
 
-def wrk(server: Server, users_file: Path, connections: int, seconds: int) -> dict[str, Any]:
+def wrk(
+    server: Server,
+    users_file: Path,
+    connections: int,
+    seconds: int,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit(
             "wrk is not installed: `apt-get install -y wrk` (make bench does this as root)"
@@ -66,7 +73,12 @@ def wrk(server: Server, users_file: Path, connections: int, seconds: int) -> dic
         "--timeout", "10s", "-s", str(BENCH / "mix.lua"), server.base, "--", str(users_file),
     ]  # fmt: skip
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=True
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+        env=os.environ | (env or {}),
     )
     line = next(x for x in result.stdout.splitlines() if x.startswith("WRK_JSON "))
     raw = json.loads(line.removeprefix("WRK_JSON "))
@@ -94,6 +106,7 @@ def scenario(
     *,
     connections: int = 100,
     seconds: int | None = None,
+    wrk_env: dict[str, str] | None = None,
     **server_options: Any,
 ) -> dict[str, Any]:
     seconds = seconds or (8 if QUICK else 30)
@@ -101,9 +114,9 @@ def scenario(
     try:
         with running_server(target.app_url, **server_options) as server:
             rss_before = rss_kib(server.pid)
-            wrk(server, users_file, connections, 2 if QUICK else 5)  # warm-up, not reported
+            wrk(server, users_file, connections, 2 if QUICK else 5, wrk_env)  # warm-up
             cpu_before = cpu_seconds(server.pid)
-            result = wrk(server, users_file, connections, seconds)
+            result = wrk(server, users_file, connections, seconds, wrk_env)
             cpu = cpu_seconds(server.pid) - cpu_before
             result["cpu_us_per_request"] = cpu / max(result["requests"], 1) * 1e6
             result["rss_before_mib"] = rss_before / 1024

@@ -2,6 +2,9 @@
 -- Mix: 70% list, 15% get, 5% create, 5% toggle, 5% update (PATCH title).
 -- Usage: wrk -s bench/mix.lua URL -- USERS_FILE   (one line per user: "id token id1,id2,...")
 -- The concurrency sweep uses the same mix.
+-- BENCH_SAFE_WRITES=1: the same mix written as careful clients write (bench/safe_writes.py): each
+-- create carries a fresh Idempotency-Key, each toggle and update the task's ETag in If-Match (the
+-- version this thread last saw in an answer about that task; 1, the seeded version, before).
 
 local counter = 0
 local threads = {}
@@ -13,6 +16,20 @@ function setup(thread)
 end
 
 local users = {}
+local safe = os.getenv("BENCH_SAFE_WRITES") == "1"
+local versions = {}
+local creates = 0
+local run_id = tostring(os.time())
+
+local function with_header(headers, name, value)
+  local copy = { [name] = value }
+  for key, existing in pairs(headers) do copy[key] = existing end
+  return copy
+end
+
+local function if_match(user, task_id)
+  return with_header(user.headers, "If-Match", '"' .. (versions[task_id] or "1") .. '"')
+end
 
 local function load_users(path)
   local file = assert(io.open(path, "r"), "cannot open users file " .. tostring(path))
@@ -44,15 +61,32 @@ function request()
   if roll <= 70 then
     return wrk.format("GET", user.base, user.headers)
   end
-  local task = user.base .. "/" .. user.tasks[math.random(#user.tasks)]
+  local task_id = user.tasks[math.random(#user.tasks)]
+  local task = user.base .. "/" .. task_id
   if roll <= 85 then
     return wrk.format("GET", task, user.headers)
   elseif roll <= 90 then
-    return wrk.format("POST", user.base, user.headers, '{"title":"bench task"}')
-  elseif roll <= 95 then
-    return wrk.format("PATCH", task .. "/complete", user.headers)
+    local headers = user.headers
+    if safe then
+      creates = creates + 1
+      local key = run_id .. "-" .. tostring(thread_id) .. "-" .. creates
+      headers = with_header(headers, "Idempotency-Key", key)
+    end
+    return wrk.format("POST", user.base, headers, '{"title":"bench task"}')
   end
-  return wrk.format("PATCH", task, user.headers, '{"title":"renamed by bench"}')
+  local headers = safe and if_match(user, task_id) or user.headers
+  if roll <= 95 then
+    return wrk.format("PATCH", task .. "/complete", headers)
+  end
+  return wrk.format("PATCH", task, headers, '{"title":"renamed by bench"}')
+end
+
+if safe then
+  -- Defined only in safe mode: wrk hands bodies to Lua only when a script has `response`.
+  function response(status, headers, body)
+    local id, version = string.match(body or "", '^{"id":(%d+),.*"version":(%d+)}$')
+    if id then versions[id] = version end
+  end
 end
 
 function done(summary, latency, requests)

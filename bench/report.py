@@ -272,6 +272,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
     if history.exists():
         lines += ["", history.read_text().rstrip()]
     lines += limits_section(results.get("limits"))
+    lines += safe_writes_section(results.get("safe_writes"))
     lines += postgresql_section(results.get("postgresql"))
     (docs / "benchmarks.md").write_text("\n".join(lines) + "\n")
 
@@ -304,6 +305,28 @@ def limits_section(limits: dict[str, Any] | None) -> list[str]:
             if limits["cpu_ratio_redis"] is not None
             else "."
         ),
+    ]
+
+
+def safe_writes_section(safe: dict[str, Any] | None) -> list[str]:
+    """§5c: what writing safely costs (bench/safe_writes.py), interleaved rounds."""
+    if not safe:
+        return []
+    return [
+        "",
+        "## 5c. The cost of writing safely",
+        "",
+        f"Medians of {safe['rounds']} interleaved rounds, 100 connections: the mix as plain",
+        "clients send it, and with an `Idempotency-Key` on every create and the task's ETag in",
+        "`If-Match` on every toggle and update. Target: safe ≥ 0.95 of plain. Non-2xx in the",
+        "safe rows are 412s: another connection wrote the task since this one read its version.",
+        "",
+        LOAD_HEADER,
+        "|---|---|---|---|---|---|---|---|",
+        *(_load_row(row) for row in safe["rows"]),
+        "",
+        f"Throughput safe / plain: **{safe['ratio']:.3f}**; capacity (plain's CPU per request /"
+        f" safe's): **{safe['cpu_ratio']:.3f}**.",
     ]
 
 

@@ -22,6 +22,7 @@ import load
 import openloop
 import pg
 import report
+import safe_writes
 import scaling
 from common import QUICK, REPO, running_server
 
@@ -90,6 +91,8 @@ def main() -> int:
     ]
     print("load: the cost of the abuse limits (off, in memory, in Redis), interleaved")
     results["limits"] = limit_costs.run(pristine, users_file)
+    print("load: the cost of writing safely (If-Match, Idempotency-Key), interleaved")
+    results["safe_writes"] = safe_writes.run(pristine, users_file)
     print("open loop")
     with running_server(pristine.copy("openloop").app_url) as server:
         results["open_loop"] = openloop.search(

@@ -1,5 +1,6 @@
 """Safe writes under Schemathesis (issue 13): a write replayed with a stale `If-Match` never
-changes the task. Registered by importing this module; st_hooks does.
+changes the task, and a create replayed with its `Idempotency-Key` never makes a second one.
+Registered by importing this module; st_hooks does.
 
 The check derives everything from the case and its answer: the ETag the write returned (so the
 version before it is one less), the owner named in the path (ownership/), and the GET of the same
@@ -9,12 +10,13 @@ resource (the case's path, or its parent for a sub-resource such as `/complete`)
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import schemathesis
 from schemathesis import Case, Response
 
-from ownership.binding import binding_of
+from ownership.binding import binding_of, declarations_of
 from ownership.credentials import owner_of
 
 _ETAG = re.compile(r'"([1-9][0-9]*)"')
@@ -68,5 +70,92 @@ def stale_if_match_writes_nothing(ctx: Any, response: Response, case: Case[Any])
     after = reader.call()
     assert after.json() == before.json(), (
         f"{case.method} {case.formatted_path} with the stale If-Match {stale} changed the task"
+    )
+    return None
+
+
+# A generated create reusing a key with another body is rightly refused (422), which Schemathesis
+# would report as valid data rejected; every phase draws keys (examples, boundary values) that
+# recur across cases. So each valid key is made unique before it is sent, except the check's own
+# (prefix `st-`), whose replays are the point. Invalid keys (negative cases) are sent as drawn.
+_VALID_KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+_CHECK_KEY_PREFIX = "st-"
+
+
+@schemathesis.hook
+def before_call(ctx: Any, case: Case[Any], kwargs: dict[str, Any]) -> None:
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and _VALID_KEY.fullmatch(key) and not key.startswith(_CHECK_KEY_PREFIX):
+        case.headers["Idempotency-Key"] = f"{key[:200]}~{uuid.uuid4().hex}"
+
+
+def _collection(case: Case[Any], authorization: str) -> Case[Any] | None:
+    """A GET of the collection the create added to, as its owner; None when the spec has none."""
+    try:
+        operation = case.operation.schema[case.path]["GET"]
+    except LookupError:
+        return None
+    return operation.Case(
+        path_parameters=dict(case.path_parameters or {}),
+        headers={"Authorization": authorization},
+    )
+
+
+@schemathesis.check
+def replayed_create_makes_no_second_resource(
+    ctx: Any, response: Response, case: Case[Any]
+) -> bool | None:
+    """A create that declares `Idempotency-Key`, sent with a key of its own and then again: the
+    second answer is the first (same status and body, `Idempotent-Replayed: true`) and the
+    owner's collection did not change; another user's identical key is another key."""
+    if case.method != "POST" or response.status_code != 201:
+        return True
+    if case.operation.get_parameter("Idempotency-Key", "header") is None:
+        return True
+    owner = owner_of(case)
+    if owner is None:
+        return True
+    binding = binding_of(case.operation.schema.raw_schema)
+    authorization = f"Bearer {binding.mint(owner)}"
+    collection = _collection(case, authorization)
+    if collection is None:
+        return True
+
+    key = f"{_CHECK_KEY_PREFIX}{uuid.uuid4()}"
+    send = case.derive()  # the accepted body, with the owner's token and a fresh key
+    send.headers["Authorization"] = authorization
+    send.headers["Idempotency-Key"] = key
+    first = send.call()
+    if first.status_code != 201:  # e.g. a quota reached by this very run
+        return True
+    before = collection.call()
+    again = send.call()
+    assert (again.status_code, again.json()) == (201, first.json()), (
+        f"POST {case.formatted_path} sent again with its Idempotency-Key: "
+        f"{again.status_code}, not the first answer"
+    )
+    assert _header(again, "idempotent-replayed") == "true", (
+        f"POST {case.formatted_path} sent again with its Idempotency-Key: not marked replayed"
+    )
+    after = collection.call()
+    assert after.json() == before.json(), (
+        f"POST {case.formatted_path} sent again with its Idempotency-Key made a second resource"
+    )
+
+    other = binding.attacker_of(owner)
+    owner_parameter = declarations_of(case.operation.schema.raw_schema).operation(
+        case.method, case.path
+    )
+    assert owner_parameter is not None  # owner_of found it
+    assert owner_parameter.owner is not None
+    theirs = case.derive()
+    theirs.path_parameters = {**(case.path_parameters or {}), owner_parameter.owner: other}
+    theirs.headers["Authorization"] = f"Bearer {binding.mint(other)}"
+    theirs.headers["Idempotency-Key"] = key
+    answer = theirs.call()
+    replayed = _header(answer, "idempotent-replayed")
+    assert (answer.status_code, replayed) == (201, None), (
+        f"POST {case.formatted_path} by another user with the same Idempotency-Key: "
+        f"{answer.status_code}, replayed={replayed}; keys must be per user"
     )
     return None

@@ -48,6 +48,7 @@ SENT_HEADERS = {
     "RateLimit-Policy",
     "Retry-After",
     "ETag",
+    "Idempotent-Replayed",
 }
 
 
@@ -237,6 +238,7 @@ def test_response_declares_the_headers_the_service_sends(
         declared.add("Server-Timing")
     if op.raw["operationId"] == "createTask" and code == "201":
         always.add("Location")
+        declared.add("Idempotent-Replayed")  # on a replay only (issue 13)
     if (op.raw["operationId"] == "createTask" and code == "201") or (
         "{task_id}" in op.path and code in ("200", "304")
     ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import hypothesis
 import pytest
 from fastapi import FastAPI
 from schemathesis.core.failures import FailureGroup
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from starlette.types import Message, Receive, Scope, Send
 
 import st_hooks
@@ -30,15 +32,17 @@ from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
+from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.errors import PreconditionFailed
 from todo_api.main import create_app
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.policy import Policy, Usage
 from todo_api.state import app_state
-from todo_api.tasks import store
-from todo_api.tasks.service import Tasks
-from write_probes import lost_update_findings
+from todo_api.tasks import idempotency, store
+from todo_api.tasks.schemas import Task
+from todo_api.tasks.service import Created, Tasks, _request_hash
+from write_probes import duplicate_create_findings, lost_update_findings
 
 Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
 
@@ -347,3 +351,88 @@ async def test_a_check_then_write_race_on_if_match_is_caught(
         tmp_path, lambda client: lost_update_findings([client], alice, rounds=6, writers=4)
     )
     assert any("with one If-Match got [200, 200" in finding for finding in found), found
+
+
+_CREATE = ("POST", "/api/{user_id}/tasks")
+
+
+def test_the_intact_app_passes_the_replayed_create_check(broken_app: FastAPI) -> None:
+    assert _run(broken_app, *_CREATE) == ""
+
+
+def test_a_replay_that_creates_again_is_caught_by_the_replayed_create_check(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key is accepted but never looked up: every retry runs the create again.
+    monkeypatch.setattr(idempotency, "find", lambda connection, **_: None)
+    monkeypatch.setattr(idempotency, "save", lambda connection, **_: None)
+    found = _run(broken_app, *_CREATE)
+    assert "replayed_create_makes_no_second_resource" in found
+    assert "sent again with its Idempotency-Key: 201, not the first answer" in found
+
+
+def test_a_key_not_scoped_per_user_is_caught_by_the_replayed_create_check(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stored answer is looked up by the key alone: another user's identical key replays it.
+    by_key_alone = text("SELECT request_hash, status, body FROM idempotency_keys WHERE key = :k")
+
+    def find(connection: Any, *, owner_id: str, key: str, now: Any) -> Any:
+        row = connection.execute(by_key_alone, {"k": key}).first()
+        return None if row is None else idempotency.Answer(*row)
+
+    monkeypatch.setattr(idempotency, "find", find)
+    found = _run(broken_app, *_CREATE)
+    assert "replayed_create_makes_no_second_resource" in found
+    assert "keys must be per user" in found
+
+
+@pytest.mark.anyio
+async def test_a_check_then_create_race_on_the_key_is_caught_by_the_duplicate_create_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The naive implementation: look the key up in one transaction, then create and store the
+    # answer in another. Each request alone behaves (the Schemathesis check passes it);
+    # concurrent senders of one key all look before any stores, and each creates.
+    create = Tasks.create_task
+
+    async def check_then_create(
+        self: Tasks, owner_id: str, body: Any, idempotency_key: str | None = None
+    ) -> Created:
+        if idempotency_key is None:
+            return await create(self, owner_id, body)
+        key = idempotency_key
+
+        def look(connection: Any) -> Any:
+            return idempotency.find(connection, owner_id=owner_id, key=key, now=utc_now())
+
+        earlier = await self._database.run(owner_id, look)
+        if earlier is not None:
+            return Created(Task.model_validate_json(earlier.body), earlier.status, replayed=True)
+        created = await create(self, owner_id, body)
+
+        def store_answer(connection: Any) -> None:
+            # "Someone stored it meanwhile": ignored, as such code does.
+            with contextlib.suppress(IntegrityError):
+                answer = idempotency.Answer(
+                    _request_hash(body), 201, created.task.model_dump_json()
+                )
+                now = utc_now()
+                idempotency.save(
+                    connection,
+                    owner_id=owner_id,
+                    key=key,
+                    answer=answer,
+                    now=now,
+                    expires_at=now + timedelta(days=1),
+                )
+
+        await self._database.run(owner_id, store_answer)
+        return created
+
+    monkeypatch.setattr(Tasks, "create_task", check_then_create)
+    alice = User("alice", mint("alice"))
+    found = await _findings_on(
+        tmp_path, lambda client: duplicate_create_findings([client], alice, rounds=1)
+    )
+    assert any("sends with one key made" in finding for finding in found), found

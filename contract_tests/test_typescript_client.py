@@ -112,11 +112,16 @@ def test_example_runs_every_operation_against_a_live_server(
     assert seen["toggled_completed"] is True
     assert seen["pending"] == [3, 2]
     assert seen["deleted_status"] == 204
+    # Safe writes: one task for two sends of one key; a write with the old ETag is a 412.
+    assert seen["idempotent"]["ids"][0] == seen["idempotent"]["ids"][1]
+    assert seen["idempotent"]["replayed"] == "true"
+    assert seen["if_match_etag"] == '"2"'
     problems = {
         "unauthorized": (401, "invalid-token", None),
         "forbidden": (403, "forbidden", None),
         "not_found": (404, "not-found", None),
         "invalid": (422, "validation-error", ["body.title"]),
+        "stale": (412, "precondition-failed", None),
     }
     for name, (status, kind, errors) in problems.items():
         problem = seen[name]

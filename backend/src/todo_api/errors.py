@@ -11,9 +11,11 @@
     │   ├── MethodNotAllowed        405  with the full Allow list
     │   ├── RequestTimeout          408  request head or body not received in time (server.py)
     │   ├── QuotaExceeded           409  the create would pass MAX_TASKS_PER_USER; nothing written
+    │   ├── IdempotencyKeyInFlight  409  a create with this Idempotency-Key is still running
     │   ├── PreconditionFailed      412  If-Match names no current version; nothing written
     │   ├── PayloadTooLarge         413  request body over the configured limit
     │   ├── ValidationFailed        422  body, path or query rejected; nothing was written
+    │   ├── IdempotencyKeyReused    422  this Idempotency-Key came with another body before
     │   ├── PreconditionRequired    428  a write without If-Match under REQUIRE_IF_MATCH
     │   ├── RateLimited             429  a request budget is spent; with Retry-After
     │   ├── HeadersTooLarge         431  request line and headers over the limit (server.py)
@@ -108,6 +110,10 @@ class QuotaExceeded(ApiError):
     status, slug, title = 409, "quota-exceeded", "Conflict"
 
 
+class IdempotencyKeyInFlight(ApiError):
+    status, slug, title = 409, "idempotency-key-in-flight", "Conflict"
+
+
 class PreconditionFailed(ApiError):
     status, slug, title = 412, "precondition-failed", "Precondition Failed"
 
@@ -118,6 +124,10 @@ class PayloadTooLarge(ApiError):
 
 class ValidationFailed(ApiError):
     status, slug, title = 422, "validation-error", "Unprocessable Content"
+
+
+class IdempotencyKeyReused(ApiError):
+    status, slug, title = 422, "idempotency-key-reused", "Unprocessable Content"
 
 
 class PreconditionRequired(ApiError):

@@ -88,6 +88,12 @@ def _policy(name: str, rate: Rate | None) -> Policy | None:
     return Policy(name, rate) if rate is not None else None
 
 
+def _purge_interval(settings: Settings) -> float:
+    """Expired Idempotency-Key answers go within five minutes (sooner for a shorter TTL); they
+    are never replayed once expired, whenever the purge comes."""
+    return float(min(settings.idempotency_ttl_seconds, 300))
+
+
 def tune_garbage_collector() -> None:
     """Once per process, at start: thresholds for a request-shaped workload, and the objects of
     start-up (modules, routes, the spec) frozen out of every later full collection."""
@@ -129,16 +135,18 @@ def create_app(
         # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
         # tokens, and /readyz says so until the first fetch succeeds.
         refresher = asyncio.create_task(jwks.run()) if jwks else None
+        purger = asyncio.create_task(tasks.purge_expired_keys_forever(_purge_interval(settings)))
         if tune_gc:
             tune_garbage_collector()
         log.info("ready", extra={"database": database.engine.url.get_backend_name()})
         try:
             yield
         finally:
-            if refresher is not None:
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+            for background in (refresher, purger):
+                if background is not None:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
             database.close()
 
     info = load_spec()["info"]
@@ -153,6 +161,7 @@ def create_app(
         database,
         max_tasks_per_user=settings.max_tasks_per_user,
         require_if_match=settings.require_if_match,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
     )
     attach(app, AppState(database=database, jwks=jwks, tasks=tasks))
 
@@ -182,9 +191,18 @@ def create_app(
         ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            REQUEST_ID_HEADER,
+            "If-Match",
+            "If-None-Match",
+            "Idempotency-Key",
+        ],
         expose_headers=[
             "Location",
+            "ETag",
+            "Idempotent-Replayed",
             "Server-Timing",
             REQUEST_ID_HEADER,
             "RateLimit",

@@ -134,6 +134,11 @@ class Settings(DatabaseSettings):
     )
     # Safe writes (issue 13): when true, a PUT/PATCH/toggle/DELETE without If-Match is a 428.
     require_if_match: bool = Field(default=False, alias="REQUIRE_IF_MATCH")
+    # How long the answer of a create with an Idempotency-Key is kept, and so replayed: a day,
+    # longer than any client's retries; expired answers are purged (tasks/idempotency.py).
+    idempotency_ttl_seconds: int = Field(
+        default=86_400, ge=1, le=30 * 86_400, alias="IDEMPOTENCY_TTL_SECONDS"
+    )
     trusted_proxies: CommaList = Field(default=[], alias="TRUSTED_PROXIES")
 
     cors_origins: CommaList = Field(default=[], alias="CORS_ORIGINS")

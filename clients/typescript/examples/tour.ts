@@ -74,6 +74,30 @@ seen.pending = pending.items.map((task) => task.id);
 const deleted = await api.DELETE("/api/{user_id}/tasks/{task_id}", { params: { path } });
 seen.deleted_status = deleted.response.status;
 
+// Safe writes: a create retried with its Idempotency-Key makes one task (the retry is marked
+// replayed); a write with an ETag that is no longer current changes nothing (412, below).
+const createOnce = (key: string) =>
+  api.POST("/api/{user_id}/tasks", {
+    params: { path: { user_id }, header: { "Idempotency-Key": key } },
+    body: { title: "exactly once" },
+  });
+const key = `tour-${Date.now()}`;
+const [sent, resent] = [await createOnce(key), await createOnce(key)];
+seen.idempotent = {
+  ids: [must(sent, "keyed create").id, must(resent, "keyed retry").id],
+  replayed: resent.response.headers.get("Idempotent-Replayed"),
+};
+const second = created[1];
+if (!second) throw new Error("nothing created");
+const secondPath = { user_id, task_id: second.id };
+const edit = (etag: string) =>
+  api.PATCH("/api/{user_id}/tasks/{task_id}", {
+    params: { path: secondPath, header: { "If-Match": etag } },
+    body: { title: "generate the typed client" },
+  });
+const edited = await edit(`"${second.version}"`);
+seen.if_match_etag = edited.response.headers.get("ETag");
+
 // Each failure comes back as a typed Problem, never as a thrown exception.
 const problem = (what: string, result: { error?: Problem; response: Response }) => {
   const error = result.error;
@@ -94,6 +118,7 @@ problem(
   "invalid",
   await api.POST("/api/{user_id}/tasks", { params: { path: { user_id } }, body: { title: "   " } }),
 );
+problem("stale", await edit(`"${second.version}"`));
 seen.token_asks = asked;
 
 process.stdout.write(`${JSON.stringify(seen)}\n`);

@@ -88,6 +88,12 @@ export interface paths {
         /**
          * Create a task
          * @description Creates a task owned by the caller; `Location` is the new task's URL.
+         *
+         *     With `Idempotency-Key`, a retry is safe: the first completed create with that key (for
+         *     this user) is stored with its request, and the same key and body get its answer again,
+         *     `Idempotent-Replayed: true`, without a second task, for `IDEMPOTENCY_TTL_SECONDS` (a day
+         *     by default). Only a 201 is stored: a refused create (409 quota, 422, 503) wrote nothing
+         *     and may be retried with the same key.
          */
         post: operations["createTask"];
         delete?: never;
@@ -412,7 +418,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The path, query or body was rejected (bad JSON, wrong type, unknown field, out of range). Nothing was written. */
+        /**
+         * @description The path, query, a header or the body was rejected (bad JSON, wrong type, unknown field,
+         *     out of range): `validation-error`. Or, on create, the `Idempotency-Key` was already used
+         *     with another body: `idempotency-key-reused`. Nothing was written.
+         */
         ValidationError: {
             headers: {
                 "X-Request-ID": components["headers"]["X-Request-ID"];
@@ -442,23 +452,23 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The caller already holds the maximum number of tasks (`MAX_TASKS_PER_USER`, 10,000 by default). Nothing was written; delete tasks to make room. */
-        QuotaExceeded: {
+        /**
+         * @description Nothing was written, for one of two reasons, told apart by `type`:
+         *     `urn:todo-api:problem:quota-exceeded`, the caller already holds the maximum number of tasks
+         *     (`MAX_TASKS_PER_USER`, 10,000 by default; delete tasks to make room); or
+         *     `urn:todo-api:problem:idempotency-key-in-flight`, a create with the same `Idempotency-Key`
+         *     is still running (retry after `Retry-After` seconds to get its answer).
+         */
+        CreateConflict: {
             headers: {
+                /** @description With `idempotency-key-in-flight`, whole seconds to wait before retrying. */
+                "Retry-After"?: string;
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 RateLimit: components["headers"]["RateLimit"];
                 "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:todo-api:problem:quota-exceeded",
-                 *       "title": "Conflict",
-                 *       "status": 409,
-                 *       "detail": "You already hold the maximum of 10000 tasks: delete some first"
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -529,6 +539,13 @@ export interface components {
          * @example "3"
          */
         IfNoneMatch: string;
+        /**
+         * @description A key of the client's choosing, unique per intended task (a UUID is fine): 1..255 printable
+         *     ASCII characters, spaces only inside, else 422. Keys are per user; another user's identical key is another
+         *     key. See the operation's description.
+         * @example 4f9d6c1e-8a59-4c1b-9b0e-2d5f0a7c3e11
+         */
+        IdempotencyKey: string;
     };
     requestBodies: never;
     headers: {
@@ -709,7 +726,15 @@ export interface operations {
     createTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the client's choosing, unique per intended task (a UUID is fine): 1..255 printable
+                 *     ASCII characters, spaces only inside, else 422. Keys are per user; another user's identical key is another
+                 *     key. See the operation's description.
+                 * @example 4f9d6c1e-8a59-4c1b-9b0e-2d5f0a7c3e11
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The owner's user id; must equal the token's `sub`.
@@ -738,6 +763,8 @@ export interface operations {
                     /** @description The new task's URL. */
                     Location: string;
                     ETag: components["headers"]["ETag"];
+                    /** @description `true` when this is the stored answer of an earlier create with the same `Idempotency-Key` and body (no task was made now). */
+                    "Idempotent-Replayed"?: "true";
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "Server-Timing": components["headers"]["Server-Timing"];
                     RateLimit: components["headers"]["RateLimit"];
@@ -750,7 +777,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["QuotaExceeded"];
+            409: components["responses"]["CreateConflict"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];

@@ -56,6 +56,11 @@ def upgrade(engine: Engine) -> str:
         if connection.dialect.name == "postgresql":
             # Two deploy jobs migrating at once take turns; the second then finds nothing to do.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        else:
+            # SQLite: the same with the database's write lock, taken before the version is read
+            # (workers of one `serve --workers N` all migrate at start; without it two could both
+            # read "no schema" and the second fail on CREATE TABLE).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         tables = inspect(connection)
         if tables.has_table("tasks") and not tables.has_table("alembic_version"):
             # A SQLite file from before migrations existed: it holds exactly the baseline.

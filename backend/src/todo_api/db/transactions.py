@@ -73,8 +73,9 @@ class Database:
         self._threads = max(1, threads)
         self._executor: ThreadPoolExecutor | None = None
 
-    async def run(self, user_id: str, work: Callable[[Connection], T]) -> T:
-        """`work(connection)` in one transaction bound to `user_id`, on a database thread.
+    async def run(self, user_id: str | None, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` in one transaction bound to `user_id`, on a database thread (None:
+        bound to no user, which on PostgreSQL sees no task at all).
 
         The transaction commits before this returns, so no response is sent for a write that
         then failed to commit.

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from todo_api.auth.identity import Owner
 from todo_api.state import app_state
 from todo_api.tasks import service
+from todo_api.tasks.idempotency import KEY_MAX
 from todo_api.tasks.preconditions import Condition, etag, parse
 from todo_api.tasks.schemas import (
     CURSOR_PATTERN,
@@ -69,6 +70,20 @@ IfNoneMatch = Annotated[
     ),
 ]
 
+# Idempotent create (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): printable
+# ASCII, spaces inside only, as HTTP trims a field value's ends anyway.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=KEY_MAX,
+        pattern=KEY_PATTERN,
+        description="At most one task per key and body: a retry gets the first answer again.",
+    ),
+]
+
 
 def _condition(value: str | None) -> Condition | None:
     return None if value is None else parse(value)
@@ -95,11 +110,20 @@ async def list_tasks(
 
 @router.post("/{user_id}/tasks", status_code=201, operation_id="createTask")
 async def create_task(
-    owner: Owner, tasks: Tasks, body: TaskCreate, request: Request, response: Response
+    owner: Owner,
+    tasks: Tasks,
+    body: TaskCreate,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Task:
-    task = await tasks.create_task(owner.user_id, body)
+    created = await tasks.create_task(owner.user_id, body, idempotency_key)
+    task = created.task
     root = request.scope.get("root_path", "")
+    response.status_code = created.status
     response.headers["Location"] = f"{root}/api/{owner.user_id}/tasks/{task.id}"
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return _tagged(response, task)
 
 

@@ -3,14 +3,27 @@ store calls and store rows into API models."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import Connection
 
-from todo_api.db import Database
-from todo_api.errors import NotFound, PreconditionFailed, PreconditionRequired, QuotaExceeded
-from todo_api.tasks import store
+from todo_api.db import Database, utc_now
+from todo_api.errors import (
+    ApiError,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    QuotaExceeded,
+)
+from todo_api.tasks import idempotency, store
 from todo_api.tasks.preconditions import Condition
 from todo_api.tasks.schemas import (
     Task,
@@ -24,6 +37,8 @@ from todo_api.tasks.schemas import (
 )
 
 _COMPLETED_FILTER: dict[str, bool | None] = {"all": None, "pending": False, "completed": True}
+
+log = logging.getLogger("todo_api.tasks")
 
 
 def _not_found() -> NotFound:
@@ -43,6 +58,29 @@ def _task(row: store.Record | None) -> Task:
     if row is None:
         raise _not_found()
     return Task.model_validate(_fields(row))
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """The answer to a create: a new task (201), or the stored answer of an earlier request that
+    carried the same Idempotency-Key and body (`replayed`; no second task was made)."""
+
+    task: Task
+    status: int = 201
+    replayed: bool = False
+
+
+def _request_hash(body: TaskCreate) -> str:
+    # The request as validated, not its bytes: the same task asked for with other whitespace or
+    # an omitted default is the same request.
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def _in_flight() -> IdempotencyKeyInFlight:
+    return IdempotencyKeyInFlight(
+        "A create with this Idempotency-Key is still in progress: retry shortly",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _written(
@@ -71,10 +109,15 @@ class Tasks:
         *,
         max_tasks_per_user: int | None = None,
         require_if_match: bool = False,
+        idempotency_ttl_seconds: int = 86_400,
     ) -> None:
         self._database = database
         self._max_tasks = max_tasks_per_user
         self._require_if_match = require_if_match
+        self._idempotency_ttl = timedelta(seconds=idempotency_ttl_seconds)
+        # (owner, key) of the keyed creates this process is running: a second one is 409 at once,
+        # without a database round trip. Only the event loop's thread touches it.
+        self._in_flight: set[tuple[str, str]] = set()
 
     def _versions(self, if_match: Condition | None) -> list[int] | None:
         """The versions a write may find (None: any). No If-Match is refused under
@@ -113,23 +156,95 @@ class Tasks:
 
         return await self._database.run(owner_id, work)
 
-    async def create_task(self, owner_id: str, body: TaskCreate) -> Task:
-        def work(connection: Connection) -> Task:
-            row = store.create_task(
+    def _insert(self, connection: Connection, owner_id: str, body: TaskCreate) -> Task:
+        row = store.create_task(
+            connection,
+            owner_id=owner_id,
+            title=body.title,
+            description=body.description,
+            completed=body.completed,
+            max_tasks=self._max_tasks,
+        )
+        if row is None:
+            raise QuotaExceeded(
+                f"You already hold the maximum of {self._max_tasks} tasks: delete some first"
+            )
+        return _task(row)
+
+    async def create_task(
+        self, owner_id: str, body: TaskCreate, idempotency_key: str | None = None
+    ) -> Created:
+        """A new task; with an Idempotency-Key, at most one per (owner, key) and body.
+
+        The task and the stored answer are written in one transaction: a create that fails
+        (quota, database) stores nothing, and the same key may be sent again.
+        """
+        if idempotency_key is None:
+            task = await self._database.run(
+                owner_id, lambda connection: self._insert(connection, owner_id, body)
+            )
+            return Created(task)
+
+        key = idempotency_key
+        request_hash = _request_hash(body)
+
+        def work(connection: Connection) -> Created:
+            now = utc_now()
+            if not idempotency.claim(connection, owner_id=owner_id, key=key, now=now):
+                raise _in_flight()  # another instance holds it
+            earlier = idempotency.find(connection, owner_id=owner_id, key=key, now=now)
+            if earlier is not None:
+                if earlier.request_hash != request_hash:
+                    raise IdempotencyKeyReused(
+                        "This Idempotency-Key was used with another request body: "
+                        "use a new key for a new task"
+                    )
+                task = Task.model_validate_json(earlier.body)
+                return Created(task, earlier.status, replayed=True)
+            task = self._insert(connection, owner_id, body)
+            answer = idempotency.Answer(request_hash, 201, task.model_dump_json())
+            idempotency.save(
                 connection,
                 owner_id=owner_id,
-                title=body.title,
-                description=body.description,
-                completed=body.completed,
-                max_tasks=self._max_tasks,
+                key=key,
+                answer=answer,
+                now=now,
+                expires_at=now + self._idempotency_ttl,
             )
-            if row is None:
-                raise QuotaExceeded(
-                    f"You already hold the maximum of {self._max_tasks} tasks: delete some first"
-                )
-            return _task(row)
+            return Created(task)
 
-        return await self._database.run(owner_id, work)
+        slot = (owner_id, key)
+        if slot in self._in_flight:
+            raise _in_flight()
+        self._in_flight.add(slot)
+        try:
+            return await self._database.run(owner_id, work)
+        finally:
+            self._in_flight.discard(slot)
+
+    async def purge_expired_keys(self) -> int:
+        """Delete every owner's expired Idempotency-Key answers (in a transaction bound to no
+        user, as the PostgreSQL purge policy needs); how many went."""
+        return await self._database.run(
+            None, lambda connection: idempotency.purge_expired(connection, now=utc_now())
+        )
+
+    async def purge_expired_keys_forever(self, interval: float) -> None:
+        """The purge every `interval` seconds, for the life of the app: storage stays bounded by
+        what the clients create within one IDEMPOTENCY_TTL_SECONDS. A failed purge (database
+        away) is logged and tried again at the next turn."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                purged = await self.purge_expired_keys()
+            except ApiError as exc:  # the database is away: next turn
+                log.warning("idempotency-key purge failed", extra={"error": exc.slug})
+                continue
+            except Exception:
+                log.exception("idempotency-key purge crashed")
+                continue
+            if purged:
+                log.info("idempotency-key purge", extra={"purged": purged})
 
     async def replace_task(
         self, owner_id: str, task_id: int, body: TaskReplace, if_match: Condition | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from todo_api.db.orm import Base
-from todo_api.tasks import store  # noqa: F401  (registers the models on Base.metadata)
+from todo_api.tasks import idempotency, store  # noqa: F401  (register the models on Base.metadata)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)

@@ -1,0 +1,49 @@
+"""The cost of writing safely (issue 13): the mix as plain clients send it, and as careful ones
+do, with an `Idempotency-Key` on every create and the task's ETag in `If-Match` on every toggle
+and update (bench/mix.lua, BENCH_SAFE_WRITES=1), interleaved round by round in one run.
+
+The requests are the same: a keyed create also stores its answer in the same transaction, and a
+conditional write adds `AND version IN (…)` to its statement. Target: safe ≥ 0.95 of plain.
+A 412 (another connection wrote the task since this one saw it) counts as non-2xx; it is rare,
+as each task is written a few times a run at most.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import load
+from common import QUICK
+from limit_costs import median_row
+from stores import Target
+
+VARIANTS: dict[str, dict[str, str]] = {
+    "plain writes": {},
+    "If-Match + Idempotency-Key": {"BENCH_SAFE_WRITES": "1"},
+}
+
+
+def run(pristine: Target, users_file: Path) -> dict[str, Any]:
+    rounds = 2 if QUICK else 3
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    for turn in range(rounds):
+        names = list(VARIANTS)
+        for name in names[turn % 2 :] + names[: turn % 2]:
+            runs[name].append(
+                load.scenario(
+                    pristine,
+                    users_file,
+                    name,
+                    seconds=5 if QUICK else 10,
+                    wrk_env=VARIANTS[name],
+                )
+            )
+    plain, safe = (median_row(name, results) for name, results in runs.items())
+    return {
+        "rounds": rounds,
+        "rows": [plain, safe],
+        "ratio": safe["rps"] / plain["rps"],
+        # The steadier figure on a shared machine: the inverse of the CPU each request costs.
+        "cpu_ratio": plain["cpu_us_per_request"] / safe["cpu_us_per_request"],
+    }

@@ -147,6 +147,7 @@ def create_app(
                     background.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
+            await limiter.close()
             database.close()
 
     info = load_spec()["info"]

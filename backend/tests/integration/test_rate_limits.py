@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from api_fixtures import User, asgi_client, make_settings, mint
 from limit_probes import (
@@ -23,7 +25,7 @@ from limit_probes import (
 )
 from live_server import free_port
 from todo_api.main import create_app
-from todo_api.ratelimit.counters import MemoryCounters
+from todo_api.ratelimit.counters import MemoryCounters, RedisCounters
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.settings import Settings
 
@@ -222,6 +224,30 @@ async def test_two_instances_sharing_redis_enforce_one_budget(tmp_path: Path) ->
             for client in (first, second, first, second, first, second)
         ]
     assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+@needs_redis
+async def test_redis_counters_count_open_a_window_and_heal_a_key_without_expiry() -> None:
+    """One script a hit: the count, and the window's end set on the first hit only."""
+    assert REDIS is not None
+    counters = RedisCounters(REDIS)
+    key = f"todo-api/test/{secrets.token_hex(6)}"
+    started = time.time()
+    assert await counters.peek(key) == (0, pytest.approx(started, abs=1))
+    first = await counters.incr(key, 60)
+    second = await counters.incr(key, 60)
+    assert (first[0], second[0]) == (1, 2)
+    assert first[1] == pytest.approx(started + 60, abs=1)
+    assert second[1] <= first[1] + 0.01  # the second hit does not extend the window
+    assert (await counters.peek(key))[0] == 2
+    # A key left without an expiry (by hand, or an older counter) gets one at its next hit.
+    client = Redis.from_url(REDIS)
+    await client.persist(key)
+    assert (await counters.incr(key, 60))[1] == pytest.approx(time.time() + 60, abs=1)
+    assert 0 < await client.ttl(key) <= 60
+    await client.delete(key)
+    await client.aclose()
+    await counters.close()
 
 
 async def test_redis_down_serves_requests_counts_and_warns_once(

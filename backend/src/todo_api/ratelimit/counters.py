@@ -1,8 +1,8 @@
 """Fixed-window hit counters: in the process (`memory://`) or shared by every instance (Redis).
 
 A window opens at a key's first hit and lasts the policy's period; the count is exact within it.
-Redis is reached through `limits` (its storage handles the URL schemes, the pool, and counts
-with one INCR-and-EXPIRE script); the in-process counters are our own (research A1).
+Both are our own (research A1): in Redis, one script counts and reads the window's end in one
+round trip, through redis-py's asyncio client.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from limits.aio.storage import Storage
-from limits.storage import storage_from_string
+from redis.asyncio import Redis
 
 # A store that does not answer within this is treated as down (fail open): a hung Redis must not
 # hold requests.
@@ -26,6 +25,10 @@ class Counters(Protocol):
 
     async def peek(self, key: str) -> tuple[int, float]:
         """The count and window end without counting (0 when no window is open)."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of connections (at shutdown)."""
         ...
 
 
@@ -63,32 +66,57 @@ class MemoryCounters:
             return 0, now
         return int(window[0]), window[1]
 
+    async def close(self) -> None:
+        pass
+
     def _sweep(self, now: float) -> None:
         self._windows = {key: w for key, w in self._windows.items() if w[1] > now}
         self._next_sweep = now + self.SWEEP_SECONDS
 
 
+# One round trip a hit: count, open the window on the first hit (or heal a key left without an
+# expiry), and say when it ends. A script runs atomically, so no two hits both see count 1.
+_INCR = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+_PEEK = """
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}
+"""
+
+
 class RedisCounters:
-    """Counters in Redis (`redis://host:port/db`, `rediss://…`): one budget for all instances."""
+    """Counters in Redis (`redis://host:port/db`, `rediss://…`): one budget for all instances.
+
+    Each hit or peek is one script call (EVALSHA; redis-py sends the script once on NOSCRIPT).
+    Failures surface as redis.exceptions.RedisError, or OSError and TimeoutError underneath.
+    """
 
     def __init__(self, url: str) -> None:
-        storage = storage_from_string(
-            f"async+{url}",
-            implementation="redispy",
-            wrap_exceptions=True,  # every failure is limits.errors.StorageError
+        self._client = Redis.from_url(
+            url,
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-        assert isinstance(storage, Storage)
-        self._storage = storage
+        self._incr = self._client.register_script(_INCR)
+        self._peek = self._client.register_script(_PEEK)
 
     async def incr(self, key: str, window_seconds: int) -> tuple[int, float]:
-        count = await self._storage.incr(key, window_seconds)
-        return count, await self._storage.get_expiry(key)
+        count, ttl_ms = await self._incr(keys=[key], args=[window_seconds * 1000])
+        return int(count), time.time() + int(ttl_ms) / 1000
 
     async def peek(self, key: str) -> tuple[int, float]:
-        count = await self._storage.get(key)
-        return count, await self._storage.get_expiry(key) if count else time.time()
+        count, ttl_ms = await self._peek(keys=[key])
+        return int(count), time.time() + max(int(ttl_ms), 0) / 1000
+
+    async def close(self) -> None:
+        await self._client.aclose()
 
 
 def make_counters(url: str) -> Counters:

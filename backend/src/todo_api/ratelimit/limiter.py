@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable
 
-from limits.errors import StorageError
+from redis.exceptions import RedisError
 
 from todo_api.ratelimit.counters import Counters
 from todo_api.ratelimit.policy import Policy, Usage
@@ -45,7 +45,7 @@ class Limiter:
             return None
         try:
             count, ends_at = await self._counters.incr(_key(policy, key), policy.rate.seconds)
-        except (StorageError, OSError, TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return None
         return self._usage(policy, count, ends_at, allowed=count <= policy.rate.amount)
@@ -57,10 +57,13 @@ class Limiter:
             return None
         try:
             count, ends_at = await self._counters.peek(_key(policy, key))
-        except (StorageError, OSError, TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return None
         return self._usage(policy, count, ends_at, allowed=count < policy.rate.amount)
+
+    async def close(self) -> None:
+        await self._counters.close()
 
     def _usage(self, policy: Policy, count: int, ends_at: float, *, allowed: bool) -> Usage:
         remaining = max(policy.rate.amount - count, 0)

@@ -29,11 +29,12 @@ from api_fixtures import (
     postgres_settings,
 )
 from live_server import running_server
-from todo_api.db import make_engine
+from todo_api.db import make_engine, utc_now
 from todo_api.db.lifecycle import _config, upgrade
 from todo_api.main import create_app
 from todo_api.settings import Settings
 from todo_api.state import app_state
+from todo_api.tasks import idempotency
 from write_probes import duplicate_create_findings
 
 pytestmark = pytest.mark.anyio
@@ -263,6 +264,10 @@ async def test_another_users_transaction_sees_no_stored_answer(
     assert await database.run("mallory", visible) == 0
     assert await database.run(None, visible) == 0
     assert await app_state(pg_app).tasks.purge_expired_keys() == 0
+    assert await database.run(alice.id, visible) == 1
+    # Run bound to alice, the WHERE-less purge would take her live answer: it refuses instead.
+    with pytest.raises(RuntimeError, match="bound to no user"):
+        await database.run(alice.id, lambda c: idempotency.purge_expired(c, now=utc_now()))
     assert await database.run(alice.id, visible) == 1
 
 

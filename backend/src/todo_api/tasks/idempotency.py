@@ -84,6 +84,7 @@ _PURGE_SQLITE = delete(KEYS).where(KEYS.c.expires_at <= bindparam("p_now"))
 # read columns (WHERE, RETURNING) would need the owner-only SELECT policy and delete nothing. So
 # the app role can purge every owner's expired answers without being able to read any of them.
 _PURGE_POSTGRESQL = delete(KEYS)
+_BOUND_USER = select(func.current_setting("app.user_id", True))
 
 
 def claim(connection: Connection, *, owner_id: str, key: str, now: datetime) -> bool:
@@ -137,5 +138,8 @@ def purge_expired(connection: Connection, *, now: datetime) -> int:
     """Delete every owner's expired answers; how many went. On PostgreSQL the transaction must be
     bound to no user (see _PURGE_POSTGRESQL), and the database's clock decides."""
     if connection.dialect.name == "postgresql":
+        # Bound to a user, the owner-only policy would let that user's live answers go too.
+        if connection.execute(_BOUND_USER).scalar():
+            raise RuntimeError("the purge must run in a transaction bound to no user")
         return connection.execute(_PURGE_POSTGRESQL).rowcount
     return connection.execute(_PURGE_SQLITE, {"p_now": now}).rowcount

@@ -189,11 +189,13 @@ def running_server(
     source: Path | None = None,
     sqlite_synchronous: str = "",
     settings: Mapping[str, str] | None = None,
+    script: str = "server.py",
 ) -> Iterator[Server]:
     """uvicorn on loopback, pinned to `cpus` with taskset, started through bench/server.py.
 
     `source`: another checkout's `backend/src`, imported instead of the installed package.
     `settings`: more environment for the app (DB_POOL_SIZE=...).
+    `script`: `floor.py` serves the framework-free floor instead of the product (SQLite only).
     """
     port = free_port()
     log = log or work_dir() / f"server-{port}.log"
@@ -213,7 +215,7 @@ def running_server(
         "-c",
         cpus,
         sys.executable,
-        str(BENCH / "server.py"),
+        str(BENCH / script),
         "--port",
         str(port),
         "--workers",

@@ -73,6 +73,8 @@ def main() -> int:
     print("load: 10,000 users, 100 connections")
     results["load"] = load.scenario(pristine, users_file, "1 worker")
     results["load_2_workers"] = load.scenario(pristine, users_file, "2 workers", workers=2)
+    print("load: the product against the framework-free floor (bench/floor.py), interleaved")
+    results["floor"] = load.against_floor(pristine, users_file)
     print("load: concurrency sweep")
     results["sweep"] = load.sweep(pristine, users_file)
     print("load: before/after variants")

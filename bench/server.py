@@ -68,6 +68,11 @@ def main() -> None:
             http = "httptools"
         else:
             http = guarded_protocol(ConnectionLimits.from_settings(load_settings()))
+            if args.workers > 1:
+                # Workers are spawned: they import the protocol by name (the class carries the
+                # default limits, which the benchmark's settings keep); a class made at run time
+                # cannot be pickled for them.
+                http = "todo_api.server:GuardedHttpToolsProtocol"
     uvicorn.run(
         "server:build",
         factory=True,

@@ -129,7 +129,7 @@ class Tasks:
                 )
             return _task(row)
 
-        return await self._database.run(owner_id, work)
+        return await self._database.write(owner_id, work)
 
     async def replace_task(
         self, owner_id: str, task_id: int, body: TaskReplace, if_match: Condition | None = None
@@ -153,7 +153,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.run(owner_id, work)
+        return await self._database.write(owner_id, work)
 
     async def toggle_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -167,7 +167,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.run(owner_id, work)
+        return await self._database.write(owner_id, work)
 
     async def delete_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -180,4 +180,4 @@ class Tasks:
             )
             _written(connection, owner_id, task_id, versions, deleted)
 
-        await self._database.run(owner_id, work)
+        await self._database.write(owner_id, work)

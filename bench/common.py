@@ -184,7 +184,7 @@ def running_server(
     db_url: str,
     *,
     workers: int = 1,
-    loop: str = "auto",
+    loop: str = "product",
     http: str = "guarded",
     token_cache: bool = True,
     gc_tuned: bool = True,

@@ -283,9 +283,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--loop", default="auto")
+    parser.add_argument("--loop", default="product")
     parser.add_argument("--http", default="httptools")
     args = parser.parse_args()
+    if args.loop == "product":
+        # The same event loop as the product's server: only the app differs.
+        from todo_api.server import EVENT_LOOP
+
+        args.loop = EVENT_LOOP
     uvicorn.run(
         "floor:build",
         factory=True,

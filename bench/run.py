@@ -81,6 +81,8 @@ def main() -> int:
     results["variants"] = [
         load.scenario(pristine, users_file, "asyncio + h11", loop="asyncio", http="h11"),
         load.scenario(pristine, users_file, "uvloop + httptools", loop="uvloop", http="httptools"),
+        load.scenario(pristine, users_file, "uvloop, guarded protocol (before P13)", loop="uvloop"),
+        load.scenario(pristine, users_file, "asyncio, guarded protocol (the product, P13)"),
         load.scenario(pristine, users_file, "no token cache", token_cache=False),
         load.scenario(pristine, users_file, "token cache", token_cache=True),
         load.scenario(pristine, users_file, "GC at CPython's defaults", gc_tuned=False),

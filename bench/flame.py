@@ -35,8 +35,9 @@ BUCKETS = (
     ("Starlette routing, responses and middleware", ("starlette/",)),
     ("the product's middleware", ("todo_api/middleware", "todo_api/auth", "todo_api/ratelimit")),
     ("the product's routes, service and store", ("todo_api/tasks", "todo_api/db")),
+    ("the floor's app (bench/floor.py)", ("floor.py",)),
     ("uvicorn HTTP protocol", ("uvicorn/", "todo_api/server.py", "httptools")),
-    ("asyncio and thread hand-offs", ("asyncio/", "concurrent/futures", "threading.py")),
+    ("the event loop and thread hand-offs", ("asyncio/", "concurrent/futures", "threading.py")),
 )
 
 

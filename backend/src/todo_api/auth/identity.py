@@ -68,10 +68,4 @@ async def path_owner(user_id: UserIdPath, identity: CurrentUser) -> Identity:
     return identity
 
 
-async def request_owner(user_id: UserIdPath, request: Request) -> Identity:
-    """`path_owner` with the identity read in the same dependency: FastAPI solves one dependency
-    per task request instead of two (research P15)."""
-    return await path_owner(user_id, await current_user(request))
-
-
-Owner = Annotated[Identity, Depends(request_owner)]
+Owner = Annotated[Identity, Depends(path_owner)]

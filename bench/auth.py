@@ -16,7 +16,16 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asgi import call, timed
-from common import QUICK, SECRET, mint, percentile, seed_tasks, sqlite_url, work_dir
+from common import (
+    IN_PROCESS_LIMITS,
+    QUICK,
+    SECRET,
+    mint,
+    percentile,
+    seed_tasks,
+    sqlite_url,
+    work_dir,
+)
 from todo_api import main as product
 from todo_api.auth.identity import Identity
 from todo_api.auth.middleware import AuthMiddleware
@@ -134,6 +143,7 @@ async def _overhead(db: Path) -> dict[str, float]:
         _env_file=None,  # type: ignore[call-arg]
         BETTER_AUTH_SECRET=SECRET,
         DATABASE_URL=sqlite_url(db),
+        **IN_PROCESS_LIMITS,
     )
     real = product.create_app(settings)
     # The same app with the bare verifier: what the cache buys.

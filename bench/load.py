@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -149,3 +150,69 @@ def sweep(pristine: Target, users_file: Path) -> list[dict[str, Any]]:
             )
             results.append(result)
     return results
+
+
+MEDIAN_KEYS = ("rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "cpu_us_per_request")
+
+
+def interleaved(
+    pristine: Target,
+    users_file: Path,
+    contenders: dict[str, dict[str, Any]],
+    rounds: int,
+    *,
+    seconds: int | None = None,
+    connections: int = 100,
+) -> dict[str, dict[str, Any]]:
+    """Each contender's `scenario` in turn (A B A B ...), `rounds` times; medians per contender.
+
+    Drift and other jobs on the machine then hit every contender alike. The medians row keeps the
+    sum of non-2xx and socket errors over all rounds, and every round's raw figures.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, options in contenders.items():
+            runs[name].append(
+                scenario(
+                    pristine, users_file, name, connections=connections, seconds=seconds, **options
+                )
+            )
+    medians: dict[str, dict[str, Any]] = {}
+    for name, results in runs.items():
+        row: dict[str, Any] = {"name": name, "rounds": len(results), "runs": results}
+        for key in (*MEDIAN_KEYS, "rss_before_mib", "rss_after_mib"):
+            row[key] = statistics.median(r[key] for r in results)
+        row["non_2xx"] = sum(r["non_2xx"] for r in results)
+        row["socket_errors"] = sum(r["socket_errors"] for r in results)
+        # The tail against the median, per round then the median of those: one slow round's
+        # p99 does not pair with another round's p50.
+        row["tail_ratio"] = statistics.median(r["p99_ms"] / r["p50_ms"] for r in results)
+        medians[name] = row
+    return medians
+
+
+def against_floor(pristine: Target, users_file: Path) -> dict[str, Any]:
+    """The product and bench/floor.py in the same interleaved rounds: what the framework and the
+    product's guarantees cost over the bare mix (issue 15)."""
+    rounds, seconds = (2, 8) if QUICK else (3, 15)
+    rows = interleaved(
+        pristine,
+        users_file,
+        {"product": {}, "floor": {"script": "floor.py"}},
+        rounds,
+        seconds=seconds,
+    )
+    product, floor = rows["product"], rows["floor"]
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "rows": [product, floor],
+        "rps_ratio": product["rps"] / floor["rps"],
+        "p50_ratio": product["p50_ms"] / floor["p50_ms"],
+        "p99_ratio": product["p99_ms"] / floor["p99_ms"],
+        "cpu_ratio": product["cpu_us_per_request"] / floor["cpu_us_per_request"],
+        # Each round's own ratio, to see the spread the medians hide.
+        "rps_ratio_rounds": [
+            p["rps"] / f["rps"] for p, f in zip(product["runs"], floor["runs"], strict=True)
+        ],
+    }

@@ -116,6 +116,89 @@ def _summary(results: dict[str, Any]) -> list[str]:
         f"| {ok[growth <= 1.2]} |",
         *_postgresql_targets(results.get("postgresql"), ok),
         "",
+        *_issue15_targets(results, ok),
+    ]
+
+
+def _tail(row: dict[str, Any]) -> float:
+    return float(row["p99_ms"] / row["p50_ms"])
+
+
+def _issue15_targets(results: dict[str, Any], ok: dict[bool, str]) -> list[str]:
+    """The tail, the open-loop rate and the floor ratio (issue 15), each from this run."""
+    load, ol, floor = results["load"], results["open_loop"], results.get("floor")
+    best = ol["best"]["rate"] if ol["best"] else 0.0
+    lines = [
+        "## Against the targets of issue 15",
+        "",
+        "| target | figure | |",
+        "|---|---|---|",
+        f"| SQLite, 100 connections (closed loop): p99 ≤ 3 × p50 | p99 {_f(load['p99_ms'])} ms "
+        f"/ p50 {_f(load['p50_ms'])} ms = ×{_tail(load):.1f} (§3, 1 worker) "
+        f"| {ok[_tail(load) <= 3]} |",
+    ]
+    if floor:
+        product = floor["rows"][0]
+        lines.append(
+            f"| the same, median of the floor comparison's rounds (§3b) | "
+            f"×{product['tail_ratio']:.1f} | {ok[product['tail_ratio'] <= 3]} |"
+        )
+    pg = results.get("postgresql")
+    if pg and "skipped" not in pg:
+        lines.append(
+            f"| PostgreSQL, 100 connections: p99 ≤ 3 × p50 | p99 {_f(pg['load']['p99_ms'])} ms / "
+            f"p50 {_f(pg['load']['p50_ms'])} ms = ×{_tail(pg['load']):.1f} (§6, 1 worker) "
+            f"| {ok[_tail(pg['load']) <= 3]} |"
+        )
+    lines.append(
+        f"| open loop: highest rate with p99 < 50 ms ≥ 1,000 req/s per server core | "
+        f"{_f(best, 0)} req/s (1 worker on 1 core, §3) | {ok[best >= 1000]} |"
+    )
+    if floor:
+        lines.append(
+            f"| product / floor requests/s ≥ 0.5 at 100 connections | "
+            f"{floor['rps_ratio']:.2f} (§3b) | {ok[floor['rps_ratio'] >= 0.5]} |"
+        )
+    else:
+        lines.append("| product / floor requests/s ≥ 0.5 | not measured in this run | |")
+    return [*lines, ""]
+
+
+def floor_section(floor: dict[str, Any] | None) -> list[str]:
+    """§3b: the product against bench/floor.py, the mix's work with no framework (issue 15)."""
+    if not floor:
+        return []
+    product, bare = floor["rows"]
+    rounds = ", ".join(f"{r:.2f}" for r in floor["rps_ratio_rounds"])
+    header = (
+        "| server | req/s | p50 ms | p90 ms | p99 ms | p99 / p50 | CPU µs per request "
+        "| non-2xx | socket errors |"
+    )
+    rows = [
+        f"| {r['name']} | {_f(r['rps'], 0)} | {_f(r['p50_ms'])} | {_f(r['p90_ms'])} | "
+        f"{_f(r['p99_ms'])} | ×{r['tail_ratio']:.1f} | {_f(r['cpu_us_per_request'], 0)} | "
+        f"{r['non_2xx']} | {r['socket_errors']} |"
+        for r in (product, bare)
+    ]
+    return [
+        "",
+        "### 3b. Against the floor",
+        "",
+        "`bench/floor.py` is a bare ASGI app under the same uvicorn, core and data that does",
+        "only the mix's work: a cached HS256 check, the owner filter, the store's SQL statements",
+        "through the standard library's `sqlite3` (reads on the event loop, writes on one writer",
+        "thread), JSON out. A measuring stick, not product code: it has none of the product's",
+        "other guarantees (request ids, access log, CORS, limits, strict validation,",
+        f"problem+json). Medians of {floor['rounds']} interleaved rounds of {floor['seconds']} s,",
+        "100 connections; p99 / p50 is the median of each round's own ratio.",
+        "",
+        header,
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Product / floor: requests/s **{floor['rps_ratio']:.2f}** (rounds: {rounds}), "
+        f"p50 ×{floor['p50_ratio']:.2f}, p99 ×{floor['p99_ratio']:.2f}, "
+        f"CPU per request ×{floor['cpu_ratio']:.2f}.",
     ]
 
 
@@ -217,6 +300,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "",
         "Both rows use one server core (`taskset -c 0`), so the 2-worker row shows whether a",
         "second process helps on the same core; requests/s per server core is the 1-worker row.",
+        *floor_section(results.get("floor")),
         "",
         "### Latency against concurrency",
         "",

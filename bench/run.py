@@ -74,12 +74,16 @@ def main() -> int:
     print("load: 10,000 users, 100 connections")
     results["load"] = load.scenario(pristine, users_file, "1 worker")
     results["load_2_workers"] = load.scenario(pristine, users_file, "2 workers", workers=2)
+    print("load: the product against the framework-free floor (bench/floor.py), interleaved")
+    results["floor"] = load.against_floor(pristine, users_file)
     print("load: concurrency sweep")
     results["sweep"] = load.sweep(pristine, users_file)
     print("load: before/after variants")
     results["variants"] = [
         load.scenario(pristine, users_file, "asyncio + h11", loop="asyncio", http="h11"),
         load.scenario(pristine, users_file, "uvloop + httptools", loop="uvloop", http="httptools"),
+        load.scenario(pristine, users_file, "uvloop, guarded protocol (before P13)", loop="uvloop"),
+        load.scenario(pristine, users_file, "asyncio, guarded protocol (the product, P13)"),
         load.scenario(pristine, users_file, "no token cache", token_cache=False),
         load.scenario(pristine, users_file, "token cache", token_cache=True),
         load.scenario(pristine, users_file, "GC at CPython's defaults", gc_tuned=False),

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from asgi import timed
-from common import QUICK, SECRET, mint, percentile, seed_tasks
+from common import IN_PROCESS_LIMITS, QUICK, SECRET, mint, percentile, seed_tasks
 from stores import SQLITE, Store, Target
 from todo_api.main import create_app
 from todo_api.settings import Settings
@@ -32,7 +32,12 @@ class _Case:
     deep: list[float] = field(default_factory=list)
 
     def app(self) -> FastAPI:
-        settings = Settings(_env_file=None, BETTER_AUTH_SECRET=SECRET, DATABASE_URL=self.url)  # type: ignore[call-arg]
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            BETTER_AUTH_SECRET=SECRET,
+            DATABASE_URL=self.url,
+            **IN_PROCESS_LIMITS,
+        )
         return create_app(settings)
 
     async def sample(self, app: FastAPI, token: str) -> None:

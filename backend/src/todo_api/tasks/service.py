@@ -180,7 +180,7 @@ class Tasks:
         (quota, database) stores nothing, and the same key may be sent again.
         """
         if idempotency_key is None:
-            task = await self._database.run(
+            task = await self._database.write(
                 owner_id, lambda connection: self._insert(connection, owner_id, body)
             )
             return Created(task)
@@ -218,14 +218,14 @@ class Tasks:
             raise _in_flight()
         self._in_flight.add(slot)
         try:
-            return await self._database.run(owner_id, work)
+            return await self._database.write(owner_id, work)
         finally:
             self._in_flight.discard(slot)
 
     async def purge_expired_keys(self) -> int:
         """Delete every owner's expired Idempotency-Key answers (in a transaction bound to no
         user, as the PostgreSQL purge policy needs); how many went."""
-        return await self._database.run(
+        return await self._database.write(
             None, lambda connection: idempotency.purge_expired(connection, now=utc_now())
         )
 
@@ -268,7 +268,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.run(owner_id, work)
+        return await self._database.write(owner_id, work)
 
     async def toggle_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -282,7 +282,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.run(owner_id, work)
+        return await self._database.write(owner_id, work)
 
     async def delete_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -295,4 +295,4 @@ class Tasks:
             )
             _written(connection, owner_id, task_id, versions, deleted)
 
-        await self._database.run(owner_id, work)
+        await self._database.write(owner_id, work)

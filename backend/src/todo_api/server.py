@@ -39,6 +39,7 @@ from todo_api.errors import (
     ServiceUnavailable,
     problem_response,
 )
+from todo_api.middleware.request_id import new_request_id
 from todo_api.settings import Settings
 
 log = logging.getLogger("todo_api.server")
@@ -218,11 +219,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(self.timed_out, "request head not received in time")
 
     def _refuse(self, answer: bytes, reason: str) -> None:
-        """Answer (unless `answer` is empty), close, and let a running request see a disconnect."""
+        """Answer (unless `answer` is empty), close, and let a running request see a disconnect.
+
+        The answer gets a request id of its own, as every response does, and the log line says
+        it: the application never saw this request, so nothing else names it.
+        """
         self._disarm()
-        log.info("connection closed: %s", reason, extra={"reason": reason})
+        request_id = new_request_id()
+        log.info(
+            "connection closed: %s", reason, extra={"reason": reason, "request_id": request_id}
+        )
         if answer:
-            self.transport.write(answer)
+            status_line = answer.index(b"\r\n") + 2
+            line = b"x-request-id: " + request_id.encode() + b"\r\n"
+            self.transport.write(answer[:status_line] + line + answer[status_line:])
         self.transport.close()
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.disconnected = True

@@ -79,7 +79,10 @@ def _served(server: Server) -> None:
 
 
 def _status(data: bytes) -> int:
+    """The answer's status; every answer, the protocol's own included, has a request id."""
     assert data.startswith(b"HTTP/1.1 "), data[:100]
+    head = data.partition(b"\r\n\r\n")[0]
+    assert re.search(rb"\r\nx-request-id: [0-9a-f]{32}\r\n", head, re.IGNORECASE), head
     return int(data[9:12])
 
 

@@ -37,7 +37,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id = _incoming_request_id(scope) or _new_request_id()
+        request_id = _incoming_request_id(scope) or new_request_id()
         scope.setdefault("state", {})[REQUEST_ID_KEY] = request_id
         started = time.perf_counter()
         status = 500
@@ -67,7 +67,7 @@ def request_id_of(scope: Scope) -> str | None:
     return request_id if isinstance(request_id, str) else None
 
 
-def _new_request_id() -> str:
+def new_request_id() -> str:
     """128 random bits as 32 hex digits, from the process's PRNG (reseeded after a fork).
 
     Not uuid4: os.urandom gives up the GIL for its system call, and on a busy server the event loop

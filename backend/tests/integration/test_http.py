@@ -172,11 +172,23 @@ async def test_cors_preflight_needs_no_token_and_exposes_headers(tmp_path: Path)
         allowed = preflight.headers["access-control-allow-headers"].lower()
         assert "authorization" in allowed
         assert "content-type" in allowed
+        # A browser client may write safely: the conditional and idempotency headers pass.
+        safe = await client.options(
+            "/api/alice/tasks/1",
+            headers={
+                "Origin": "http://localhost:3000",
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization, if-match, idempotency-key",
+            },
+        )
+        assert safe.status_code == 200, safe.text
+        for header in ("if-match", "if-none-match", "idempotency-key"):
+            assert header in safe.headers["access-control-allow-headers"].lower()
 
         actual = await client.get("/api/me", headers={"Origin": "http://localhost:3000"})
         assert actual.status_code == 401
         exposed = actual.headers["access-control-expose-headers"].lower()
-        for header in ("location", "server-timing", "x-request-id"):
+        for header in ("location", "server-timing", "x-request-id", "etag", "idempotent-replayed"):
             assert header in exposed
 
         stranger = await client.options(

@@ -10,7 +10,7 @@ httptools protocol with three limits added; everything else is uvicorn's own cod
            at most MAX_HEADER_BYTES, within HEADER_TIMEOUT_SECONDS, else 431 / 408 and close
     body   from the end of the headers to the end of the body: within BODY_TIMEOUT_SECONDS,
            else 408 and close (a short Content-Length or a lying chunk size ends here)
-    idle   between requests: uvicorn's keep-alive timeout (KEEP_ALIVE_SECONDS)
+    idle   between requests: uvicorn's keep-alive timeout (KEEP_ALIVE_SECONDS, 5 s)
 
 It overrides parser callbacks that are not uvicorn's public API: uvicorn is pinned to one minor
 version in pyproject.toml, and integration/test_hostile_clients.py exercises each limit.
@@ -44,9 +44,6 @@ from todo_api.settings import Settings
 
 log = logging.getLogger("todo_api.server")
 
-# uvicorn's default, stated here because the reverse proxy's upstream keep-alive timeout must be
-# shorter than it (docs/hostile-clients.md).
-KEEP_ALIVE_SECONDS = 5
 # Past the grace period, uvicorn cancels the requests still running and runs the lifespan's
 # shutdown; if the process is still alive this long after the grace period began, it exits at once.
 HARD_EXIT_MARGIN_SECONDS = 0.8
@@ -305,7 +302,7 @@ def make_server(app: Any, settings: Settings, host: str, port: int) -> Server:
         port=port,
         http=guarded_protocol(ConnectionLimits.from_settings(settings)),
         loop=EVENT_LOOP,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         access_log=False,
         log_level="info",

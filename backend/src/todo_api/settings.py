@@ -152,6 +152,10 @@ class Settings(DatabaseSettings):
     )
     header_timeout_seconds: float = Field(default=10, gt=0, le=300, alias="HEADER_TIMEOUT_SECONDS")
     body_timeout_seconds: float = Field(default=10, gt=0, le=300, alias="BODY_TIMEOUT_SECONDS")
+    # How long an idle kept-alive connection stays open (uvicorn's default, 5 s). Behind a load
+    # balancer that keeps connections to the instances, it must outlast the balancer's idle
+    # timeout (AWS ALB: 60 s), or requests meet a connection closing under them (502).
+    keep_alive_seconds: int = Field(default=5, ge=1, le=3600, alias="KEEP_ALIVE_SECONDS")
     shutdown_grace_seconds: int = Field(default=10, ge=0, le=600, alias="SHUTDOWN_GRACE_SECONDS")
 
     # Prometheus metrics (metrics.py) on a listener of their own, never on the API's port.

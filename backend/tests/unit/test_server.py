@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from todo_api.server import KEEP_ALIVE_SECONDS, GuardedHttpToolsProtocol, Server, make_server
+from todo_api.server import GuardedHttpToolsProtocol, Server, make_server
 from todo_api.settings import ConfigError, load_settings
 
 GOOD = "a-perfectly-good-development-secret-0123456789"
@@ -24,6 +24,7 @@ def test_serve_runs_the_guarded_protocol_with_the_settings() -> None:
         HEADER_TIMEOUT_SECONDS="2.5",
         BODY_TIMEOUT_SECONDS="7",
         SHUTDOWN_GRACE_SECONDS="4",
+        KEEP_ALIVE_SECONDS="9",
     )
     server = make_server(_app, settings, "127.0.0.1", 8000)
     assert isinstance(server, Server)
@@ -33,7 +34,7 @@ def test_serve_runs_the_guarded_protocol_with_the_settings() -> None:
     limits = config.http.limits
     assert (limits.max_header_bytes, limits.header_timeout, limits.body_timeout) == (8192, 2.5, 7)
     assert config.timeout_graceful_shutdown == 4
-    assert config.timeout_keep_alive == KEEP_ALIVE_SECONDS
+    assert config.timeout_keep_alive == 9
     assert b"exceed 8192 bytes" in config.http.too_large
     assert config.http.timed_out.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
     assert config.http.cancelled.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")

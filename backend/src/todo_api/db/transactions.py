@@ -105,8 +105,6 @@ class Database:
                     raise RequestAbandoned
                 return result
 
-        if not writes and self._serial_writes:  # PROTOTYPE: SQLite reads on the event loop
-            return in_transaction()
         executor = self._writer_thread() if writes else self._readers()
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, in_transaction)

@@ -64,7 +64,7 @@ e2e: $(STAMP)  ## the real-browser test (Debian's chromium); screenshots in repo
 fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500 by default)
 	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py
 
-bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers (~14 min, BENCH_QUICK=1 ~5) -> docs/benchmarks.md
+bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers (~17 min, BENCH_QUICK=1 ~7) -> docs/benchmarks.md
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq wrk; \

@@ -72,8 +72,8 @@ def summarise(collapsed: Path) -> dict[str, Any]:
             name = "event loop"
         elif thread.startswith("db"):
             name = "database threads"
-        elif "_monitor" in thread:
-            name = "log writer (QueueListener)"
+        elif "_monitor" in thread or "log-writer" in thread:
+            name = "log writer"
         else:
             name = thread
         threads[name] += count

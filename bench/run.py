@@ -1,8 +1,8 @@
 """`make bench`: every measurement, then docs/benchmarks.md, docs/benchmarks.json and the plot.
 
-BENCH_QUICK=1 runs the same steps shorter (about 4-5 minutes instead of about 14). The
-PostgreSQL section (bench/pg.py, about 1.5 minutes quick and 3.5 full) is skipped, and says so,
-when nothing answers at BENCH_PG_URL.
+BENCH_QUICK=1 runs the same steps shorter (about 7 minutes instead of about 17, of which the
+floor comparison is about 1 and 3). The PostgreSQL section (bench/pg.py, about 1.5 minutes quick
+and 3.5 full) is skipped, and says so, when nothing answers at BENCH_PG_URL.
 """
 
 from __future__ import annotations

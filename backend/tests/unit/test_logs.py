@@ -29,3 +29,21 @@ def test_records_reach_stderr_as_json_lines_with_their_traceback() -> None:
     assert (first["msg"], first["request_id"], first["status"]) == ("request", "r1", 200)
     assert (second["msg"], second["request_id"]) == ("unexpected error", "r2")
     assert "ZeroDivisionError" in second["exc"]
+
+
+BURST = """
+import logging
+from todo_api.logs import configure_logging
+
+configure_logging("INFO")
+log = logging.getLogger("todo_api.access")
+for i in range(2000):
+    log.info("request", extra={"n": i})
+"""  # queued faster than written: the writer takes them in batches
+
+
+def test_a_burst_of_records_is_written_whole_and_in_order() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", BURST], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert [json.loads(line)["n"] for line in result.stderr.splitlines()] == list(range(2000))

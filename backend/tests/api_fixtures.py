@@ -85,6 +85,29 @@ def postgres_settings(
     return make_settings(tmp_path, **urls, **overrides)
 
 
+def settings_with(settings: Settings, **overrides: str) -> Settings:
+    """The fixture's settings (SQLite or PostgreSQL) with more variables, validated anew."""
+    values = {
+        "DATABASE_URL": settings.database_url,
+        "BETTER_AUTH_SECRET": settings.secret_bytes().decode(),
+    }
+    if settings.migration_database_url is not None:
+        values["MIGRATION_DATABASE_URL"] = settings.migration_database_url
+    return make_settings(Path("."), **values, **overrides)
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path, postgres: pg_databases.Database) -> Iterator[list[str]]:
+    """Two `todo-api serve` processes on one PostgreSQL, as behind a load balancer."""
+    from live_server import running_server
+
+    with (
+        running_server(tmp_path / "a", postgres.app_url) as a,
+        running_server(tmp_path / "b", postgres.app_url) as b,
+    ):
+        yield [a.base, b.base]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_postgres_databases() -> Iterator[None]:
     """The run's PostgreSQL databases and roles go when the run ends."""

@@ -24,11 +24,10 @@ from api_fixtures import (
     all_tasks,
     asgi_client,
     create_task,
-    make_settings,
     mint,
     postgres_settings,
+    settings_with,
 )
-from live_server import running_server
 from todo_api.db import make_engine, utc_now
 from todo_api.db.lifecycle import _config, upgrade
 from todo_api.main import create_app
@@ -44,17 +43,6 @@ IN_FLIGHT = "urn:todo-api:problem:idempotency-key-in-flight"
 QUOTA = "urn:todo-api:problem:quota-exceeded"
 
 
-def _settings(settings: Settings, **overrides: str) -> Settings:
-    """The fixture's settings (SQLite or PostgreSQL) with more variables, validated anew."""
-    values = {
-        "DATABASE_URL": settings.database_url,
-        "BETTER_AUTH_SECRET": settings.secret_bytes().decode(),
-    }
-    if settings.migration_database_url is not None:
-        values["MIGRATION_DATABASE_URL"] = settings.migration_database_url
-    return make_settings(Path("."), **values, **overrides)
-
-
 @asynccontextmanager
 async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(settings)
@@ -65,7 +53,7 @@ async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Async
 @pytest.fixture
 async def short_lived(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """An app whose answers expire after one second."""
-    async with served(_settings(settings, IDEMPOTENCY_TTL_SECONDS="1")) as app_and_client:
+    async with served(settings_with(settings, IDEMPOTENCY_TTL_SECONDS="1")) as app_and_client:
         yield app_and_client
 
 
@@ -165,7 +153,7 @@ async def test_keys_are_per_user(client: httpx.AsyncClient, alice: User, bob: Us
 async def test_a_refused_create_stores_nothing_and_the_key_can_be_sent_again(
     settings: Settings, alice: User
 ) -> None:
-    async with served(_settings(settings, MAX_TASKS_PER_USER="1")) as (_, client):
+    async with served(settings_with(settings, MAX_TASKS_PER_USER="1")) as (_, client):
         blocking = await create_task(client, alice, "the one allowed")
         refused = await _post(client, alice, "after-quota", title="second")
         assert refused.status_code == 409
@@ -282,25 +270,16 @@ async def test_two_instances_in_one_process_make_one_task(
 # --- Two real servers on one PostgreSQL ------------------------------------------------------
 
 
-@pytest.fixture
-def servers(tmp_path: Path, postgres: pg_databases.Database) -> Iterator[list[str]]:
-    with (
-        running_server(tmp_path / "a", postgres.app_url) as a,
-        running_server(tmp_path / "b", postgres.app_url) as b,
-    ):
-        yield [a.base, b.base]
-
-
 @pytest.mark.server
 async def test_two_servers_make_one_task_of_twenty_sends_and_let_one_writer_win(
-    servers: list[str],
+    two_servers: list[str],
 ) -> None:
     from write_probes import lost_update_findings
 
     user = User("racer", mint("racer", ttl=600))
     async with (
-        httpx.AsyncClient(base_url=servers[0], timeout=30) as first,
-        httpx.AsyncClient(base_url=servers[1], timeout=30) as second,
+        httpx.AsyncClient(base_url=two_servers[0], timeout=30) as first,
+        httpx.AsyncClient(base_url=two_servers[1], timeout=30) as second,
     ):
         assert await duplicate_create_findings([first, second], user) == []
         assert await lost_update_findings([first, second], user, writers=4) == []

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-import pg_databases
 from api_fixtures import mint
-from live_server import running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.anyio]
 
@@ -23,15 +19,6 @@ USERS = [f"user-{i:02d}" for i in range(12)]
 CREATES_PER_USER = 10
 TOGGLES_PER_USER = 9  # odd: a lost toggle leaves `completed` false
 PAGE = 7
-
-
-@pytest.fixture
-def servers(tmp_path: Path, postgres: pg_databases.Database) -> Iterator[list[str]]:
-    with (
-        running_server(tmp_path / "a", postgres.app_url) as a,
-        running_server(tmp_path / "b", postgres.app_url) as b,
-    ):
-        yield [a.base, b.base]
 
 
 def _auth(user: str) -> dict[str, str]:
@@ -66,9 +53,9 @@ def _consistent(items: list[dict[str, Any]]) -> list[int]:
 
 
 async def test_many_users_over_two_instances_lose_nothing_and_leak_nothing(
-    servers: list[str],
+    two_servers: list[str],
 ) -> None:
-    spread = itertools.cycle(servers)
+    spread = itertools.cycle(two_servers)
     limits = httpx.Limits(max_connections=24)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
 
@@ -87,7 +74,7 @@ async def test_many_users_over_two_instances_lose_nothing_and_leak_nothing(
 
         # Every write is there, on both instances, and nothing else is.
         for user in USERS:
-            for base in servers:
+            for base in two_servers:
                 ids = _consistent(await _walk(http, base, user))
                 assert set(ids) == expected[user]
 
@@ -108,7 +95,7 @@ async def test_many_users_over_two_instances_lose_nothing_and_leak_nothing(
             )
         )
         for user in USERS:
-            for base in servers:
+            for base in two_servers:
                 answer = await http.get(
                     f"{base}/api/{user}/tasks/{targets[user]}", headers=_auth(user)
                 )
@@ -116,9 +103,9 @@ async def test_many_users_over_two_instances_lose_nothing_and_leak_nothing(
 
 
 async def test_pages_stay_consistent_on_one_instance_while_the_other_takes_inserts(
-    servers: list[str],
+    two_servers: list[str],
 ) -> None:
-    writer, reader = servers
+    writer, reader = two_servers
     user = "walker"
     async with httpx.AsyncClient(timeout=60) as http:
 

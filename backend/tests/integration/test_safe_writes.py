@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, text
 
 import pg_databases
-from api_fixtures import DATABASES, User, asgi_client, create_task, make_settings, postgres_settings
+from api_fixtures import DATABASES, User, asgi_client, create_task, postgres_settings, settings_with
 from todo_api.db import make_engine
 from todo_api.db.lifecycle import _config, upgrade
 from todo_api.main import create_app
@@ -32,17 +32,6 @@ async def served(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
-
-
-def with_overrides(settings: Settings, **overrides: str) -> Settings:
-    """The fixture's settings (SQLite or PostgreSQL) with more variables, validated anew."""
-    values = {
-        "DATABASE_URL": settings.database_url,
-        "BETTER_AUTH_SECRET": settings.secret_bytes().decode(),
-    }
-    if settings.migration_database_url is not None:
-        values["MIGRATION_DATABASE_URL"] = settings.migration_database_url
-    return make_settings(Path("."), **values, **overrides)
 
 
 def _url(user: User, task: dict[str, Any]) -> str:
@@ -142,7 +131,7 @@ async def test_require_if_match_refuses_a_write_without_it_with_428(
     settings: Settings, alice: User, method: str, suffix: str, body: Any
 ) -> None:
     async with (
-        served(with_overrides(settings, REQUIRE_IF_MATCH="true")) as app,
+        served(settings_with(settings, REQUIRE_IF_MATCH="true")) as app,
         asgi_client(app) as client,
     ):
         task = await create_task(client, alice)

@@ -1,0 +1,183 @@
+"""CPU per request of the mix, in process: revisions (and the floor) interleaved, medians.
+
+    PYTHONPATH=bench:backend/tests .venv/bin/python bench/cpu_mix.py HEAD~1 HEAD . floor
+        [--rounds 5] [--requests 4000]
+
+Each contender is a git revision (its `backend/src` extracted as bench/compare.py does), `.` (this
+work tree's `backend/src`) or `floor` (bench/floor.py). Each round runs every contender in a
+fresh child process, alternating the order: the child seeds a SQLite file (200 users, 20 tasks
+each), starts the app's lifespan, sends the mix of `bench/mix.lua` (70% list, 15% get, 5% create,
+5% toggle, 5% rename) one request at a time through the ASGI interface with no sockets, warms up,
+then reports `time.process_time()` (every thread of the process: the loop and the database
+threads) per request. The product runs with its defaults and logs at INFO to a file, as under
+`make bench`.
+
+CPU time, not wall time: it resolves a few percent while other work shares the machine, where a
+wrk run cannot. It leaves out uvicorn's HTTP parsing (the same for every contender), so its
+product / floor ratio is lower than the one over HTTP (`make bench` §3b); its use is the
+before/after of a change to the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import BENCH, SECRET, mint
+
+CHILD_PATH = os.pathsep.join([str(BENCH), str(BENCH.parent / "backend" / "tests")])
+USERS = 200
+TASKS_PER_USER = 20
+
+
+def _mix(ids: dict[str, list[int]], count: int, seed: int) -> list[tuple[str, str, bytes]]:
+    draw = random.Random(seed)
+    users = sorted(ids)
+    requests: list[tuple[str, str, bytes]] = []
+    for _ in range(count):
+        user = draw.choice(users)
+        base = f"/api/{user}/tasks"
+        roll = draw.randint(1, 100)
+        task = f"{base}/{draw.choice(ids[user])}"
+        if roll <= 70:
+            requests.append(("GET", base, b""))
+        elif roll <= 85:
+            requests.append(("GET", task, b""))
+        elif roll <= 90:
+            requests.append(("POST", base, b'{"title":"bench task"}'))
+        elif roll <= 95:
+            requests.append(("PATCH", task + "/complete", b""))
+        else:
+            requests.append(("PATCH", task, b'{"title":"renamed by bench"}'))
+    return requests
+
+
+async def _drive(app: Any, requests: list[tuple[str, str, bytes]], tokens: dict[str, str]) -> int:
+    from asgi import call
+
+    failures = 0
+    for method, path, body in requests:
+        status, _ = await call(app, method, path, token=tokens[path.split("/")[2]], body=body)
+        failures += not 200 <= status < 300
+    return failures
+
+
+async def _measure(app: Any, ids: dict[str, list[int]], requests: int) -> float:
+    """Runs the app's ASGI lifespan around the requests, as uvicorn would."""
+    tokens = {user: mint(user) for user in ids}
+    warm, measured = _mix(ids, 1000, seed=1), _mix(ids, requests, seed=2)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind.endswith(".failed"):
+            raise SystemExit(f"lifespan: {message}")
+        (started if kind == "lifespan.startup.complete" else stopped).set()
+
+    await inbox.put({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send)
+    )
+    await started.wait()
+    try:
+        return await _timed(app, warm, measured, tokens)
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await lifespan
+
+
+async def _timed(
+    app: Any,
+    warm: list[tuple[str, str, bytes]],
+    measured: list[tuple[str, str, bytes]],
+    tokens: dict[str, str],
+) -> float:
+    if failures := await _drive(app, warm, tokens):
+        raise SystemExit(f"{failures} warm-up requests were not 2xx")
+    started = time.process_time()
+    failures = await _drive(app, measured, tokens)
+    elapsed = time.process_time() - started
+    if failures:
+        raise SystemExit(f"{failures} measured requests were not 2xx")
+    return elapsed / len(measured) * 1e6
+
+
+def child(contender: str, requests: int) -> None:
+    """One measurement in this process: `contender` is a `backend/src` path or `floor`."""
+    if contender != "floor":
+        sys.path.insert(0, contender)
+    from common import seed_tasks
+
+    folder = Path(tempfile.mkdtemp(prefix="cpu-mix-"))
+    url = f"sqlite:///{folder / 'tasks.db'}"
+    ids = seed_tasks(url, {f"user-{n:04d}": TASKS_PER_USER for n in range(USERS)})
+    os.environ.update(BETTER_AUTH_SECRET=SECRET, DATABASE_URL=url, LOG_LEVEL="INFO")
+    if contender == "floor":
+        import floor
+
+        app: Any = floor.build()
+    else:
+        from todo_api.logs import configure_logging
+        from todo_api.main import create_app
+        from todo_api.settings import load_settings
+
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        app = create_app(settings)
+    print(json.dumps({"us": asyncio.run(_measure(app, ids, requests))}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("contenders", nargs="*")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.requests)
+        return
+    from compare import extract
+
+    sources: dict[str, str] = {}
+    for name in args.contenders:
+        if name == "floor":
+            sources[name] = "floor"
+        elif name == ".":
+            sources[name] = str(BENCH.parent / "backend" / "src")
+        else:
+            sha, src = extract(name)
+            sources[f"{name} ({sha})"] = str(src)
+    results: dict[str, list[float]] = {name: [] for name in sources}
+    for round_ in range(args.rounds):
+        order = list(sources.items())
+        for name, source in order if round_ % 2 == 0 else reversed(order):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", source, "--requests", str(args.requests)],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "PYTHONPATH": CHILD_PATH},
+            )  # fmt: skip
+            results[name].append(json.loads(out.stdout.strip().splitlines()[-1])["us"])
+            print(f"round {round_ + 1}: {name} {results[name][-1]:.0f} µs", file=sys.stderr)
+    first = statistics.median(next(iter(results.values())))
+    print("| contender | CPU µs / request (median) | rounds | × first |")
+    print("|---|---|---|---|")
+    for name, values in results.items():
+        median = statistics.median(values)
+        spread = ", ".join(f"{v:.0f}" for v in values)
+        print(f"| {name} | {median:.0f} | {spread} | {median / first:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from alembic import command
 from fastapi import FastAPI
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from sqlalchemy import Connection, Engine, create_engine, text
 
 import pg_databases
+from todo_api.db import make_engine
+from todo_api.db.lifecycle import _config
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
@@ -94,6 +98,30 @@ def settings_with(settings: Settings, **overrides: str) -> Settings:
     if settings.migration_database_url is not None:
         values["MIGRATION_DATABASE_URL"] = settings.migration_database_url
     return make_settings(Path("."), **values, **overrides)
+
+
+@contextmanager
+def database_at(revision: str, kind: str, tmp_path: Path) -> Iterator[Engine]:
+    """A database migrated up to `revision` only (an earlier release's schema), as the schema
+    owner: a migration is tested on the data the release before it left."""
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / f'at-{revision}.db'}")
+    else:
+        fresh = pg_databases.cluster().create_database(f"at{revision}", migrate=False)
+        engine = create_engine(fresh.owner_url)
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), revision)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def as_owner(connection: Connection, owner: str) -> None:
+    """Bind a transaction to `owner` as the app does: FORCE ROW LEVEL SECURITY holds the schema
+    owner too. SQLite has no RLS."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT set_config('app.user_id', :u, true)"), {"u": owner})
 
 
 @pytest.fixture

@@ -13,23 +13,24 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 import pg_databases
 from api_fixtures import (
     DATABASES,
     User,
     all_tasks,
+    as_owner,
     asgi_client,
     create_task,
+    database_at,
     mint,
     postgres_settings,
     settings_with,
 )
-from todo_api.db import make_engine, utc_now
-from todo_api.db.lifecycle import _config, upgrade
+from todo_api.db import utc_now
+from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
 from todo_api.settings import Settings
 from todo_api.state import app_state
@@ -290,33 +291,21 @@ async def test_two_servers_make_one_task_of_twenty_sends_and_let_one_writer_win(
 
 @pytest.fixture(params=DATABASES)
 def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database at revision 0002 (the previous release), as the schema owner."""
-    if request.param == "sqlite":
-        engine: Engine = make_engine(f"sqlite:///{tmp_path / 'previous.db'}")
-    else:
-        fresh = pg_databases.cluster().create_database("prev3", migrate=False)
-        engine = create_engine(fresh.owner_url)
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), "0002")
-    yield engine
-    engine.dispose()
+    with database_at("0002", request.param, tmp_path) as engine:
+        yield engine
 
 
 def test_migration_0003_keeps_the_previous_releases_tasks(at_0002: Engine) -> None:
-    def as_alice(connection: Any) -> None:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT set_config('app.user_id', 'alice', true)"))
-
     insert = text(
         "INSERT INTO tasks (owner_id, title, completed, created_at, updated_at, version) "
         "VALUES ('alice', :title, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 4)"
     )
     with at_0002.begin() as connection:
-        as_alice(connection)
+        as_owner(connection, "alice")
         connection.execute(insert, {"title": "kept"})
     upgrade(at_0002)
     with at_0002.begin() as connection:
-        as_alice(connection)
+        as_owner(connection, "alice")
         connection.execute(insert, {"title": "during the rollout"})  # the previous release
         rows = connection.execute(text("SELECT title, version FROM tasks ORDER BY id")).all()
         keys = connection.execute(text("SELECT count(*) FROM idempotency_keys")).scalar_one()

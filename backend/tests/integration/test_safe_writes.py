@@ -3,21 +3,28 @@ If-Match makes a write conditional in its one statement, If-None-Match saves a r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from alembic import command
 from fastapi import FastAPI
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 import pg_databases
-from api_fixtures import DATABASES, User, asgi_client, create_task, postgres_settings, settings_with
-from todo_api.db import make_engine
-from todo_api.db.lifecycle import _config, upgrade
+from api_fixtures import (
+    DATABASES,
+    User,
+    as_owner,
+    asgi_client,
+    create_task,
+    database_at,
+    postgres_settings,
+    settings_with,
+)
+from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
 from todo_api.settings import Settings
 from write_probes import lost_update_findings
@@ -191,23 +198,9 @@ async def test_two_instances_on_one_postgresql_let_one_writer_win(
 
 
 @pytest.fixture(params=DATABASES)
-def at_0001(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """A database at revision 0001 (the previous release), as the schema owner."""
-    if request.param == "sqlite":
-        engine: Engine = make_engine(f"sqlite:///{tmp_path / 'previous.db'}")
-    else:
-        fresh = pg_databases.cluster().create_database("prev", migrate=False)
-        engine = create_engine(fresh.owner_url)
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), "0001")
-    yield engine
-    engine.dispose()
-
-
-def _as_owner(connection: Any, owner: str) -> None:
-    # FORCE ROW LEVEL SECURITY holds the schema owner too: bind the transaction as the app does.
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT set_config('app.user_id', :u, true)"), {"u": owner})
+def at_0001(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with database_at("0001", request.param, tmp_path) as engine:
+        yield engine
 
 
 # The previous release's INSERT, which names no version.
@@ -219,12 +212,12 @@ PREVIOUS_INSERT = text(
 
 def test_migration_0002_gives_the_previous_releases_tasks_version_1(at_0001: Engine) -> None:
     with at_0001.begin() as connection:
-        _as_owner(connection, "alice")
+        as_owner(connection, "alice")
         for title in ("old one", "old two"):
             connection.execute(PREVIOUS_INSERT, {"title": title})
     upgrade(at_0001)
     with at_0001.begin() as connection:
-        _as_owner(connection, "alice")
+        as_owner(connection, "alice")
         # The previous release, still running during the rollout, keeps inserting.
         connection.execute(PREVIOUS_INSERT, {"title": "during the rollout"})
         rows = connection.execute(text("SELECT title, version FROM tasks ORDER BY id")).all()

@@ -56,6 +56,39 @@ def test_upgrading_twice_changes_nothing(migrated: Engine) -> None:
         assert current_revision(connection) == head()
 
 
+LATER_RELEASE = "0099"  # a revision this build does not know
+
+
+def _migrated_by_a_later_release(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = :v"), {"v": LATER_RELEASE}
+        )
+
+
+def test_a_rollback_serves_on_sqlite_a_later_release_migrated(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'later.db'}")
+    upgrade(engine)
+    _migrated_by_a_later_release(engine)
+    prepare_database(engine, 0)  # the app's start: no "Can't locate revision"
+    assert upgrade(engine) == LATER_RELEASE  # `todo-api migrate` of this build: nothing to do
+    with engine.connect() as connection:
+        assert current_revision(connection) == LATER_RELEASE
+    engine.dispose()
+
+
+def test_a_rollback_serves_on_postgresql_a_later_release_migrated(
+    postgres: pg_databases.Database,
+) -> None:
+    owner = create_engine(postgres.owner_url)
+    _migrated_by_a_later_release(owner)
+    app_engine = make_engine(postgres.app_url)
+    prepare_database(app_engine, 0)
+    assert upgrade(owner) == LATER_RELEASE
+    owner.dispose()
+    app_engine.dispose()
+
+
 def test_concurrent_migrate_commands_take_turns(
     tmp_path: Path, postgres: pg_databases.Database
 ) -> None:

@@ -8,6 +8,7 @@ walled (not a superuser, not BYPASSRLS, not the table's owner).
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import ProgrammingError
 
 from todo_api.db.engine import DatabaseNotReady, describe, wait_for_database
+
+log = logging.getLogger("todo_api.db")
 
 SCRIPTS = Path(__file__).with_name("migrations")
 # The revision that matches the schema the first release created with create_all (no
@@ -50,8 +53,29 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def _newer_than_this_build(revision: str) -> bool:
+    """A revision this build does not know: a later release's. Migrations are expand-only (the
+    previous release keeps working on the new schema), so a rolling deploy or a rollback serves."""
+    try:
+        ScriptDirectory.from_config(_config()).get_revision(revision)
+    except CommandError:
+        return True
+    return False
+
+
+def _serving_newer(revision: str) -> None:
+    log.warning(
+        "schema revision newer than this build: serving on it (migrations are expand-only)",
+        extra={"revision": revision, "build_head": head()},
+    )
+
+
 def upgrade(engine: Engine) -> str:
-    """Migrate to the newest revision (idempotent); returns it."""
+    """Migrate to the newest revision (idempotent); returns the database's revision.
+
+    A database at a revision newer than this build (a later release migrated it, and this one is
+    a rollback) is left as it is, as on PostgreSQL.
+    """
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Two deploy jobs migrating at once take turns; the second then finds nothing to do.
@@ -65,6 +89,10 @@ def upgrade(engine: Engine) -> str:
         if tables.has_table("tasks") and not tables.has_table("alembic_version"):
             # A SQLite file from before migrations existed: it holds exactly the baseline.
             command.stamp(_config(connection), BASELINE)
+        current = current_revision(connection)
+        if current is not None and _newer_than_this_build(current):
+            _serving_newer(current)
+            return current
         command.upgrade(_config(connection), "head")
     return head()
 
@@ -99,11 +127,8 @@ def _check_revision(connection: Connection, where: str) -> None:
     wanted = head()
     if current == wanted:
         return
-    try:
-        ScriptDirectory.from_config(_config()).get_revision(current)
-    except CommandError:
-        # A revision newer than this build: a rolling deploy, where migrations stay compatible
-        # with the previous release (expand, then contract). Serving is fine.
+    if _newer_than_this_build(current):
+        _serving_newer(current)
         return
     raise DatabaseNotReady(
         f"the database at {where} is at schema revision {current}, this build needs {wanted}: "

@@ -1,19 +1,21 @@
 """CPU per request of the mix, in process: revisions (and the floor) interleaved, medians.
 
-    PYTHONPATH=bench:backend/tests .venv/bin/python bench/cpu_mix.py HEAD~1 HEAD . floor
-        [--rounds 5] [--requests 4000]
+    PYTHONPATH=bench:backend/tests .venv/bin/python bench/cpu_mix.py HEAD~1 HEAD . floor \
+        ".+RATE_LIMIT=off+RATE_LIMIT_WRITES=off" [--rounds 5] [--requests 4000]
 
 Each contender is a git revision (its `backend/src` extracted as bench/compare.py does), `.` (this
-work tree's `backend/src`) or `floor` (bench/floor.py). Each round runs every contender in a
-fresh child process, alternating the order: the child seeds a SQLite file (200 users, 20 tasks
-each), starts the app's lifespan, sends the mix of `bench/mix.lua` (70% list, 15% get, 5% create,
-5% toggle, 5% rename) one request at a time through the ASGI interface with no sockets, warms up,
-then reports `time.process_time()` (every thread of the process: the loop and the database
-threads) per request. The product runs with its defaults and logs at INFO to a file, as under
-`make bench`.
+work tree's `backend/src`) or `floor` (bench/floor.py), optionally followed by `+NAME=VALUE`
+settings for the app's environment (a setting switched, on one revision). Each round runs every
+contender in a fresh child process, alternating the order: the child seeds a SQLite file (200
+users, 20 tasks each), starts the app's lifespan, sends the mix of `bench/mix.lua` (70% list,
+15% get, 5% create, 5% toggle, 5% rename) one request at a time through the ASGI interface with no
+sockets, warms up, then reports `time.process_time()` (every thread of the process: the loop and
+the database threads) per request. The product runs with its defaults and logs at INFO (to a
+pipe the parent reads), as under `make bench`.
 
-CPU time, not wall time: it resolves a few percent while other work shares the machine, where a
-wrk run cannot. It leaves out uvicorn's HTTP parsing (the same for every contender), so its
+CPU time, not wall time: steadier than requests/s when other work shares the machine, though
+rounds still spread there (caches, frequency), so take five rounds or more and read the spread
+beside the median. It leaves out uvicorn's HTTP parsing (the same for every contender), so its
 product / floor ratio is lower than the one over HTTP (`make bench` §3b); its use is the
 before/after of a change to the app.
 """
@@ -113,8 +115,9 @@ async def _timed(
     return elapsed / len(measured) * 1e6
 
 
-def child(contender: str, requests: int) -> None:
+def child(contender: str, requests: int, settings: list[str]) -> None:
     """One measurement in this process: `contender` is a `backend/src` path or `floor`."""
+    os.environ.update(setting.split("=", 1) for setting in settings)
     if contender != "floor":
         sys.path.insert(0, contender)
     from common import seed_tasks
@@ -144,27 +147,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--setting", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.requests)
+        child(args.child, args.requests, args.setting)
         return
     from compare import extract
 
-    sources: dict[str, str] = {}
-    for name in args.contenders:
+    sources: dict[str, tuple[str, list[str]]] = {}
+    for contender in args.contenders:
+        name, *settings = contender.split("+")
         if name == "floor":
-            sources[name] = "floor"
+            source = "floor"
         elif name == ".":
-            sources[name] = str(BENCH.parent / "backend" / "src")
+            source = str(BENCH.parent / "backend" / "src")
         else:
             sha, src = extract(name)
-            sources[f"{name} ({sha})"] = str(src)
+            source, contender = str(src), contender.replace(name, f"{name} ({sha})", 1)
+        sources[contender] = (source, settings)
     results: dict[str, list[float]] = {name: [] for name in sources}
     for round_ in range(args.rounds):
         order = list(sources.items())
-        for name, source in order if round_ % 2 == 0 else reversed(order):
+        for name, (source, settings) in order if round_ % 2 == 0 else reversed(order):
+            options = [f"--setting={setting}" for setting in settings]
             out = subprocess.run(
-                [sys.executable, __file__, "--child", source, "--requests", str(args.requests)],
+                [sys.executable, __file__, "--child", source, "--requests", str(args.requests),
+                 *options],
                 capture_output=True, text=True, check=True,
                 env={**os.environ, "PYTHONPATH": CHILD_PATH},
             )  # fmt: skip

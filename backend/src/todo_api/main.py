@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from todo_api import health
@@ -43,6 +44,15 @@ log = logging.getLogger("todo_api")
 # collector under load (docs/benchmarks.md; research.md, "The garbage collector tuned once at
 # start").
 GC_THRESHOLDS = (10_000, 10, 10)
+# FastAPI's native OpenTelemetry, off: the product's metrics are Prometheus (research M2) and its
+# per-request record is the access line. Left on, FastAPI asks the three global providers whether
+# anyone configured them on every request (research P18).
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "auto_configure": False,
+}
 
 
 def make_jwks(settings: Settings) -> JwksCache | None:
@@ -157,6 +167,7 @@ def create_app(
         lifespan=lifespan,
         redoc_url=None,  # spec.serve_redoc: the same page without ReDoc's CDN logo
         swagger_ui_parameters={"persistAuthorization": True},
+        telemetry=NO_TELEMETRY,
     )
     tasks = Tasks(
         database,

@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from starlette.middleware import Middleware
-from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asgi import call, timed
 from common import (
@@ -28,10 +27,10 @@ from common import (
     work_dir,
 )
 from todo_api import main as product
-from todo_api.auth.gate import AuthGate
 from todo_api.auth.identity import Identity
+from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.tokens import Claims, TokenVerifier, VerifierConfig
-from todo_api.middleware.pipeline import Pipeline
+from todo_api.scope import IDENTITY_KEY
 from todo_api.settings import Settings
 
 Verifier = Callable[[str], Claims]
@@ -110,27 +109,27 @@ def verification(wrap: Callable[[TokenVerifier], Any] | None = None) -> dict[str
     return results
 
 
-class FixedIdentityGate(AuthGate):
-    """Benchmark-only stand-in for the pipeline's AuthGate: a fixed identity, nothing verified."""
+class FixedIdentityMiddleware:
+    """Benchmark-only stand-in for AuthMiddleware: a fixed identity in scope, nothing verified."""
 
-    def __init__(self, identity: Identity) -> None:
-        super().__init__(verifier=None)  # type: ignore[arg-type]
+    def __init__(self, app: ASGIApp, identity: Identity) -> None:
+        self.app = app
         self.identity = identity
 
-    async def admit(self, scope: Scope) -> Identity | Response:
-        return self.identity
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})[IDENTITY_KEY] = self.identity
+        await self.app(scope, receive, send)
 
 
 def _without_auth(app: FastAPI, identity: Identity) -> FastAPI:
-    """The same app with its AuthGate swapped for the stand-in; `current_user` then reads it.
+    """The same app with AuthMiddleware swapped for the stand-in; `current_user` then reads it.
 
     Not `app.dependency_overrides[current_user]`: FastAPI rebuilds an overridden dependency on
     every request (measured: +0.6 ms), which would make the no-auth variant the slower one.
     """
     app.user_middleware = [
-        Middleware(m.cls, *m.args, **{**m.kwargs, "gate": FixedIdentityGate(identity)})
-        if m.cls is Pipeline
-        else m
+        Middleware(FixedIdentityMiddleware, identity=identity) if m.cls is AuthMiddleware else m
         for m in app.user_middleware
     ]
     return app

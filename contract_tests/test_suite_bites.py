@@ -30,13 +30,12 @@ from limit_probes import (
 from parity import operation_differences
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
-from todo_api.auth.gate import AuthGate
 from todo_api.auth.identity import Identity, path_owner
+from todo_api.auth.middleware import AuthMiddleware
 from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.errors import PreconditionFailed
 from todo_api.main import create_app
-from todo_api.middleware.pipeline import Pipeline
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.policy import Policy, Usage
 from todo_api.state import app_state
@@ -67,8 +66,8 @@ def _get_by_id_alone(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _accepts_expired_tokens(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     for middleware in app.user_middleware:
-        if middleware.cls is Pipeline:
-            verifier = middleware.kwargs["gate"].verifier
+        if middleware.cls is AuthMiddleware:
+            verifier = middleware.kwargs["verifier"]
             # Under the token cache (which never caches past exp), the verifier itself.
             getattr(verifier, "inner", verifier)._jwt.options["verify_exp"] = False
 
@@ -276,14 +275,14 @@ async def test_a_throttle_that_still_verifies_signatures_is_caught(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     signature_checks = count_signature_checks(monkeypatch)
-    authenticate = AuthGate._authenticate
+    authenticate = AuthMiddleware._authenticate
 
-    async def verify_first(self: AuthGate, scope: Any) -> Any:
+    async def verify_first(self: AuthMiddleware, scope: Any) -> Any:
         with contextlib.suppress(Exception):
             self.verifier.verify(self._bearer_token(scope))  # the signature work, wasted
         return await authenticate(self, scope)
 
-    monkeypatch.setattr(AuthGate, "_authenticate", verify_first)
+    monkeypatch.setattr(AuthMiddleware, "_authenticate", verify_first)
     alice = User("alice", mint("alice"))
     found = await _findings_on(
         tmp_path,

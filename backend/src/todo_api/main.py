@@ -10,26 +10,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from todo_api import health
 from todo_api.auth import routes as auth_routes
-from todo_api.auth.gate import AuthGate
 from todo_api.auth.keys import JwksCache
+from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.token_cache import TokenCache, Verifier
 from todo_api.auth.tokens import TokenVerifier, VerifierConfig
 from todo_api.db import Database, PoolOptions, make_engine
 from todo_api.db.lifecycle import prepare_database
 from todo_api.errors import install_error_handlers
 from todo_api.metrics import Metrics, MetricsMiddleware
-from todo_api.middleware.cors import Cors
-from todo_api.middleware.pipeline import Pipeline
-from todo_api.middleware.request_id import REQUEST_ID_HEADER
+from todo_api.middleware.body_limit import BodyLimitMiddleware
+from todo_api.middleware.cors import ProblemCORSMiddleware
+from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from todo_api.ratelimit.auth_failures import AuthFailureThrottle
-from todo_api.ratelimit.budgets import UserBudgets
 from todo_api.ratelimit.counters import make_counters
 from todo_api.ratelimit.limiter import Limiter
+from todo_api.ratelimit.middleware import UserRateLimitMiddleware
 from todo_api.ratelimit.policy import Policy, Rate
 from todo_api.settings import Settings, load_settings
 from todo_api.spec import load_spec, serve_redoc, serve_spec
@@ -44,15 +43,6 @@ log = logging.getLogger("todo_api")
 # collector under load (docs/benchmarks.md; research.md, "The garbage collector tuned once at
 # start").
 GC_THRESHOLDS = (10_000, 10, 10)
-# FastAPI's native OpenTelemetry, off: the product's metrics are Prometheus (research M2) and its
-# per-request record is the access line. Left on, FastAPI asks the three global providers whether
-# anyone configured them on every request (research P18).
-NO_TELEMETRY: TelemetryConfig = {
-    "tracing": False,
-    "metrics": False,
-    "logs": False,
-    "auto_configure": False,
-}
 
 
 def make_jwks(settings: Settings) -> JwksCache | None:
@@ -92,33 +82,6 @@ def pool_options(settings: Settings) -> PoolOptions:
 def cached_verifier(verifier: Verifier, jwks: JwksCache | None) -> Verifier:
     """Repeat tokens skip the signature check (bounded, never past `exp`; see token_cache)."""
     return TokenCache(verifier, generation=(lambda: jwks.generation) if jwks else None)
-
-
-def make_cors(settings: Settings) -> Cors:
-    return Cors(
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[
-            "Authorization",
-            "Content-Type",
-            REQUEST_ID_HEADER,
-            "If-Match",
-            "If-None-Match",
-            "Idempotency-Key",
-        ],
-        expose_headers=[
-            "Location",
-            "ETag",
-            "Idempotent-Replayed",
-            "Server-Timing",
-            REQUEST_ID_HEADER,
-            "RateLimit",
-            "RateLimit-Policy",
-            "Retry-After",
-        ],
-        allow_credentials=False,
-        max_age=600,
-    )
 
 
 def _policy(name: str, rate: Rate | None) -> Policy | None:
@@ -194,7 +157,6 @@ def create_app(
         lifespan=lifespan,
         redoc_url=None,  # spec.serve_redoc: the same page without ReDoc's CDN logo
         swagger_ui_parameters={"persistAuthorization": True},
-        telemetry=NO_TELEMETRY,
     )
     tasks = Tasks(
         database,
@@ -211,23 +173,47 @@ def create_app(
     serve_spec(app)
     serve_redoc(app)
 
+    # Added innermost first: the request id wraps everything, CORS answers preflights before
+    # authentication, the failed-auth throttle runs before any signature check, and the per-user
+    # budgets right after authentication, before any body is read.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     requests = _policy("requests", settings.rate_limit)
     writes = _policy("writes", settings.rate_limit_writes)
+    if requests or writes:  # both off: not even a pass-through layer
+        app.add_middleware(
+            UserRateLimitMiddleware, limiter=limiter, requests=requests, writes=writes
+        )
     failures = _policy("auth-failures", settings.rate_limit_auth_failures)
     throttle = (
         AuthFailureThrottle(limiter, failures, settings.proxy_networks()) if failures else None
     )
-    # One layer for the request id, CORS, authentication (and its throttle), the per-user budgets
-    # and the body limit, in that order of decision (middleware/pipeline.py).
+    app.add_middleware(AuthMiddleware, verifier=verifier, jwks=jwks, throttle=throttle)
     app.add_middleware(
-        Pipeline,
-        cors=make_cors(settings),
-        gate=AuthGate(verifier, jwks=jwks, throttle=throttle),
-        budgets=UserBudgets(limiter, requests=requests, writes=writes)
-        if requests or writes
-        else None,
-        max_body_bytes=settings.max_body_bytes,
+        ProblemCORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            REQUEST_ID_HEADER,
+            "If-Match",
+            "If-None-Match",
+            "Idempotency-Key",
+        ],
+        expose_headers=[
+            "Location",
+            "ETag",
+            "Idempotent-Replayed",
+            "Server-Timing",
+            REQUEST_ID_HEADER,
+            "RateLimit",
+            "RateLimit-Policy",
+            "Retry-After",
+        ],
+        allow_credentials=False,
+        max_age=600,
     )
+    app.add_middleware(RequestIdMiddleware)
     if settings.metrics_port is not None:  # outermost, so that it times everything
         metrics = Metrics(settings.metrics_host, settings.metrics_port, database.engine, jwks)
         app.add_middleware(MetricsMiddleware, metrics=metrics)

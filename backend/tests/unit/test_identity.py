@@ -1,4 +1,4 @@
-"""auth/identity.py and the header parsing of auth/gate.py, without a database."""
+"""auth/identity.py and the header parsing of auth/middleware.py, without a database."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from api_fixtures import SECRET, mint
-from todo_api.auth.gate import AuthGate
 from todo_api.auth.identity import Identity, current_user, path_owner
+from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.tokens import Claims, TokenVerifier, VerifierConfig
 from todo_api.errors import Forbidden, InvalidToken
 from todo_api.scope import IDENTITY_KEY
@@ -54,9 +54,9 @@ def test_path_owner_refuses_any_other_user_id(other: str) -> None:
         asyncio.run(path_owner(other, Identity("u1", None, None, EXPIRES)))
 
 
-def _gate() -> AuthGate:
+def _gate() -> AuthMiddleware:
     verifier = TokenVerifier(VerifierConfig(algorithms=("HS256",), secrets=(SECRET.encode(),)))
-    return AuthGate(verifier=verifier)
+    return AuthMiddleware(app=None, verifier=verifier)  # type: ignore[arg-type]
 
 
 def _scope(*authorization: str) -> dict[str, object]:

@@ -31,7 +31,7 @@ _RAISED = re.compile(r'(?:AuthError|InvalidToken|super\(\)\.__init__)\(\s*"([^"]
 
 def test_the_reason_set_is_exactly_what_the_verifier_and_middleware_raise() -> None:
     raised = set()
-    for module in ("tokens.py", "gate.py", "identity.py"):
+    for module in ("tokens.py", "middleware.py", "identity.py"):
         raised |= set(_RAISED.findall((AUTH / module).read_text()))
     assert raised == AUTH_FAILURE_REASONS
 

@@ -1,44 +1,51 @@
-"""Request bodies over a byte limit refused with 413, before any parsing (called by
-middleware.pipeline).
+"""Pure ASGI middleware: refuse request bodies over a byte limit with 413, before any parsing.
 
-The pipeline reads the body after authentication, so an unauthenticated request is answered 401
+It sits inside the authentication middleware, so an unauthenticated request is answered 401
 without its body being read. The body is buffered (it is small by definition) and replayed.
 """
 
 from __future__ import annotations
 
-from starlette.responses import Response
-from starlette.types import Message, Receive, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.errors import PayloadTooLarge, problem_response
 
 
-async def buffered_body(scope: Scope, receive: Receive, max_bytes: int) -> Receive | None:
-    """A `receive` that replays the whole body, or None when it exceeds `max_bytes` (declared or
-    sent: a body over the limit is not read to its end)."""
-    declared = _content_length(scope)
-    if declared is not None and declared > max_bytes:
-        return None
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
 
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            # The client went away before sending its body; let the app see that.
-            return _replay(message, receive)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > max_bytes:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return _replay({"type": "http.request", "body": b"".join(chunks), "more_body": False}, receive)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
 
+        too_large = PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes")
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await problem_response(too_large)(scope, receive, send)
+            return
 
-def too_large(max_bytes: int) -> Response:
-    return problem_response(PayloadTooLarge(f"The request body exceeds {max_bytes} bytes"))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away before sending its body; let the app see that.
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await problem_response(too_large)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -51,12 +58,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _replay(first: Message, receive: Receive) -> Receive:
-    pending = [first]
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
 
     async def replay() -> Message:
         if pending:
-            return pending.pop()
+            return pending.pop(0)
         return await receive()
 
     return replay

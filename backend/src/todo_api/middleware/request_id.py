@@ -1,5 +1,5 @@
-"""A request id and the hardening headers on every response, and one structured log line per
-request (called by middleware.pipeline)."""
+"""Pure ASGI middleware: a request id and the hardening headers on every response, and one
+structured log line per request."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import logging
 import random
 import re
 import time
+from typing import Any
 
 from fastapi.routing import iter_route_contexts
+from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.scope import IDENTITY_KEY, REQUEST_ID_KEY
 
@@ -26,13 +28,41 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("todo_api.access")
 
 
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope) or new_request_id()
+        scope.setdefault("state", {})[REQUEST_ID_KEY] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message["headers"], *hardening_headers(scope["path"])]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access_log.info("request", extra=_access_fields(scope, status, started, request_id))
+
+
 def hardening_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
     """The headers every response carries, by its path."""
     return _API_RESPONSE if path == "/api" or path.startswith("/api/") else _EVERY_RESPONSE
 
 
 def request_id_of(scope: Scope) -> str | None:
-    """The id the pipeline gave this request (None outside it)."""
+    """The id RequestIdMiddleware gave this request (None outside it)."""
     request_id = scope.get("state", {}).get(REQUEST_ID_KEY)
     return request_id if isinstance(request_id, str) else None
 
@@ -47,7 +77,7 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def incoming_request_id(scope: Scope) -> str | None:
+def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == _REQUEST_ID_NAME:
             candidate = value.decode("latin-1")
@@ -55,18 +85,17 @@ def incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-def log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
-    """The request's one access line: its route's template, never the raw path or a token."""
+def _access_fields(scope: Scope, status: int, started: float, request_id: str) -> dict[str, Any]:
+    path = _path_template(scope)
     identity = scope.get("state", {}).get(IDENTITY_KEY)
-    fields = {
+    return {
         "method": scope["method"],
-        "path": _path_template(scope),
+        "path": path,
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         "request_id": request_id,
         "user_id": getattr(identity, "user_id", None),
     }
-    access_log.info("request", extra=fields)
 
 
 def _path_template(scope: Scope) -> str:

@@ -1,5 +1,4 @@
-"""Every request under the protected prefix authenticated before routing (called by
-middleware.pipeline).
+"""Pure ASGI middleware: every request under the protected prefix is authenticated before routing.
 
 A route that forgets its dependency is still protected, and a request with no or a bad token is
 answered 401 before its body is read or validated. With a throttle, an address that has spent its
@@ -11,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from starlette.responses import Response
-from starlette.types import Scope
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.auth.identity import Identity
 from todo_api.auth.keys import JwksCache
@@ -22,18 +21,21 @@ from todo_api.errors import InvalidToken, problem_response
 from todo_api.ratelimit.auth_failures import AuthFailureThrottle
 from todo_api.ratelimit.policy import Usage
 from todo_api.ratelimit.responses import rate_headers, too_many_requests
+from todo_api.scope import IDENTITY_KEY
 
 _AUTHORIZATION = b"authorization"
 
 
-class AuthGate:
+class AuthMiddleware:
     def __init__(
         self,
+        app: ASGIApp,
         verifier: Verifier,
         jwks: JwksCache | None = None,
         prefix: str = "/api",
         throttle: AuthFailureThrottle | None = None,
     ) -> None:
+        self.app = app
         self.verifier = verifier
         # Tokens verified before pass without a signature check, and past the throttle.
         self.cache = verifier if isinstance(verifier, TokenCache) else None
@@ -41,22 +43,40 @@ class AuthGate:
         self.prefix = prefix.rstrip("/")
         self.throttle = throttle
 
-    def protects(self, path: str) -> bool:
+    def _protects(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
-    async def admit(self, scope: Scope) -> Identity | Response:
-        """The caller's identity, or the answer that refuses them: 401, or 429 from the throttle."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._protects(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
         try:
-            return await self._authenticate(scope)
+            identity = await self._authenticate(scope)
         except InvalidToken as error:
             response = problem_response(error)
             if self.throttle is not None:
                 usage = await self.throttle.failed(self.throttle.address(scope))
                 if usage is not None:
                     response.raw_headers.extend(rate_headers([usage]))
-            return response
+            response.headers["Server-Timing"] = _server_timing(started)
+            await response(scope, receive, send)
+            return
         except _Throttled as refused:
-            return too_many_requests(refused.usage, [refused.usage])
+            response = too_many_requests(refused.usage, [refused.usage])
+            response.headers["Server-Timing"] = _server_timing(started)
+            await response(scope, receive, send)
+            return
+        timing = _server_timing(started)
+        scope.setdefault("state", {})[IDENTITY_KEY] = identity
+
+        async def send_with_timing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("Server-Timing", timing)
+            await send(message)
+
+        await self.app(scope, receive, send_with_timing)
 
     async def _authenticate(self, scope: Scope) -> Identity:
         try:
@@ -110,6 +130,5 @@ class _Throttled(Exception):
         self.usage = usage
 
 
-def server_timing(started: float) -> bytes:
-    """The `Server-Timing` value: the cost of authentication, made visible (as PostgREST does)."""
-    return f"auth;dur={(time.perf_counter() - started) * 1000:.3f}".encode("latin-1")
+def _server_timing(started: float) -> str:
+    return f"auth;dur={(time.perf_counter() - started) * 1000:.3f}"

@@ -1,7 +1,6 @@
-"""middleware/pipeline.py: every answer, the pipeline's own included, decorated in one order.
-
-The order is the one the five layers the pipeline replaced gave (research P18): the answer's own
-headers, then RateLimit, Server-Timing, CORS, the request id and the hardening headers.
+"""The headers the middleware layers add, on every answer (their own 401, 413, 429 and preflights
+included), in one order: the answer's own, then RateLimit, Server-Timing, CORS, the request id and
+the hardening headers. A change to the layers (research P18) keeps the answers byte-compatible.
 """
 
 from __future__ import annotations

@@ -83,8 +83,7 @@ def _param(field: ModelField) -> _Param | None:
         default = field.default
         if not isinstance(default, _IMMUTABLE):
             return None
-    source = "path" if isinstance(info, params.Path) else info.in_.value
-    return _Param(field.name, source, aliases[0][1], field, default)
+    return _Param(field.name, info.in_.value, aliases[0][1], field, default)
 
 
 def _step(dependant: Dependant, seen: set[Any], *, root: bool = True) -> _Step | None:
@@ -127,12 +126,16 @@ def _step(dependant: Dependant, seen: set[Any], *, root: bool = True) -> _Step |
 
 
 def _endpoint_context(call: Callable[..., Any]) -> EndpointContext:
-    context: EndpointContext = {"function": getattr(call, "__name__", "")}
+    """What FastAPI's handler names in a ResponseValidationError, worked out as it does."""
+    context: EndpointContext = {}
     try:
-        context["file"] = inspect.getsourcefile(call) or ""
+        if (source_file := inspect.getsourcefile(call)) is not None:
+            context["file"] = source_file
         context["line"] = inspect.getsourcelines(call)[1]
-    except (OSError, TypeError):
-        pass
+        if (name := getattr(call, "__name__", None)) is not None:
+            context["function"] = name
+    except Exception:
+        return {}
     return context
 
 

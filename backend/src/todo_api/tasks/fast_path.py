@@ -5,15 +5,15 @@ each node, looking up and validating four kinds of parameters (path, query, head
 the owner rule and the service that is 16 passes a request, most over empty lists, and a
 quarter of the event loop's time (research P14, P20). `FastPathRoute` walks the same tree once,
 when the route is built, into a plan: which parameter comes from where, validated by the same
-pydantic adapter FastAPI would use, the JSON body validated by FastAPI's own function, and the
-dependencies to call, in FastAPI's order; the reply is built as FastAPI builds it.
+pydantic adapter FastAPI would use, and the dependencies to call, in FastAPI's order; the reply
+is built as FastAPI builds it.
 
 The plan only ever answers a request it can answer exactly as FastAPI would. Anything else goes
-to FastAPI's own handler, untouched: a parameter that is missing or does not validate, a body
-that is not `application/json` or does not parse or validate (so every 4xx of validation and its
-error list come from FastAPI), dependency overrides or telemetry in use, and every route whose
-shape the plan does not cover (form bodies, cookies, yield dependencies, sync functions,
-security scopes, sequences or models as parameters, streaming replies).
+to FastAPI's own handler, untouched: a parameter that is missing or does not validate (so every
+422 and its error list come from FastAPI), dependency overrides or telemetry in use, and every
+route whose shape the plan does not cover: request bodies (they paid too little, research P20),
+cookies, yield dependencies, sync functions, security scopes, sequences or models as
+parameters, streaming replies.
 """
 
 from __future__ import annotations
@@ -27,11 +27,7 @@ from fastapi import params
 from fastapi._compat import ModelField, field_annotation_is_sequence
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import (
-    _get_param_aliases,
-    _get_param_model,
-    request_body_to_args,
-)
+from fastapi.dependencies.utils import _get_param_aliases, _get_param_model
 from fastapi.exceptions import EndpointContext
 from fastapi.routing import APIRoute, _effective_route_context_var, serialize_response
 from fastapi.telemetry import get_telemetry_data
@@ -86,11 +82,11 @@ def _param(field: ModelField) -> _Param | None:
     return _Param(field.name, info.in_.value, aliases[0][1], field, default)
 
 
-def _step(dependant: Dependant, seen: set[Any], *, root: bool = True) -> _Step | None:
+def _step(dependant: Dependant, seen: set[Any]) -> _Step | None:
     call = dependant.call
     unsupported = (
         dependant.cookie_params
-        or (dependant.body_params and not root)
+        or dependant.body_params
         or dependant.websocket_param_name
         or dependant.http_connection_param_name
         or dependant.background_tasks_param_name
@@ -105,7 +101,7 @@ def _step(dependant: Dependant, seen: set[Any], *, root: bool = True) -> _Step |
     seen.add(call)
     subs: list[_Step] = []
     for sub in dependant.dependencies:
-        step = _step(sub, seen, root=False)
+        step = _step(sub, seen)
         if step is None:
             return None
         subs.append(step)
@@ -151,11 +147,9 @@ class FastPathRoute(APIRoute):
         if context is not None and context.original_route is self:
             route = context
         plan = _step(route.dependant, set())
-        body_params: list[ModelField] = route.dependant.body_params
         if (
             plan is None
-            or route._embed_body_fields
-            or any(type(field.field_info) is not params.Body for field in body_params)
+            or route.body_field is not None
             or route.is_sse_stream
             or route.is_json_stream
             or route.response_model_include
@@ -179,8 +173,6 @@ def _planned_handler(route: Any, plan: _Step, fallback: Handler) -> Handler:
     exclude_none: bool = route.response_model_exclude_none
     endpoint_context = _endpoint_context(plan.call)
     path: str = route.dependant.path or ""
-
-    body_params: list[ModelField] = route.dependant.body_params
 
     def validated(
         sources: dict[str, Mapping[str, Any]], step: _Step, out: dict[int, dict[str, Any]]
@@ -231,22 +223,6 @@ def _planned_handler(route: Any, plan: _Step, fallback: Handler) -> Handler:
         if not validated(sources, plan, values):
             # FastAPI's own handler answers: the same 422 with the same error list.
             return await fallback(request)
-        if body_params:
-            # Only a JSON body that parses and validates; FastAPI's handler judges every other
-            # (its content type, an empty or broken body, a read that fails) from the same
-            # request, whose body Starlette keeps once read.
-            if request.headers.get("content-type") != "application/json":
-                return await fallback(request)
-            try:
-                received = await request.json()
-            except Exception:
-                return await fallback(request)
-            body, errors = await request_body_to_args(
-                body_fields=body_params, received_body=received, embed_body_fields=False
-            )
-            if errors:
-                return await fallback(request)
-            values[id(plan)].update(body)
         sub_response = Response()
         del sub_response.headers["content-length"]
         sub_response.status_code = None  # type: ignore[assignment]

@@ -9,10 +9,10 @@ pydantic adapter FastAPI would use, and the dependencies to call, in FastAPI's o
 is built as FastAPI builds it.
 
 The plan only ever answers a request it can answer exactly as FastAPI would. Anything else goes
-to FastAPI's own handler, untouched: a parameter that is missing or does not validate (so every
-422 and its error list come from FastAPI), dependency overrides or telemetry in use, and every
-route whose shape the plan does not cover: request bodies (they paid too little, research P20),
-cookies, yield dependencies, sync functions, security scopes, sequences or models as
+to FastAPI's own handler, untouched: a required parameter missing or any parameter invalid (so
+every 422 and its error list come from FastAPI), dependency overrides or telemetry in use, and
+every route whose shape the plan does not cover: request bodies (they paid too little, research
+P20), cookies, yield dependencies, sync functions, security scopes, sequences or models as
 parameters, streaming replies.
 """
 
@@ -229,6 +229,8 @@ def _planned_handler(route: Any, plan: _Step, fallback: Handler) -> Handler:
         raw = await solve(request, plan, values, sub_response)
         if isinstance(raw, Response):
             return raw
+        # Status and reply as FastAPI's handler builds them (`_build_response_args`, then
+        # `serialize_response` of the declared type, then the sub-response's headers).
         arguments: dict[str, Any] = {"background": None}
         current = status_code if status_code else sub_response.status_code
         if current is not None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from todo_api.auth.identity import Owner
 from todo_api.state import app_state
 from todo_api.tasks import service
+from todo_api.tasks.fast_path import FastPathRoute
 from todo_api.tasks.idempotency import KEY_MAX
 from todo_api.tasks.preconditions import Condition, etag, parse
 from todo_api.tasks.schemas import (
@@ -94,7 +95,7 @@ def _tagged(response: Response, task: Task) -> Task:
     return task
 
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=FastPathRoute)
 
 
 @router.get("/{user_id}/tasks", operation_id="listTasks")

@@ -104,9 +104,10 @@ assert Record._fields == FIELDS
 
 
 def _sqlite_stamp(value: str) -> datetime:
-    # What UTCDateTime does on SQLite, which stores naive UTC text: parse, put UTC back.
-    stamp = datetime.fromisoformat(value)
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    # What UTCDateTime does on SQLite, which stores UTC as text without a zone (SQLAlchemy's
+    # "2026-12-02 09:30:15.123456"): the zone is put back in the parse itself, one C call; a
+    # `.replace(tzinfo=UTC)` afterwards cost 2 µs a value, 80 µs for a page of 20 tasks.
+    return datetime.fromisoformat(value + "+00:00")
 
 
 def _sqlite_record(row: tuple[Any, ...]) -> Record:

@@ -225,3 +225,10 @@ def test_a_connection_lost_under_a_driver_statement_is_503_and_not_reused(
         assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
         assert store.get_task(connection, owner_id=OWNER, task_id=1) is None
     engine.dispose()
+
+
+def test_a_naive_datetime_is_refused_on_the_driver_too(engine: Engine, task_id: int) -> None:
+    """The parameters go through the column types' bind processors, UTCDateTime's check too."""
+    naive = {store._OWNER: OWNER, store._ID: task_id, store._NOW: NOW.replace(tzinfo=None)}
+    with pytest.raises(ValueError, match="naive"), _rolled_back(engine) as connection:
+        store._TOGGLE["none"].rows(connection, naive)

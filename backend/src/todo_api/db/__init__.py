@@ -1,6 +1,8 @@
 """Storage: the engine (engine.py), transactions and their threads (transactions.py), the ORM base
-(orm.py), and the schema's lifecycle (lifecycle.py, with the Alembic scripts in migrations/)."""
+(orm.py), statements run on the driver (driver.py), and the schema's lifecycle (lifecycle.py, with
+the Alembic scripts in migrations/)."""
 
+from todo_api.db.driver import DriverStatement
 from todo_api.db.engine import (
     SQLITE_BUSY_SECONDS,
     DatabaseNotReady,
@@ -18,6 +20,7 @@ __all__ = [
     "Base",
     "Database",
     "DatabaseNotReady",
+    "DriverStatement",
     "PoolOptions",
     "RequestAbandoned",
     "UTCDateTime",

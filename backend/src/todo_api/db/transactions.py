@@ -12,12 +12,13 @@ from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from todo_api.db.driver import DriverStatement
 from todo_api.errors import DatabaseUnavailable
 
 T = TypeVar("T")
 
-# Built once: a statement object keeps its compiled form and cache key between requests.
-_BIND_USER = select(func.set_config("app.user_id", bindparam("user_id"), True))
+# Built once and compiled once per dialect, run on the driver (research P19).
+_BIND_USER = DriverStatement(select(func.set_config("app.user_id", bindparam("user_id"), True)))
 
 
 def bind_user(connection: Connection, user_id: str) -> None:
@@ -27,7 +28,7 @@ def bind_user(connection: Connection, user_id: str) -> None:
     one request's user into the next. SQLite has no RLS; there the owner filter is the only wall.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(_BIND_USER, {"user_id": user_id})
+        _BIND_USER.rows(connection, {"user_id": user_id})
 
 
 @contextmanager

@@ -1,0 +1,234 @@
+"""db/driver.py: the statements the store runs on the driver send what SQLAlchemy would send for
+the same Core statement, and their rows come back as SQLAlchemy's would, on both databases.
+
+Each statement runs twice in a transaction that is rolled back: through `Connection.execute`
+(SQLAlchemy's compile, parameter and result processing, the SQL captured at the cursor) and
+through the driver. The SQL text, the parameters and the rows, value and type, must be equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import combinations
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, event, select, text
+from sqlalchemy.exc import DBAPIError
+
+import pg_databases
+from todo_api.db import DriverStatement, bind_user, make_engine, transaction
+from todo_api.db.driver import NotDriverReady
+from todo_api.db.lifecycle import upgrade
+from todo_api.db.transactions import _BIND_USER
+from todo_api.errors import DatabaseUnavailable
+from todo_api.settings import Settings
+from todo_api.tasks import store
+
+OWNER = "alice"
+NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
+NEW_TASK = {
+    "owner_id": OWNER,
+    "title": "write the report",
+    "description": "with figures",
+    "completed": False,
+    "created_at": NOW,
+    "updated_at": NOW,
+}
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    made = make_engine(settings.database_url)
+    if made.dialect.name == "sqlite":
+        upgrade(made)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def task_id(engine: Engine) -> int:
+    with transaction(engine, OWNER) as connection:
+        for title in ("older", "newer"):
+            row = connection.execute(store._CREATE.statement, NEW_TASK | {"title": title}).one()
+    return int(row.id)
+
+
+def _cases(task_id: int) -> list[tuple[str, DriverStatement, dict[str, Any]]]:
+    """Every statement the store and the transaction run on the driver, with parameters."""
+    owned = {store._OWNER: OWNER, store._ID: task_id}
+    cases: list[tuple[str, DriverStatement, dict[str, Any]]] = []
+    for (by_status, below), statement in store._LIST.items():
+        params: dict[str, Any] = {store._OWNER: OWNER, "p_limit": 21}
+        if by_status:
+            params["p_completed"] = False
+        if below:
+            params["p_before_id"] = task_id + 1
+        cases.append((f"list-{by_status}-{below}", statement, params))
+    cases += [
+        ("get", store._GET, owned),
+        ("exists", store._EXISTS, owned),
+        ("create", store._CREATE, NEW_TASK),
+        ("create-within-quota", store._CREATE_WITHIN_QUOTA, NEW_TASK | {"p_max_tasks": 3}),
+        ("bind-user", _BIND_USER, {"user_id": OWNER}),
+    ]
+    conditions = {"none": {}, "one": {store._VERSION: 1}}
+    for condition, expected in conditions.items():
+        cases.append(
+            (f"toggle-{condition}", store._TOGGLE[condition], owned | {store._NOW: NOW} | expected)
+        )
+        cases.append((f"delete-{condition}", store._DELETE[condition], owned | expected))
+        for size in range(1, len(store.WRITABLE) + 1):
+            for columns in combinations(store.WRITABLE, size):
+                values = {"p_title": "renamed", "p_description": None, "p_completed": True}
+                params = {f"p_{name}": values[f"p_{name}"] for name in columns}
+                cases.append(
+                    (
+                        f"update-{'+'.join(columns)}-{condition}",
+                        store._update_statement(columns, condition),
+                        params | owned | {store._NOW: NOW} | expected,
+                    )
+                )
+    return cases
+
+
+@contextmanager
+def _rolled_back(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection, connection.begin() as outer:
+        bind_user(connection, OWNER)
+        yield connection
+        outer.rollback()
+
+
+def _through_sqlalchemy(
+    engine: Engine, statement: DriverStatement, params: dict[str, Any]
+) -> tuple[str, Any, list[tuple[Any, ...]]]:
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        sent.append((args[2], args[3]))  # statement, parameters: what the cursor is given
+
+    with _rolled_back(engine) as connection:
+        event.listen(connection, "before_cursor_execute", capture)
+        rows = [tuple(row) for row in connection.execute(statement.statement, params)]
+    (sql, values) = sent[-1]
+    return sql, values, rows
+
+
+def _through_the_driver(
+    engine: Engine, statement: DriverStatement, params: dict[str, Any]
+) -> tuple[str, Any, list[tuple[Any, ...]]]:
+    with _rolled_back(engine) as connection:
+        rendered = statement.rendered(connection.dialect)
+        rows = statement.rows(connection, params)
+    return rendered.sql, rendered.values(params), rows
+
+
+def _decoded(engine: Engine, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    decode = store._DECODE[engine.dialect.name]
+    return [tuple(decode(row)) for row in rows]
+
+
+def _typed(rows: list[tuple[Any, ...]]) -> list[list[tuple[type, Any]]]:
+    # Types too: 1 == True and a naive datetime is not an aware one.
+    return [[(type(value), value) for value in row] for row in rows]
+
+
+def test_driver_statements_send_and_return_what_sqlalchemy_does(
+    engine: Engine, task_id: int
+) -> None:
+    cases = _cases(task_id)
+    if engine.dialect.name == "sqlite":  # PostgreSQL functions
+        cases = [case for case in cases if case[0] != "bind-user"]
+    else:
+        cases.append(("lock-owner", store._LOCK_OWNER, {"owner_id": OWNER}))
+    differences = []
+    for name, statement, params in cases:
+        sql, values, rows = _through_sqlalchemy(engine, statement, params)
+        driver_sql, driver_values, driver_rows = _through_the_driver(engine, statement, params)
+        if driver_sql != sql:
+            differences.append(f"{name}: SQL\n  {driver_sql!r}\n  {sql!r}")
+        if driver_values != (tuple(values) if isinstance(values, list | tuple) else values):
+            differences.append(f"{name}: parameters {driver_values!r} != {values!r}")
+        columns = [column.name for column in statement.statement.exported_columns]
+        if columns == list(store.FIELDS):
+            driver_rows = _decoded(engine, driver_rows)
+        if name.startswith("create"):  # a PostgreSQL sequence does not roll back: the next id
+            driver_rows, rows = [r[1:] for r in driver_rows], [r[1:] for r in rows]
+        if _typed(driver_rows) != _typed(rows):
+            differences.append(f"{name}: rows {driver_rows!r} != {rows!r}")
+        if not rows and not name.startswith(("bind", "lock")):
+            differences.append(f"{name}: no row to compare")
+    assert differences == []
+
+
+def test_every_statement_decoded_as_a_record_returns_the_task_columns() -> None:
+    """The decoders take a row of COLUMNS by position: a statement that returns other columns,
+    or the same in another order, would be decoded wrongly without an error."""
+    decoded = [
+        store._GET,
+        store._CREATE,
+        store._CREATE_WITHIN_QUOTA,
+        *store._LIST.values(),
+        *store._TOGGLE.values(),
+        *(store._update_statement(("title",), condition) for condition in store._CONDITIONS),
+    ]
+    for statement in decoded:
+        columns = list(statement.statement.exported_columns)
+        assert [(c.name, type(c.type)) for c in columns] == [
+            (c.name, type(c.type)) for c in store.COLUMNS
+        ]
+
+
+def test_an_expanding_in_is_left_to_sqlalchemy() -> None:
+    with pytest.raises(NotDriverReady):
+        store._TOGGLE["many"].rendered(make_engine("sqlite://").dialect)
+
+
+def test_a_driver_error_is_the_one_sqlalchemy_raises(engine: Engine) -> None:
+    missing = DriverStatement(select(text("1")).select_from(text("no_such_table")))
+    with engine.connect() as connection, pytest.raises(DBAPIError) as through_sqlalchemy:
+        connection.execute(missing.statement)
+    with engine.connect() as connection, pytest.raises(DBAPIError) as through_the_driver:
+        missing.rows(connection, {})
+    assert type(through_the_driver.value) is type(through_sqlalchemy.value)
+    assert type(through_the_driver.value.orig) is type(through_sqlalchemy.value.orig)
+    assert not through_the_driver.value.connection_invalidated
+    if engine.dialect.name == "sqlite":  # "no such table" is an OperationalError there: 503
+        with pytest.raises(DatabaseUnavailable), transaction(engine, OWNER) as connection:
+            missing.rows(connection, {})
+    with transaction(engine, OWNER) as connection:
+        assert store.get_task(connection, owner_id=OWNER, task_id=0) is None
+
+
+def test_a_connection_lost_under_a_driver_statement_is_503_and_not_reused(
+    postgres: pg_databases.Database,
+) -> None:
+    engine = make_engine(postgres.app_url)
+    lost: list[int] = []
+
+    def get_after_losing_the_connection() -> None:
+        with transaction(engine, OWNER) as connection:
+            lost.append(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            admin = postgres.admin_engine()
+            with admin.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost[0]})
+            admin.dispose()
+            store.get_task(connection, owner_id=OWNER, task_id=1)
+
+    with pytest.raises(DatabaseUnavailable):
+        get_after_losing_the_connection()
+    pid = lost[0]
+    with transaction(engine, OWNER) as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        assert store.get_task(connection, owner_id=OWNER, task_id=1) is None
+    engine.dispose()
+
+
+def test_a_naive_datetime_is_refused_on_the_driver_too(engine: Engine, task_id: int) -> None:
+    """The parameters go through the column types' bind processors, UTCDateTime's check too."""
+    naive = {store._OWNER: OWNER, store._ID: task_id, store._NOW: NOW.replace(tzinfo=None)}
+    with pytest.raises(ValueError, match="naive"), _rolled_back(engine) as connection:
+        store._TOGGLE["none"].rows(connection, naive)

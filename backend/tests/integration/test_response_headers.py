@@ -17,7 +17,7 @@ ORIGIN = {"Origin": "http://app.example"}
 LIMITS = ["ratelimit-policy", "ratelimit"]
 CORS = ["access-control-expose-headers", "access-control-allow-origin", "vary"]
 API_TAIL = ["x-request-id", "x-content-type-options", "cache-control"]
-PROBLEM = ["content-length", "content-type"]
+BODY = ["content-length", "content-type"]  # every answer with a body, JSON or problem+json
 PREFLIGHT = [
     "vary",
     "access-control-allow-methods",
@@ -50,7 +50,7 @@ async def test_each_answer_carries_its_layers_headers_in_the_same_order(tmp_path
         }
     names = {key: [name.decode() for name, _ in r.headers.raw] for key, r in answers.items()}
     statuses = {key: r.status_code for key, r in answers.items()}
-    refusal = ["retry-after", *LIMITS, *PROBLEM]  # a 429 carries its own RateLimit fields
+    refusal = ["retry-after", *LIMITS, *BODY]  # a 429 carries its own RateLimit fields
 
     assert statuses == {
         "served": 200,
@@ -61,17 +61,17 @@ async def test_each_answer_carries_its_layers_headers_in_the_same_order(tmp_path
         "preflight": 200,
         "public": 200,
     }
-    assert names["served"] == [*PROBLEM, *LIMITS, "server-timing", *CORS, *API_TAIL]
-    assert names["413"] == [*PROBLEM, *LIMITS, "server-timing", *CORS, *API_TAIL]
+    assert names["served"] == [*BODY, *LIMITS, "server-timing", *CORS, *API_TAIL]
+    assert names["413"] == [*BODY, *LIMITS, "server-timing", *CORS, *API_TAIL]
     assert names["429"] == [*refusal, "server-timing", *CORS, *API_TAIL]
     assert names["401"] == [
         "www-authenticate",
-        *PROBLEM,
+        *BODY,
         *LIMITS,
         "server-timing",
         *CORS,
         *API_TAIL,
     ]
     assert names["throttled"] == [*refusal, "server-timing", *CORS, *API_TAIL]
-    assert names["preflight"] == [*PREFLIGHT, "access-control-allow-origin", *PROBLEM, *API_TAIL]
-    assert names["public"] == [*PROBLEM, "vary", "x-request-id", "x-content-type-options"]
+    assert names["preflight"] == [*PREFLIGHT, "access-control-allow-origin", *BODY, *API_TAIL]
+    assert names["public"] == [*BODY, "vary", "x-request-id", "x-content-type-options"]

@@ -163,7 +163,9 @@ def main() -> None:
             source = str(BENCH.parent / "backend" / "src")
         else:
             sha, src = extract(name)
-            source, contender = str(src), contender.replace(name, f"{name} ({sha})", 1)
+            source = str(src)
+            if sha != name:  # HEAD~1 (1a2b3c4), not 1a2b3c4 (1a2b3c4)
+                contender = contender.replace(name, f"{name} ({sha})", 1)
         sources[contender] = (source, settings)
     results: dict[str, list[float]] = {name: [] for name in sources}
     for round_ in range(args.rounds):

@@ -18,3 +18,11 @@ def test_every_local_link_of_the_readme_and_docs_exists() -> None:
     for page in [README, *sorted((REPO / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_every_recipe_of_the_deploying_page_is_run_by_a_test() -> None:
+    from doc_recipes import DEPLOYING, recipes
+
+    tests = "\n".join(path.read_text() for path in (REPO / "backend" / "tests").rglob("test_*.py"))
+    for name in recipes(DEPLOYING):
+        assert f'recipe("{name}")' in tests, f"no test runs the recipe {name!r} of deploying.md"

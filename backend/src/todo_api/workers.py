@@ -8,7 +8,8 @@ worker, with no public way to give it ours, so the parent here is a small superv
 (research.md, "Several workers, one command").
 
     start    the parent binds the port, then spawns the workers; each accepts on that socket
-    a death  a worker that ends by itself is replaced; one that fails at start stops them all
+    a death  a worker that ends by itself is replaced; one that fails at start stops them all;
+             a parent killed outright (SIGKILL) leaves no orphans: each worker stops itself
     stop     SIGTERM or SIGINT to the parent: SIGTERM to every worker, each shuts down as one
              process does, and the parent ends once they have (killing any still alive then)
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
 import signal
@@ -86,6 +88,7 @@ def run_worker(
     from todo_api.server import make_server
 
     configure_logging(settings.log_level)
+    threading.Thread(target=_stop_with_the_parent, daemon=True).start()
     server = make_server(create_app(settings), settings, host, port)
     threading.Thread(target=when_started, args=(server, ready.set), daemon=True).start()
     server.run(sockets=[listener])  # exits with STARTUP_FAILURE if the app cannot start
@@ -98,6 +101,15 @@ def when_started(server: object, then: Callable[[], None]) -> None:
             return
         time.sleep(0.05)
     then()
+
+
+def _stop_with_the_parent() -> None:
+    """A parent gone without stopping its workers (SIGKILL) leaves no one to stop them: each
+    then stops itself, as on SIGTERM, rather than serve on as an orphan."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @dataclass

@@ -274,3 +274,36 @@ def test_chosen_per_process_budgets_start_and_sigterm_ends_every_worker_in_time(
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_workers_of_a_parent_killed_outright_stop_by_themselves(tmp_path: Path) -> None:
+    write_dotenv(tmp_path, settings={"RATE_LIMIT_PER_PROCESS": "true"})
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*CLI, "serve", "--workers", "2", "--port", str(port)],
+            cwd=tmp_path,
+            env=child_env() | {"SHUTDOWN_GRACE_SECONDS": "1"},
+            stdout=output,
+            stderr=output,
+            text=True,
+        )
+    workers = _wait_for_workers(Instance(process, f"http://127.0.0.1:{port}", log))
+    process.kill()  # no SIGTERM for the workers from a parent that is gone
+    process.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "orphaned workers kept serving"
+        time.sleep(0.1)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def _alive(pid: int) -> bool:
+    """Not yet ended (an orphan is reaped by init once it ends)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

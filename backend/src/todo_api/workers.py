@@ -8,7 +8,7 @@ worker, with no public way to give it ours, so the parent here is a small superv
 (research.md, "Several workers, one command").
 
     start    the parent binds the port, then spawns the workers; each accepts on that socket
-    a death  a worker that ends by itself is replaced; one that fails at start stops them all;
+    a death  a worker that ends by itself is replaced; one that ends before serving stops all;
              a parent killed outright (SIGKILL) leaves no orphans: each worker stops itself
     stop     SIGTERM or SIGINT to the parent: SIGTERM to every worker, each shuts down as one
              process does, and the parent ends once they have (killing any still alive then)
@@ -90,11 +90,11 @@ def run_worker(
     configure_logging(settings.log_level)
     threading.Thread(target=_stop_with_the_parent, daemon=True).start()
     server = make_server(create_app(settings), settings, host, port)
-    threading.Thread(target=when_started, args=(server, ready.set), daemon=True).start()
+    threading.Thread(target=_when_started, args=(server, ready.set), daemon=True).start()
     server.run(sockets=[listener])  # exits with STARTUP_FAILURE if the app cannot start
 
 
-def when_started(server: object, then: Callable[[], None]) -> None:
+def _when_started(server: object, then: Callable[[], None]) -> None:
     """Call `then` once uvicorn's `server` accepts connections (never, if it stops first)."""
     while not getattr(server, "started", False):
         if getattr(server, "should_exit", False):
@@ -120,7 +120,7 @@ class _Worker:
 
 @dataclass
 class Supervisor:
-    """Runs `count` workers on `listener` until a signal, or a worker that cannot start."""
+    """Runs `count` workers on `listener` until a signal, or a worker that ends before serving."""
 
     settings: Settings
     host: str
@@ -138,7 +138,7 @@ class Supervisor:
     def run(self) -> int:
         """128 + the signal's number once the workers are gone (143 after SIGTERM, as a shell
         reports a process ended by it; exiting, not dying, lets the last log lines out); 1
-        when a worker failed at start."""
+        when a worker ended before serving."""
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
@@ -176,8 +176,12 @@ class Supervisor:
                 continue
             code = worker.process.exitcode
             if code == STARTUP_FAILURE or not worker.ready.is_set():
-                # What failed at start (database, metrics port, ...) fails again on every restart.
-                log.error("a worker failed to start; stopping", extra={"pid": worker.process.pid})
+                # What failed at start (database, metrics port, ...) would fail again on every
+                # restart: the instance stops, and its orchestrator says so.
+                log.error(
+                    "a worker ended before serving; stopping",
+                    extra={"worker_pid": worker.process.pid, "exit_code": code},
+                )
                 return True
             log.warning(
                 "a worker ended; starting another",

@@ -4,16 +4,16 @@ schema."""
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import shlex
 import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jwt
-import uvicorn
 
 from todo_api.auth.tokens import USER_ID_CHARACTERS, USER_ID_MAX_LENGTH, USER_ID_PATTERN
 from todo_api.db import DatabaseNotReady, describe, make_engine
@@ -43,23 +43,35 @@ def mint_token(
     return jwt.encode(claims, settings.secret_bytes(), algorithm=settings.auth_algorithms[0])
 
 
-def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> int:
+def _serve(settings: Settings, host: str, port: int, demo_user: str | None, workers: int) -> int:
     from todo_api.db.lifecycle import prepare_database
     from todo_api.main import create_app
     from todo_api.server import make_server
     from todo_api.state import app_state
+    from todo_api.workers import Supervisor, shared_metrics
 
-    configure_logging(settings.log_level)
-    app = create_app(settings)
-    # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
-    # trace, and an operator needs one line that says what to do.
+    # Refused here, before anything starts: a budget multiplied by the workers without a word.
     try:
-        prepare_database(app_state(app).database.engine, settings.db_startup_timeout)
+        settings.check_processes(workers)
+    except ConfigError as exc:
+        print(f"todo-api: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
+    # trace, and an operator needs one line that says what to do. With several workers, the
+    # parent does it once (SQLite migrates here), before any worker starts.
+    app = create_app(settings) if workers == 1 else None
+    engine = app_state(app).database.engine if app else make_engine(settings.database_url)
+    try:
+        prepare_database(engine, settings.db_startup_timeout)
     except DatabaseNotReady as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if app is None:
+            engine.dispose()
     # Bound before the app starts: a port in use is one line and exit 1, before any "ready" log
-    # line (uvicorn would start the app, log, then fail to bind).
+    # line (uvicorn would start the app, log, then fail to bind). Workers share this socket.
     try:
         listener = _listen(host, port)
     except OSError as exc:
@@ -69,12 +81,15 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None) -> i
             file=sys.stderr,
         )
         return 1
+    if app is None:
+        with shared_metrics(settings, workers):
+            supervisor = Supervisor(settings, host, port, listener, workers)
+            if demo_user:
+                _demo_curl_when(supervisor.any_ready.is_set, settings, host, port, demo_user)
+            return supervisor.run()
     server = make_server(app, settings, host, port)
     if demo_user:
-        token = mint_token(settings, demo_user, name="Demo User", ttl_seconds=24 * 3600)
-        threading.Thread(
-            target=_print_demo_curl, args=(server, host, port, demo_user, token), daemon=True
-        ).start()
+        _demo_curl_when(lambda: server.started, settings, host, port, demo_user)
     server.run(sockets=[listener])
     return 0
 
@@ -117,10 +132,20 @@ def _migrate(settings: DatabaseSettings) -> int:
     return 0
 
 
-def _print_demo_curl(server: uvicorn.Server, host: str, port: int, user: str, token: str) -> None:
-    while not server.started:
-        if server.should_exit:
-            return
+def _demo_curl_when(
+    started: Callable[[], bool], settings: Settings, host: str, port: int, user: str
+) -> None:
+    """Print a ready-to-paste curl once, when the server accepts connections."""
+    token = mint_token(settings, user, name="Demo User", ttl_seconds=24 * 3600)
+    threading.Thread(
+        target=_print_demo_curl, args=(started, host, port, user, token), daemon=True
+    ).start()
+
+
+def _print_demo_curl(
+    started: Callable[[], bool], host: str, port: int, user: str, token: str
+) -> None:
+    while not started():
         time.sleep(0.05)
     base = f"http://{host}:{port}"
     header = shlex.quote(f"Authorization: Bearer {token}")
@@ -140,6 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo-user", help="print a ready-to-paste curl for this user once serving")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes sharing the port (default: WEB_CONCURRENCY, else 1)",
+    )
 
     token = commands.add_parser("token", help="print a dev token signed with the configured secret")
     token.add_argument("--sub", required=True, help="user id (the token's subject)")
@@ -192,7 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             mint_token(settings, args.sub, email=args.email, name=args.name, ttl_seconds=args.ttl)
         )
         return 0
-    return _serve(settings, args.host, args.port, args.demo_user)
+    from todo_api.workers import worker_count
+
+    try:
+        workers = worker_count(args.workers, os.environ)
+    except ConfigError as exc:
+        print(f"todo-api: {exc}", file=sys.stderr)
+        return 2
+    return _serve(settings, args.host, args.port, args.demo_user, workers)
 
 
 if __name__ == "__main__":

@@ -115,9 +115,9 @@ def create_app(
 
     `token_cache=False` verifies every token's signature anew (the benchmark measures what the
     cache buys). `tune_gc=False` leaves the garbage collector at CPython's defaults: tuning it is
-    a decision for the whole process, made here because `uvicorn --factory` workers run nothing
-    else of ours. `limiter` replaces the one RATE_LIMIT_STORAGE_URL names (tests give it a clock
-    of their own, or read its store failures).
+    a decision for the whole process, made here because each worker process builds one app.
+    `limiter` replaces the one RATE_LIMIT_STORAGE_URL names (tests give it a clock of their own,
+    or read its store failures).
     """
     settings = settings or load_settings()
     pool = pool_options(settings)

@@ -1,10 +1,10 @@
 """Prometheus metrics: counted by a pure ASGI middleware, served on a listener of their own.
 
 Nothing here is reachable through the API's port. The listener (`METRICS_HOST:METRICS_PORT`)
-starts with the application's lifespan and stops with it. Under `uvicorn --workers N`, with
-`PROMETHEUS_MULTIPROC_DIR` exported, every worker writes its samples to that directory, the one
-worker that binds the port serves the sum of all of them, and the others carry on without a
-listener (docs/operations.md, research M2).
+starts with the application's lifespan and stops with it. Under `todo-api serve --workers N`,
+with `PROMETHEUS_MULTIPROC_DIR` set (by `serve` itself, workers.py), every worker writes its
+samples to that directory, the one worker that binds the port serves the sum of all of them, and
+the others carry on without a listener (docs/operations.md, research M2).
 """
 
 from __future__ import annotations

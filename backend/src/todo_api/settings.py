@@ -129,6 +129,9 @@ class Settings(DatabaseSettings):
         default=Rate(30, 60), alias="RATE_LIMIT_AUTH_FAILURES"
     )
     rate_limit_storage_url: str = Field(default="memory://", alias="RATE_LIMIT_STORAGE_URL")
+    # true: with several workers and memory:// counters, each worker keeps budgets of its own
+    # (a user may get up to N times every limit). Never assumed: see check_processes.
+    rate_limit_per_process: bool = Field(default=False, alias="RATE_LIMIT_PER_PROCESS")
     max_tasks_per_user: Annotated[int | None, BeforeValidator(_off_is_none)] = Field(
         default=10_000, ge=1, alias="MAX_TASKS_PER_USER"
     )
@@ -195,6 +198,33 @@ class Settings(DatabaseSettings):
                 "for TLS)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _per_process_needs_memory(self) -> Settings:
+        if self.rate_limit_per_process and self.rate_limit_storage_url != "memory://":
+            raise ValueError(
+                "RATE_LIMIT_PER_PROCESS=true applies to memory:// counters only: Redis counters "
+                "are shared by every worker (unset it)"
+            )
+        return self
+
+    def check_processes(self, processes: int) -> None:
+        """Refuse budgets multiplied without a word: with several processes, memory:// counters
+        give each process budgets of its own, so a user gets up to `processes` times each limit.
+        """
+        policies = (self.rate_limit, self.rate_limit_writes, self.rate_limit_auth_failures)
+        if (
+            processes > 1
+            and self.rate_limit_storage_url == "memory://"
+            and any(policy is not None for policy in policies)
+            and not self.rate_limit_per_process
+        ):
+            raise ConfigError(
+                f"RATE_LIMIT_STORAGE_URL keeps the rate-limit counters in memory, and each of "
+                f"the {processes} workers would count alone (up to {processes} times every "
+                "limit): share them with RATE_LIMIT_STORAGE_URL=redis://host:port/db, or set "
+                "RATE_LIMIT_PER_PROCESS=true to accept budgets per worker"
+            )
 
     @field_validator("trusted_proxies")
     @classmethod

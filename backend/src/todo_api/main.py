@@ -148,7 +148,10 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
             await limiter.close()
-            database.close()
+            # Off the event loop: a database thread stuck in the driver must not stop the loop
+            # from answering the cancelled requests (503) and writing their log lines; the
+            # server's hard exit ends the process if the thread never returns (server.py).
+            await asyncio.to_thread(database.close)
 
     info = load_spec()["info"]
     app = FastAPIOffline(

@@ -23,6 +23,7 @@ from todo_api.db.lifecycle import prepare_database
 from todo_api.errors import install_error_handlers
 from todo_api.metrics import Metrics, MetricsMiddleware
 from todo_api.middleware.body_limit import BodyLimitMiddleware
+from todo_api.middleware.cancellation import CancelledRequestMiddleware
 from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from todo_api.ratelimit.auth_failures import AuthFailureThrottle
@@ -216,6 +217,8 @@ def create_app(
         allow_credentials=False,
         max_age=600,
     )
+    # Inside the request id: a request cancelled at shutdown is answered 503 with its own id.
+    app.add_middleware(CancelledRequestMiddleware)
     app.add_middleware(RequestIdMiddleware)
     if settings.metrics_port is not None:  # outermost, so that it times everything
         metrics = Metrics(settings.metrics_host, settings.metrics_port, database.engine, jwks)

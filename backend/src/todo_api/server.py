@@ -41,6 +41,7 @@ from todo_api.errors import (
     ServiceUnavailable,
     problem_response,
 )
+from todo_api.middleware.cancellation import CANCELLED_DETAIL
 from todo_api.middleware.request_id import new_request_id
 from todo_api.settings import Settings
 
@@ -161,8 +162,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         super().shutdown()
         if self.cycle is not None and not self.cycle.response_complete:
-            # Past the grace period uvicorn cancels this request and answers 500. Its transaction
-            # is rolled back (Database.run), so the true answer is 503: nothing written, retry.
+            # Past the grace period uvicorn cancels this request. The application answers 503
+            # (CancelledRequestMiddleware); one without it would reach uvicorn's 500 instead,
+            # while its transaction is rolled back (Database.run): the true answer is 503.
             self.cycle.send_500_response = self._answer_cancelled  # type: ignore[method-assign]
         if self._phase is _Phase.BODY and self._timer is not None:
             # uvicorn waits for this request until the grace period ends, then cancels it (500).
@@ -247,12 +249,7 @@ def _answers(limits: ConnectionLimits) -> dict[str, bytes]:
             HeadersTooLarge(f"The request line and headers exceed {limits.max_header_bytes} bytes")
         ),
         "timed_out": _raw_problem(RequestTimeout("The request was not received in time")),
-        "cancelled": _raw_problem(
-            ServiceUnavailable(
-                "The server is shutting down: the request was cancelled and nothing was "
-                "written; retry"
-            )
-        ),
+        "cancelled": _raw_problem(ServiceUnavailable(CANCELLED_DETAIL)),
     }
 
 

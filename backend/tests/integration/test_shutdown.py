@@ -184,6 +184,7 @@ async def test_transaction_cancelled_at_the_deadline_is_rolled_back_and_answered
     assert answer.headers["content-type"] == "application/problem+json"
     assert "nothing was written" in answer.json()["detail"]
     assert "stuck" not in _titles(path)
+    assert "Traceback" not in server.log.read_text()
 
 
 async def test_process_exits_soon_after_the_grace_period_even_with_a_database_thread_stuck(

@@ -26,7 +26,7 @@ from common import REPO, running_server
 # The first matching needle (in a frame's file path or name) names where the time goes.
 BUCKETS = (
     ("json log line (formatter, stderr)", ("logs.py", "logging/__init__", "json/encoder")),
-    ("access log fields and route lookup", ("request_id.py:_access_fields", "_path_template")),
+    ("access log fields and route lookup", ("request_id.py:_access_fields", "path_template")),
     ("token verification (first sight)", ("jwt/", "tokens.py", "cryptography")),
     ("SQLite (driver)", ("sqlite3",)),
     ("SQLAlchemy", ("sqlalchemy/",)),

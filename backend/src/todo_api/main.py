@@ -23,6 +23,7 @@ from todo_api.db.lifecycle import prepare_database
 from todo_api.errors import install_error_handlers
 from todo_api.metrics import Metrics, MetricsMiddleware
 from todo_api.middleware.body_limit import BodyLimitMiddleware
+from todo_api.middleware.cancellation import CancelledRequestMiddleware
 from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from todo_api.ratelimit.auth_failures import AuthFailureThrottle
@@ -148,7 +149,10 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
             await limiter.close()
-            database.close()
+            # Off the event loop: a database thread stuck in the driver must not stop the loop
+            # from answering the cancelled requests (503) and writing their log lines; the
+            # server's hard exit ends the process if the thread never returns (server.py).
+            await asyncio.to_thread(database.close)
 
     info = load_spec()["info"]
     app = FastAPIOffline(
@@ -213,6 +217,8 @@ def create_app(
         allow_credentials=False,
         max_age=600,
     )
+    # Inside the request id: a request cancelled at shutdown is answered 503 with its own id.
+    app.add_middleware(CancelledRequestMiddleware)
     app.add_middleware(RequestIdMiddleware)
     if settings.metrics_port is not None:  # outermost, so that it times everything
         metrics = Metrics(settings.metrics_host, settings.metrics_port, database.engine, jwks)

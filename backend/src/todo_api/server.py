@@ -25,7 +25,9 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, ClassVar
 
 import httptools
@@ -39,14 +41,18 @@ from todo_api.errors import (
     ServiceUnavailable,
     problem_response,
 )
+from todo_api.middleware.cancellation import CANCELLED_DETAIL
 from todo_api.middleware.request_id import new_request_id
 from todo_api.settings import Settings
 
 log = logging.getLogger("todo_api.server")
 
-# Past the grace period, uvicorn cancels the requests still running and runs the lifespan's
-# shutdown; if the process is still alive this long after the grace period began, it exits at once.
+# Past the grace period, uvicorn cancels the requests still running (each answers 503) and runs the
+# lifespan's shutdown; if the process is still alive this long after the grace period ends, counted
+# from the signal, it exits at once: SHUTDOWN_GRACE_SECONDS + 0.8 s is the bound on a shutdown.
 HARD_EXIT_MARGIN_SECONDS = 0.8
+# How long the hard exit waits for its one-line notice to be written.
+EXIT_NOTICE_SECONDS = 0.05
 # A client still sending its body at shutdown gets its 408 this long before the grace period ends,
 # so that its request ends by itself instead of being cancelled (uvicorn would answer 500).
 SHUTDOWN_BODY_MARGIN_SECONDS = 1.0
@@ -156,8 +162,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         super().shutdown()
         if self.cycle is not None and not self.cycle.response_complete:
-            # Past the grace period uvicorn cancels this request and answers 500. Its transaction
-            # is rolled back (Database.run), so the true answer is 503: nothing written, retry.
+            # Past the grace period uvicorn cancels this request. The application answers 503
+            # (CancelledRequestMiddleware); one without it would reach uvicorn's 500 instead,
+            # while its transaction is rolled back (Database.run): the true answer is 503.
             self.cycle.send_500_response = self._answer_cancelled  # type: ignore[method-assign]
         if self._phase is _Phase.BODY and self._timer is not None:
             # uvicorn waits for this request until the grace period ends, then cancels it (500).
@@ -242,12 +249,7 @@ def _answers(limits: ConnectionLimits) -> dict[str, bytes]:
             HeadersTooLarge(f"The request line and headers exceed {limits.max_header_bytes} bytes")
         ),
         "timed_out": _raw_problem(RequestTimeout("The request was not received in time")),
-        "cancelled": _raw_problem(
-            ServiceUnavailable(
-                "The server is shutting down: the request was cancelled and nothing was "
-                "written; retry"
-            )
-        ),
+        "cancelled": _raw_problem(ServiceUnavailable(CANCELLED_DETAIL)),
     }
 
 
@@ -266,25 +268,83 @@ for _name, _answer in _answers(GuardedHttpToolsProtocol.limits).items():
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, whose shutdown always ends: past the grace period and a margin, the
-    process exits whatever a client, a request or a database thread is still doing."""
+    """uvicorn's server, whose shutdown always ends: SHUTDOWN_GRACE_SECONDS and a margin after
+    the signal, the process exits whatever a client, a request or a database thread is still
+    doing.
+
+    The deadline is armed when the signal arrives (`handle_exit`), not when uvicorn's main loop
+    next looks at `should_exit` and calls `shutdown`: that is up to 0.1 s later on an idle loop,
+    and later still on a busy one (research.md, "Shutdown within its bound").
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.hard_exit = HardExit()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # Its thread starts in the process that serves (not in one that forks it), before the
+        # application's start-up, and before any signal: a signal handler starts no thread.
+        self.hard_exit.start()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._arm_hard_exit()
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        grace = self.config.timeout_graceful_shutdown or 0
-        _exit_after(grace + HARD_EXIT_MARGIN_SECONDS)
+        self._arm_hard_exit()  # a shutdown without a signal (limit_max_requests, say)
         await super().shutdown(sockets)
 
+    def _arm_hard_exit(self) -> None:
+        grace = self.config.timeout_graceful_shutdown or 0
+        self.hard_exit.arm(grace + HARD_EXIT_MARGIN_SECONDS)
 
-def _exit_after(seconds: float) -> None:
-    def hard_exit() -> None:
-        # An open transaction dies with the process: PostgreSQL rolls back a transaction whose
-        # connection drops, SQLite ignores WAL frames without a commit. Never half-written.
-        os.write(2, b"todo-api: shutdown did not finish within the grace period; exiting now\n")
-        os._exit(1)
 
-    timer = threading.Timer(seconds, hard_exit)
-    timer.daemon = True
-    timer.start()
+class HardExit:
+    """A daemon thread that ends the process at a deadline, once started and armed (the first
+    arming wins; an arming before the start counts from when it was made)."""
+
+    def __init__(self) -> None:
+        self._armed = threading.Event()
+        self._deadline: float | None = None
+        self._thread = threading.Thread(target=self._wait, name="todo-api-hard-exit", daemon=True)
+
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    @property
+    def deadline(self) -> float | None:
+        """When the process ends (time.monotonic()), or None until armed."""
+        return self._deadline
+
+    def arm(self, seconds: float) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + seconds
+            self._armed.set()
+
+    def _wait(self) -> None:
+        self._armed.wait()
+        deadline = self._deadline or 0.0
+        # time.sleep holds no lock and no GIL: nothing the process does can hold this back.
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(left)
+        _exit_now()
+
+
+def _exit_now() -> None:
+    # An open transaction dies with the process: PostgreSQL rolls back a transaction whose
+    # connection drops, SQLite ignores WAL frames without a commit. Never half-written.
+    # The notice is written by a thread of its own: a stderr that blocks (a full pipe) must not
+    # hold the exit back.
+    notice = threading.Thread(target=_write_exit_notice, daemon=True)
+    notice.start()
+    notice.join(EXIT_NOTICE_SECONDS)
+    os._exit(1)
+
+
+def _write_exit_notice() -> None:
+    os.write(2, b"todo-api: shutdown did not finish within the grace period; exiting now\n")
 
 
 # The standard library's event loop, not uvloop (uvicorn's "auto" when installed): under 100

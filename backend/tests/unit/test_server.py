@@ -4,9 +4,17 @@ and integration/test_shutdown.py)."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from todo_api.server import GuardedHttpToolsProtocol, Server, make_server
+from todo_api.server import (
+    HARD_EXIT_MARGIN_SECONDS,
+    GuardedHttpToolsProtocol,
+    HardExit,
+    Server,
+    make_server,
+)
 from todo_api.settings import ConfigError, load_settings
 
 GOOD = "a-perfectly-good-development-secret-0123456789"
@@ -62,3 +70,33 @@ def test_limits_out_of_bounds_stop_the_server_naming_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=variable):
         load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD, **{variable: value})
+
+
+class _ArmOnly(HardExit):
+    """Records its arming and never ends the process (this one runs the tests)."""
+
+    def __init__(self) -> None:
+        self.armed: list[float] = []
+
+    def arm(self, seconds: float) -> None:
+        self.armed.append(seconds)
+
+
+def test_the_hard_exit_is_armed_by_the_signal_itself_not_later_by_the_shutdown() -> None:
+    settings = load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD, SHUTDOWN_GRACE_SECONDS="4")
+    server = make_server(_app, settings, "127.0.0.1", 8000)
+    server.hard_exit = hard_exit = _ArmOnly()
+
+    server.handle_exit(signal.SIGTERM, None)
+
+    assert hard_exit.armed == [4 + HARD_EXIT_MARGIN_SECONDS]
+    assert server.should_exit
+
+
+def test_the_hard_exit_deadline_is_the_first_arming() -> None:
+    hard_exit = HardExit()  # never started: this process runs the tests
+    assert hard_exit.deadline is None
+    hard_exit.arm(10)
+    first = hard_exit.deadline
+    hard_exit.arm(1)
+    assert hard_exit.deadline == first

@@ -86,7 +86,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 def _access_fields(scope: Scope, status: int, started: float, request_id: str) -> dict[str, Any]:
-    path = _path_template(scope)
+    path = path_template(scope)
     identity = scope.get("state", {}).get(IDENTITY_KEY)
     return {
         "method": scope["method"],
@@ -98,7 +98,7 @@ def _access_fields(scope: Scope, status: int, started: float, request_id: str) -
     }
 
 
-def _path_template(scope: Scope) -> str:
+def path_template(scope: Scope) -> str:
     """The route's template, not the raw path: ids stay out of log cardinality (and out of logs).
 
     A request answered before routing (401 by authentication, 413 by the body limit, a CORS

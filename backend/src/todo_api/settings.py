@@ -129,6 +129,9 @@ class Settings(DatabaseSettings):
         default=Rate(30, 60), alias="RATE_LIMIT_AUTH_FAILURES"
     )
     rate_limit_storage_url: str = Field(default="memory://", alias="RATE_LIMIT_STORAGE_URL")
+    # A store that does not answer at start: a warning and requests served uncounted (false), or
+    # no start at all (true). Past the start, the limits fail open either way (limiter.py).
+    rate_limit_store_required: bool = Field(default=False, alias="RATE_LIMIT_STORE_REQUIRED")
     max_tasks_per_user: Annotated[int | None, BeforeValidator(_off_is_none)] = Field(
         default=10_000, ge=1, alias="MAX_TASKS_PER_USER"
     )
@@ -193,6 +196,16 @@ class Settings(DatabaseSettings):
             raise ValueError(
                 "RATE_LIMIT_STORAGE_URL must be memory:// or redis://host:port/db (rediss:// "
                 "for TLS)"
+            )
+        return value
+
+    @field_validator("rate_limit_store_required")
+    @classmethod
+    def _a_store_to_require(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("rate_limit_storage_url", "memory://") == "memory://":
+            raise ValueError(
+                "RATE_LIMIT_STORE_REQUIRED=true needs a Redis RATE_LIMIT_STORAGE_URL (the "
+                "memory:// counters of each process cannot be unreachable)"
             )
         return value
 

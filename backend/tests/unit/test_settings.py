@@ -146,3 +146,26 @@ def test_jwks_keys_may_not_go_stale_between_two_scheduled_refreshes() -> None:
     assert "AUTH_JWKS_MAX_STALE_SECONDS must be longer than AUTH_JWKS_REFRESH_SECONDS" in message
     settings = load_settings(_env_file=None, BETTER_AUTH_URL=url)
     assert settings.auth_jwks_max_stale_seconds == 86400
+
+
+def test_a_required_rate_limit_store_must_be_redis() -> None:
+    message = problem(BETTER_AUTH_SECRET=GOOD, RATE_LIMIT_STORE_REQUIRED="true")
+    assert "RATE_LIMIT_STORE_REQUIRED" in message
+    assert "RATE_LIMIT_STORAGE_URL" in message
+    settings = load_settings(
+        _env_file=None,
+        BETTER_AUTH_SECRET=GOOD,
+        RATE_LIMIT_STORAGE_URL="redis://:pw@127.0.0.1:6379/0",
+        RATE_LIMIT_STORE_REQUIRED="true",
+    )
+    assert settings.rate_limit_store_required is True
+    assert load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD).rate_limit_store_required is False
+
+
+def test_rate_limit_store_required_is_a_boolean() -> None:
+    message = problem(
+        BETTER_AUTH_SECRET=GOOD,
+        RATE_LIMIT_STORAGE_URL="redis://127.0.0.1:6379/0",
+        RATE_LIMIT_STORE_REQUIRED="sometimes",
+    )
+    assert "RATE_LIMIT_STORE_REQUIRED" in message

@@ -247,7 +247,7 @@ def test_response_declares_the_headers_the_service_sends(
         # Whatever budget counted the request (the per-user ones, or the failed-auth one on a
         # 401); absent when limits are off, so not required.
         declared |= {"RateLimit", "RateLimit-Policy"}
-    if code == "429":
+    if code in ("429", "503"):
         always.add("Retry-After")
     missing = (declared | always) - set(headers)
     assert not missing, sorted(missing)

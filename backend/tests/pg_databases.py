@@ -13,6 +13,8 @@ import atexit
 import itertools
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, text
@@ -133,3 +135,26 @@ def cluster() -> Cluster:
 def cleanup() -> None:
     if _cluster is not None:
         _cluster.drop_all()
+
+
+@contextmanager
+def database_away(database: Database) -> Iterator[None]:
+    """No connection to `database` survives or can be made until the block ends: its backends are
+    terminated and new connections refused (ALLOW_CONNECTIONS false), never by stopping the
+    server that others share."""
+    admin = cluster()._autocommit()
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{database.name}" ALLOW_CONNECTIONS false'))
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database.name},
+        )
+    try:
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{database.name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()

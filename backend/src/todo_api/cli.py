@@ -4,6 +4,7 @@ schema."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import shlex
@@ -70,6 +71,12 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None, work
     finally:
         if app is None:
             engine.dispose()
+    if settings.rate_limit_store_required:
+        try:
+            asyncio.run(_require_rate_limit_store(settings))
+        except ConfigError as exc:
+            print(f"todo-api: {exc}", file=sys.stderr)
+            return 2
     # Bound before the app starts: a port in use is one line and exit 1, before any "ready" log
     # line (uvicorn would start the app, log, then fail to bind). Workers share this socket.
     try:
@@ -92,6 +99,19 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None, work
         _demo_curl_when(lambda: server.started, settings, host, port, demo_user)
     server.run(sockets=[listener])
     return 0
+
+
+async def _require_rate_limit_store(settings: Settings) -> None:
+    """The lifespan's check, once before uvicorn, for the same reason as the database's."""
+    from todo_api.main import check_rate_limit_store
+    from todo_api.ratelimit.counters import make_counters
+    from todo_api.ratelimit.limiter import Limiter
+
+    limiter = Limiter(make_counters(settings.rate_limit_storage_url))
+    try:
+        await check_rate_limit_store(limiter, settings)
+    finally:
+        await limiter.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

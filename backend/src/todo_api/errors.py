@@ -19,8 +19,12 @@
     │   ├── PreconditionRequired    428  a write without If-Match under REQUIRE_IF_MATCH
     │   ├── RateLimited             429  a request budget is spent; with Retry-After
     │   ├── HeadersTooLarge         431  request line and headers over the limit (server.py)
-    │   ├── ServiceUnavailable      503  not ready, e.g. no signing keys yet (/readyz)
-    │   │   └── DatabaseUnavailable 503  the database does not answer; rolled back, may retry
+    │   ├── ServiceUnavailable      503  not ready, e.g. no signing keys yet (/readyz); every
+    │   │   │                            503 carries Retry-After
+    │   │   └── DatabaseUnavailable 503  the database (or its disk) does not answer; rolled
+    │   │                                back, may retry
+    │   ├── StorageFull             507  the database's disk is full; nothing written, reads
+    │   │                                still served
     │   └── HttpError               any other framework status, in the same shape
     ├── auth.tokens.AuthError       a token is unacceptable (plain Python, no HTTP); its `reason`
     │   │                           is safe to show and becomes InvalidToken's detail
@@ -142,16 +146,49 @@ class HeadersTooLarge(ApiError):
     status, slug, title = 431, "headers-too-large", "Request Header Fields Too Large"
 
 
+# A 503 says when to retry: soon enough that a blip costs a client little, late enough that a
+# fleet of clients does not retry at request rate into a database that is coming back.
+RETRY_AFTER_SECONDS = 2
+
+
 class ServiceUnavailable(ApiError):
     status, slug, title = 503, "service-unavailable", "Service Unavailable"
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
+        super().__init__(
+            detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
+        )
 
 
 class DatabaseUnavailable(ServiceUnavailable):
     """Gone, unreachable, locked, dropped mid-transaction or pool exhausted: not a bug (500), and
-    the client may retry (nothing was written)."""
+    the client may retry (nothing was written).
 
-    def __init__(self) -> None:
-        super().__init__("The database does not answer")
+    `reason` (never sent) says why, for the log line of dependencies.py; None when the database
+    itself is not at fault (this process's pool is exhausted). `disk`: its disk failed (SQLite's
+    I/O error), not the database.
+    """
+
+    def __init__(
+        self,
+        detail: str = "The database does not answer",
+        *,
+        reason: str | None = None,
+        disk: bool = False,
+    ) -> None:
+        super().__init__(detail)
+        self.reason, self.disk = reason, disk
+
+
+class StorageFull(ApiError):
+    """507, not 503: reads are still served, and a retry will not succeed until an operator frees
+    space, so no Retry-After invites one. The transaction rolled back: nothing was written."""
+
+    status, slug, title = 507, "storage-full", "Insufficient Storage"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("The database's disk is full: nothing was written")
+        self.reason = reason
 
 
 class HttpError(ApiError):

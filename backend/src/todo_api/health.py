@@ -1,4 +1,4 @@
-"""Public probes: liveness never touches the database, readiness does."""
+"""Public probes: liveness never touches the database, readiness does (and, on SQLite, its disk)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from todo_api.db import ping
+from todo_api.dependencies import reason_of
 from todo_api.errors import DatabaseUnavailable, ServiceUnavailable
 from todo_api.state import State
 
@@ -30,10 +31,18 @@ async def healthz() -> Health:
 
 @router.get("/readyz", operation_id="getReadiness")
 def readyz(state: State) -> Readiness:
+    database = state.database
     try:
-        ping(state.database.engine)
-    except SQLAlchemyError:
+        ping(database.engine)
+    except SQLAlchemyError as exc:
+        # With no traffic, the probe is what notices an outage and its end.
+        database.status.failed(reason_of(exc))
         raise DatabaseUnavailable() from None
+    if not database.status.up:
+        database.status.recovered()
+    if database.disk_problem() is not None:
+        # Reads would still be served, but a write would be refused: not ready.
+        raise ServiceUnavailable("The database's disk cannot take writes")
     jwks = state.jwks
     if jwks is not None and not jwks.ready:
         # Without one key, no JWKS token can be verified: say why, so operators can act.

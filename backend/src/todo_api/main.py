@@ -31,7 +31,7 @@ from todo_api.ratelimit.counters import make_counters
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.middleware import UserRateLimitMiddleware
 from todo_api.ratelimit.policy import Policy, Rate
-from todo_api.settings import Settings, load_settings
+from todo_api.settings import ConfigError, Settings, load_settings
 from todo_api.spec import load_spec, serve_redoc, serve_spec
 from todo_api.state import AppState, attach
 from todo_api.tasks import routes as task_routes
@@ -105,6 +105,23 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+async def check_rate_limit_store(limiter: Limiter, settings: Settings) -> None:
+    """A store that does not answer at start: a warning (limits fail open until it does), or
+    ConfigError under RATE_LIMIT_STORE_REQUIRED. Never the URL: it may hold a password."""
+    reason = await limiter.check()
+    if reason is None:
+        return
+    if settings.rate_limit_store_required:
+        raise ConfigError(
+            f"RATE_LIMIT_STORAGE_URL does not answer ({reason}) and RATE_LIMIT_STORE_REQUIRED "
+            "is true: start Redis, fix the URL, or set RATE_LIMIT_STORE_REQUIRED=false"
+        )
+    log.warning(
+        "RATE_LIMIT_STORAGE_URL does not answer: requests are served uncounted until it does",
+        extra={"dependency": limiter.store.name, "reason": reason},
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -133,6 +150,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # SQLite: migrate; PostgreSQL: wait for it, check the schema revision and the RLS role.
         prepare_database(database.engine, settings.db_startup_timeout)
+        await check_rate_limit_store(limiter, settings)
         # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
         # tokens, and /readyz says so until the first fetch succeeds.
         refresher = asyncio.create_task(jwks.run()) if jwks else None
@@ -221,6 +239,11 @@ def create_app(
     app.add_middleware(CancelledRequestMiddleware)
     app.add_middleware(RequestIdMiddleware)
     if settings.metrics_port is not None:  # outermost, so that it times everything
-        metrics = Metrics(settings.metrics_host, settings.metrics_port, database.engine, jwks)
+        dependencies = [database.status, *([database.disk] if database.disk else [])]
+        if settings.rate_limit_storage_url != "memory://":
+            dependencies.append(limiter.store)
+        metrics = Metrics(
+            settings.metrics_host, settings.metrics_port, database.engine, jwks, dependencies
+        )
         app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

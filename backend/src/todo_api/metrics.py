@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -33,6 +34,7 @@ from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.auth.keys import JwksCache
+from todo_api.dependencies import Dependency
 from todo_api.settings import ConfigError
 from todo_api.spec import load_spec
 
@@ -92,9 +94,17 @@ def reason_label(reason: str) -> str:
 class Metrics:
     """The series of one application, and the listener that serves them."""
 
-    def __init__(self, host: str, port: int, engine: Engine, jwks: JwksCache | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        engine: Engine,
+        jwks: JwksCache | None = None,
+        dependencies: Sequence[Dependency] = (),
+    ) -> None:
         self.host, self.port = host, port
         self.engine, self.jwks = engine, jwks
+        self.dependencies = tuple(dependencies)
         self.multiprocess_dir = os.environ.get(MULTIPROC_DIR_VARIABLE) or None
         if self.multiprocess_dir is not None and not Path(self.multiprocess_dir).is_dir():
             # prometheus-client would fail later with a bare FileNotFoundError.
@@ -147,6 +157,19 @@ class Metrics:
             if jwks is not None
             else None
         )
+        # livemin: with several workers, 0 as soon as one of them finds it down.
+        self.dependency_up = Gauge(
+            "todo_api_dependency_up",
+            "1 while the dependency answers (database, rate_limit_store, disk), 0 while it does "
+            "not; the lowest of the workers.",
+            ["dependency"],
+            multiprocess_mode="livemin",
+            registry=registry,
+        )
+        self._dependency_children = [
+            (dependency, self.dependency_up.labels(dependency.name))
+            for dependency in self.dependencies
+        ]
         # `.labels()` takes a lock and builds a key on every call: keep the children.
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._server: WSGIServer | None = None
@@ -180,6 +203,8 @@ class Metrics:
             self.pool.labels("idle").set(pool.checkedin())
         if self.jwks_age is not None and self.jwks is not None:
             self.jwks_age.set(self.jwks.age())
+        for dependency, child in self._dependency_children:
+            child.set(1 if dependency.up else 0)
         if self.multiprocess_dir is not None:
             _forget_dead_workers(self.multiprocess_dir)
 

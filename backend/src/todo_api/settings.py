@@ -132,6 +132,9 @@ class Settings(DatabaseSettings):
     # true: with several workers and memory:// counters, each worker keeps budgets of its own
     # (a user may get up to N times every limit). Never assumed: see check_processes.
     rate_limit_per_process: bool = Field(default=False, alias="RATE_LIMIT_PER_PROCESS")
+    # A store that does not answer at start: a warning and requests served uncounted (false), or
+    # no start at all (true). Past the start, the limits fail open either way (limiter.py).
+    rate_limit_store_required: bool = Field(default=False, alias="RATE_LIMIT_STORE_REQUIRED")
     max_tasks_per_user: Annotated[int | None, BeforeValidator(_off_is_none)] = Field(
         default=10_000, ge=1, alias="MAX_TASKS_PER_USER"
     )
@@ -225,6 +228,16 @@ class Settings(DatabaseSettings):
                 "limit): share them with RATE_LIMIT_STORAGE_URL=redis://host:port/db, or set "
                 "RATE_LIMIT_PER_PROCESS=true to accept budgets per worker"
             )
+
+    @field_validator("rate_limit_store_required")
+    @classmethod
+    def _a_store_to_require(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("rate_limit_storage_url", "memory://") == "memory://":
+            raise ValueError(
+                "RATE_LIMIT_STORE_REQUIRED=true needs a Redis RATE_LIMIT_STORAGE_URL (the "
+                "memory:// counters of each process cannot be unreachable)"
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

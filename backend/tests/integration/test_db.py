@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from sqlalchemy import Connection, text
 import pg_databases
 from api_fixtures import SECRET, User, all_tasks, create_task
 from live_server import CLI, child_env, free_port
+from pg_databases import database_away
 from todo_api.db import DatabaseNotReady, make_engine, wait_for_database
 from todo_api.main import create_app
 from todo_api.settings import Settings
@@ -28,27 +27,6 @@ from todo_api.state import app_state
 from todo_api.tasks import store
 
 pytestmark = pytest.mark.anyio
-
-
-@contextmanager
-def database_away(database: pg_databases.Database) -> Iterator[None]:
-    """No connection to `database` survives or can be made until the block ends."""
-    admin = pg_databases.cluster()._autocommit()
-    with admin.connect() as connection:
-        connection.execute(text(f'ALTER DATABASE "{database.name}" ALLOW_CONNECTIONS false'))
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": database.name},
-        )
-    try:
-        yield
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'ALTER DATABASE "{database.name}" ALLOW_CONNECTIONS true'))
-        admin.dispose()
 
 
 def _admin_count(database: pg_databases.Database) -> int:

@@ -46,6 +46,7 @@ def test_serve_runs_the_guarded_protocol_with_the_settings() -> None:
     assert b"exceed 8192 bytes" in config.http.too_large
     assert config.http.timed_out.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
     assert config.http.cancelled.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"\r\nretry-after: 2\r\n" in config.http.cancelled  # every 503 says when to retry
 
 
 def test_the_protocol_class_itself_carries_the_defaults() -> None:

@@ -192,3 +192,26 @@ def test_per_process_budgets_are_refused_with_shared_counters_and_must_be_a_bool
     assert "RATE_LIMIT_PER_PROCESS" in problem(
         BETTER_AUTH_SECRET=GOOD, RATE_LIMIT_PER_PROCESS="maybe"
     )
+
+
+def test_a_required_rate_limit_store_must_be_redis() -> None:
+    message = problem(BETTER_AUTH_SECRET=GOOD, RATE_LIMIT_STORE_REQUIRED="true")
+    assert "RATE_LIMIT_STORE_REQUIRED" in message
+    assert "RATE_LIMIT_STORAGE_URL" in message
+    settings = load_settings(
+        _env_file=None,
+        BETTER_AUTH_SECRET=GOOD,
+        RATE_LIMIT_STORAGE_URL="redis://:pw@127.0.0.1:6379/0",
+        RATE_LIMIT_STORE_REQUIRED="true",
+    )
+    assert settings.rate_limit_store_required is True
+    assert load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD).rate_limit_store_required is False
+
+
+def test_rate_limit_store_required_is_a_boolean() -> None:
+    message = problem(
+        BETTER_AUTH_SECRET=GOOD,
+        RATE_LIMIT_STORAGE_URL="redis://127.0.0.1:6379/0",
+        RATE_LIMIT_STORE_REQUIRED="sometimes",
+    )
+    assert "RATE_LIMIT_STORE_REQUIRED" in message

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from todo_api.db.disk import disk_failure
+
 # How long a SQLite writer waits for the write lock before "database is locked" (both the
 # driver's timeout and the busy_timeout pragma say this).
 SQLITE_BUSY_SECONDS = 15
@@ -82,8 +84,22 @@ def ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
+def disk_not_ready(engine: Engine, error: BaseException) -> DatabaseNotReady | None:
+    """SQLite's disk is full or failing: not "not ready yet", an operator's problem now."""
+    failure = disk_failure(error)
+    if failure is None:
+        return None
+    where = Path(engine.url.database or ".").resolve().parent
+    what = "is full" if failure == "full" else "fails (disk I/O error)"
+    return DatabaseNotReady(
+        f"the disk of the database at {describe(engine)} (DATABASE_URL) {what}: free space "
+        f"in {where}, or check the disk"
+    )
+
+
 def wait_for_database(engine: Engine, timeout: float) -> None:
-    """Retry for up to `timeout` seconds: at deploy time the database often starts alongside us."""
+    """Retry for up to `timeout` seconds: at deploy time the database often starts alongside us.
+    A SQLite disk that is full or failing is reported at once: waiting would not fill it."""
     deadline = time.monotonic() + timeout
     delay = 0.25
     while True:
@@ -91,6 +107,9 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
             ping(engine)
             return
         except OperationalError as exc:
+            disk = disk_not_ready(engine, exc)
+            if disk is not None:
+                raise disk from None
             if time.monotonic() + delay > deadline:
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
                 raise DatabaseNotReady(

@@ -18,9 +18,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from todo_api.db.engine import DatabaseNotReady, describe, wait_for_database
+from todo_api.db.engine import DatabaseNotReady, describe, disk_not_ready, wait_for_database
 
 log = logging.getLogger("todo_api.db")
 
@@ -104,7 +104,13 @@ def prepare_database(engine: Engine, startup_timeout: float) -> None:
     """
     wait_for_database(engine, startup_timeout)
     if engine.dialect.name == "sqlite":
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except OperationalError as exc:
+            disk = disk_not_ready(engine, exc)
+            if disk is None:
+                raise
+            raise disk from None
         return
     with engine.connect() as connection:
         _check_revision(connection, describe(engine))

@@ -6,14 +6,17 @@ import asyncio
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
 from todo_api.db.driver import DriverStatement
-from todo_api.errors import DatabaseUnavailable
+from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
+from todo_api.errors import DatabaseUnavailable, StorageFull
 
 T = TypeVar("T")
 
@@ -41,17 +44,34 @@ def transaction(engine: Engine, user_id: str | None = None) -> Iterator[Connecti
     """
     # The store failing (gone, unreachable, locked, connection dropped mid-transaction, pool
     # exhausted) is not our code: the transaction rolled back, the caller may retry, so 503.
+    # SQLite's disk full is a 507 of its own: a retry fails until an operator frees space.
     try:
         with engine.begin() as connection:
             if user_id is not None:
                 bind_user(connection, user_id)
             yield connection
-    except (OperationalError, InterfaceError, PoolTimeout):
+    except (OperationalError, InterfaceError) as exc:
+        raise unavailable(exc) from None
+    except PoolTimeout:
+        # This process holds every connection: the database is not at fault (reason None).
         raise DatabaseUnavailable() from None
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise DatabaseUnavailable() from None
+            raise unavailable(exc) from None
         raise
+
+
+def unavailable(error: DBAPIError) -> DatabaseUnavailable | StorageFull:
+    """The API's error for a driver failure, with the reason for the log line."""
+    reason = reason_of(error)
+    failure = disk_failure(error)
+    if failure == "full":
+        return StorageFull(reason)
+    if failure == "io":
+        return DatabaseUnavailable(
+            "The database's disk failed: nothing was written", reason=reason, disk=True
+        )
+    return DatabaseUnavailable(reason=reason)
 
 
 class RequestAbandoned(Exception):
@@ -81,6 +101,13 @@ class Database:
         self._serial_writes = engine.dialect.name == "sqlite"
         self._executor: ThreadPoolExecutor | None = None
         self._writer: ThreadPoolExecutor | None = None
+        # Does the database answer; and, for a SQLite file, does its disk take writes (on
+        # PostgreSQL the disk is the server's, out of our sight).
+        self.status = Dependency(DATABASE)
+        database = engine.url.database
+        on_disk = self._serial_writes and database not in (None, "", ":memory:")
+        self.disk = Dependency(DISK) if on_disk else None
+        self._directory = Path(database).resolve().parent if on_disk and database else None
 
     async def run(self, user_id: str | None, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in one transaction bound to `user_id`, on a database thread (None:
@@ -111,10 +138,53 @@ class Database:
 
         executor = self._writer_thread() if writes else self._readers()
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, in_transaction)
+            result = await asyncio.get_running_loop().run_in_executor(executor, in_transaction)
         except asyncio.CancelledError:
             abandoned = True
             raise
+        except StorageFull as exc:
+            self._disk_failed(exc.reason)
+            raise
+        except DatabaseUnavailable as exc:
+            if exc.reason is not None:
+                if exc.disk:
+                    self._disk_failed(exc.reason)
+                else:
+                    self.status.failed(exc.reason)
+            raise
+        # While all is well, two attribute reads: the transitions are the rare case.
+        if not self.status.up:
+            self.status.recovered()
+        if writes and self.disk is not None and not self.disk.up:
+            self.disk_problem()
+        return result
+
+    def _disk_failed(self, reason: str) -> None:
+        if self.disk is not None:
+            self.disk.failed(reason)
+
+    def disk_problem(self) -> str | None:
+        """Why the SQLite file's disk cannot take writes now, or None (always None on
+        PostgreSQL): too little free space (`disk` goes down before writes fail), or, while it is
+        down, a probe write that fails. Called by /readyz, so a disk that gets space back comes
+        back by itself, without waiting for a write."""
+        if self.disk is None or self._directory is None:
+            return None
+        try:
+            free = free_bytes(self._directory)
+            if free < MIN_FREE_BYTES:
+                reason = f"{free} bytes free, below {MIN_FREE_BYTES}"
+                self.disk.failed(reason)
+                return reason
+            if not self.disk.up:
+                probe(self._directory)
+        except OSError as exc:
+            reason = f"{type(exc).__name__}: {exc.strerror or exc}"
+            self.disk.failed(reason)
+            return reason
+        if not self.disk.up:
+            self.disk.recovered()
+        return None
 
     # Both created on first use, by the event loop's thread only: no race.
     def _readers(self) -> ThreadPoolExecutor:

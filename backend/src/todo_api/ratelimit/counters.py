@@ -8,8 +8,8 @@ round trip, through redis-py's asyncio client.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, cast
 
 from redis.asyncio import Redis
 
@@ -25,6 +25,10 @@ class Counters(Protocol):
 
     async def peek(self, key: str) -> tuple[int, float]:
         """The count and window end without counting (0 when no window is open)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the store does not answer (checked at start)."""
         ...
 
     async def close(self) -> None:
@@ -65,6 +69,9 @@ class MemoryCounters:
         if window is None or window[1] <= now:
             return 0, now
         return int(window[0]), window[1]
+
+    async def ping(self) -> None:
+        pass
 
     async def close(self) -> None:
         pass
@@ -114,6 +121,10 @@ class RedisCounters:
     async def peek(self, key: str) -> tuple[int, float]:
         count, ttl_ms = await self._peek(keys=[key])
         return int(count), time.time() + max(int(ttl_ms), 0) / 1000
+
+    async def ping(self) -> None:
+        # redis-py types ping() for its sync and asyncio clients at once.
+        await cast(Awaitable[bool], self._client.ping())
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
+from todo_api.dependencies import RATE_LIMIT_STORE, Dependency, reason_of
 from todo_api.ratelimit.counters import Counters
 from todo_api.ratelimit.policy import Policy, Usage
-
-log = logging.getLogger("todo_api.ratelimit")
 
 # After a store failure, requests go uncounted for this long before the store is tried again: a
 # down or hung Redis costs one timeout a second, not one per request.
 RETRY_STORE_SECONDS = 1.0
-WARN_EVERY_SECONDS = 60.0
+_STORE_ERRORS = (RedisError, OSError, TimeoutError)
 
 
 class Limiter:
@@ -35,8 +33,9 @@ class Limiter:
         self._clock = clock
         self._monotonic = monotonic
         self._retry_at = 0.0
-        self._warned_at: float | None = None
-        self.store_failures = 0  # for operators (metrics): requests served uncounted
+        self.store_failures = 0  # requests served uncounted
+        # Down: one error line; back: one info line (dependencies.py).
+        self.store = Dependency(RATE_LIMIT_STORE, clock=monotonic)
 
     async def hit(self, policy: Policy, key: str) -> Usage | None:
         """Count one request; `allowed` is False once the window's budget is spent."""
@@ -45,9 +44,11 @@ class Limiter:
             return None
         try:
             count, ends_at = await self._counters.incr(_key(policy, key), policy.rate.seconds)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _STORE_ERRORS as exc:
             self._failed(exc)
             return None
+        if not self.store.up:
+            self.store.recovered()
         return self._usage(policy, count, ends_at, allowed=count <= policy.rate.amount)
 
     async def peek(self, policy: Policy, key: str) -> Usage | None:
@@ -57,10 +58,24 @@ class Limiter:
             return None
         try:
             count, ends_at = await self._counters.peek(_key(policy, key))
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _STORE_ERRORS as exc:
             self._failed(exc)
             return None
+        if not self.store.up:
+            self.store.recovered()
         return self._usage(policy, count, ends_at, allowed=count < policy.rate.amount)
+
+    async def check(self) -> str | None:
+        """At start: why the store does not answer, or None. The store is then down (the gauge
+        says 0) without an error line: the caller says it, once, its own way."""
+        try:
+            await self._counters.ping()
+        except _STORE_ERRORS as exc:
+            reason = reason_of(exc)
+            self._retry_at = self._monotonic() + RETRY_STORE_SECONDS
+            self.store.failed(reason, announce=False)
+            return reason
+        return None
 
     async def close(self) -> None:
         await self._counters.close()
@@ -73,14 +88,8 @@ class Limiter:
 
     def _failed(self, exc: BaseException) -> None:
         self.store_failures += 1
-        now = self._monotonic()
-        self._retry_at = now + RETRY_STORE_SECONDS
-        if self._warned_at is None or now - self._warned_at >= WARN_EVERY_SECONDS:
-            self._warned_at = now
-            log.warning(
-                "rate limit store unavailable: serving requests uncounted",
-                extra={"error": type(exc).__name__, "uncounted": self.store_failures},
-            )
+        self._retry_at = self._monotonic() + RETRY_STORE_SECONDS
+        self.store.failed(reason_of(exc))
 
 
 def _key(policy: Policy, key: str) -> str:

@@ -1,0 +1,52 @@
+"""The disk under a SQLite database: which driver errors are its failures, its free space, and a
+probe write that tells when it takes writes again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+# SQLite's primary result codes (an extended code keeps the primary one in its low byte).
+SQLITE_IOERR = 10
+SQLITE_FULL = 13
+# Below this much free space /readyz says not ready, before writes fail: SQLite's write-ahead log
+# grows to 1,000 pages (4 MiB) between two checkpoints.
+MIN_FREE_BYTES = 4 * 1024 * 1024
+_PROBE_BYTES = 4096
+_PROBE_NAME = ".todo-api-disk-probe"
+
+DiskFailure = Literal["full", "io"]
+
+
+def disk_failure(error: BaseException) -> DiskFailure | None:
+    """ "full" (SQLITE_FULL) or "io" (SQLITE_IOERR) when SQLite failed on its disk; `error` is the
+    driver's exception or SQLAlchemy's wrapper of it. None for anything else."""
+    code = getattr(getattr(error, "orig", None) or error, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    if code & 0xFF == SQLITE_FULL:
+        return "full"
+    if code & 0xFF == SQLITE_IOERR:
+        return "io"
+    return None
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged process may still write there (root may dip into a reserve)."""
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize
+
+
+def probe(directory: Path) -> None:
+    """Write, flush and remove a small file: raises OSError when the disk takes no writes."""
+    path = directory / _PROBE_NAME
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(descriptor, b"\0" * _PROBE_BYTES)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    finally:
+        path.unlink(missing_ok=True)

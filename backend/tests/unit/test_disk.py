@@ -1,0 +1,43 @@
+"""db/disk.py and the transaction's mapping: SQLite's disk failures are told apart from a
+database that does not answer."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy.exc import OperationalError
+
+from todo_api.db.disk import disk_failure
+from todo_api.db.transactions import unavailable
+from todo_api.errors import DatabaseUnavailable, StorageFull
+
+
+def sqlite_error(message: str, code: int) -> OperationalError:
+    driver = sqlite3.OperationalError(message)
+    driver.sqlite_errorcode = code  # type: ignore[attr-defined]
+    return OperationalError("INSERT …", {}, driver)
+
+
+def test_a_full_disk_is_507_storage_full_with_its_reason() -> None:
+    error = unavailable(sqlite_error("database or disk is full", 13))
+    assert isinstance(error, StorageFull)
+    assert (error.status, error.slug) == (507, "storage-full")
+    assert error.reason == "OperationalError: database or disk is full"
+    assert "Retry-After" not in error.headers  # no retry helps until space is freed
+
+
+def test_a_disk_io_error_is_503_with_retry_after_and_blames_the_disk() -> None:
+    error = unavailable(sqlite_error("disk I/O error", 778))  # SQLITE_IOERR_WRITE
+    assert isinstance(error, DatabaseUnavailable)
+    assert error.disk
+    assert error.status == 503
+    assert error.headers["Retry-After"] == "2"
+
+
+def test_other_failures_are_the_database_not_the_disk() -> None:
+    assert disk_failure(sqlite_error("database is locked", 5)) is None
+    assert disk_failure(OperationalError("SELECT 1", {}, Exception("connection refused"))) is None
+    error = unavailable(sqlite_error("database is locked", 5))
+    assert isinstance(error, DatabaseUnavailable)
+    assert not error.disk
+    assert error.reason == "OperationalError: database is locked"

@@ -50,10 +50,19 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         # pre_ping: a connection the server dropped (restart, failover, idle timeout of a managed
         # service) is replaced at checkout instead of failing the request that draws it.
+        # prepare_threshold=None: psycopg never prepares a statement server-side. A prepared
+        # statement lives on one server connection, and a transaction pooler (PgBouncer in
+        # transaction mode) may give the next transaction another one ("_pg3_0" already exists
+        # / does not exist). Nothing else we send outlives its transaction either
+        # (docs/deploying.md, "Behind a transaction pooler").
         return create_engine(
             url,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": pool.connect_timeout, "application_name": "todo-api"},
+            connect_args={
+                "connect_timeout": pool.connect_timeout,
+                "application_name": "todo-api",
+                "prepare_threshold": None,
+            },
             **limits,
         )
 

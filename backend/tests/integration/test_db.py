@@ -25,7 +25,7 @@ from sqlalchemy import Connection, text
 import pg_databases
 from api_fixtures import SECRET, User, all_tasks, create_task
 from live_server import CLI, child_env, free_port
-from todo_api.db import DatabaseNotReady, make_engine, wait_for_database
+from todo_api.db import DatabaseNotReady, PoolOptions, make_engine, wait_for_database
 from todo_api.main import create_app
 from todo_api.settings import Settings
 from todo_api.state import app_state
@@ -182,6 +182,21 @@ def test_start_waits_for_a_database_that_comes_back(postgres: pg_databases.Datab
         returner.start()
         wait_for_database(engine, 15)  # returns once the database is back
         returner.join()
+    engine.dispose()
+
+
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_statements_are_prepared_server_side_only_when_opted_in(
+    postgres: pg_databases.Database, opted_in: bool
+) -> None:
+    """Through a transaction pooler, a statement prepared on one server connection is missing
+    on the next (or already exists there): by default nothing is prepared."""
+    engine = make_engine(postgres.app_url, PoolOptions(size=1, prepared_statements=opted_in))
+    with engine.connect() as connection:
+        for _ in range(10):  # past psycopg's threshold of 5
+            connection.execute(text("SELECT count(*) FROM tasks")).scalar_one()
+        prepared = connection.execute(text("SELECT count(*) FROM pg_prepared_statements"))
+        assert (prepared.scalar_one() > 0) is opted_in
     engine.dispose()
 
 

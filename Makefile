@@ -77,7 +77,7 @@ bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers
 test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
 	$(BIN)/pytest
 
-test-pg:  ## `make test` on SQLite and the local PostgreSQL, with the local Redis (as .ci/run does)
+test-pg:  ## `make test` on SQLite and the local PostgreSQL (also through PgBouncer), with the local Redis (as .ci/run does)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	  $(MAKE) test

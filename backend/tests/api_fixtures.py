@@ -29,8 +29,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import Connection, Engine, create_engine, text
 
 import pg_databases
+from pgbouncer import PgBouncer, PgBouncerMissing
+from pgbouncer import setting as pgbouncer_setting
 from todo_api.db import make_engine
-from todo_api.db.lifecycle import _config
+from todo_api.db.lifecycle import _config, upgrade
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
@@ -152,12 +154,49 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `pooler` that uses `postgres` runs twice: connected to PostgreSQL directly,
+    and through PgBouncer in transaction mode, as behind a production pooler."""
+    if (
+        pg_databases.ADMIN_URL
+        and "postgres" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("pooler") is not None
+    ):
+        metafunc.parametrize("postgres", ["direct", "pooled"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """One PgBouncer (transaction mode, docs/deploying.md's configuration) for the session."""
+    assert pg_databases.ADMIN_URL, "TEST_DATABASE_URL is not set"
+    pooler = PgBouncer(pg_databases.ADMIN_URL, pg_databases.cluster().users())
+    try:
+        pooler.start()
+    except PgBouncerMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+    yield pooler
+    pooler.stop()
+
+
 @pytest.fixture
-def postgres() -> pg_databases.Database:
-    """A fresh PostgreSQL database of its own (roles granted, migrated); PostgreSQL-only tests."""
+def postgres(request: pytest.FixtureRequest) -> pg_databases.Database:
+    """A fresh PostgreSQL database of its own (roles granted, migrated); PostgreSQL-only tests.
+
+    With the `pooler` mark, also one whose owner and app roles connect through PgBouncer (and
+    migrated through it)."""
     if not pg_databases.ADMIN_URL:
         pytest.skip("PostgreSQL-only: set TEST_DATABASE_URL (`.ci/run` does)")
-    return pg_databases.cluster().create_database("t")
+    if getattr(request, "param", "direct") == "direct":
+        return pg_databases.cluster().create_database("t")
+    pooler: PgBouncer = request.getfixturevalue("pgbouncer")
+    database = pg_databases.cluster().create_database("p", migrate=False)
+    # New logins succeed again once PgBouncer has retried its own, after server_login_retry.
+    retry = float(pgbouncer_setting("server_login_retry"))
+    pooled = database.through(pooler.url, recovers_within=retry + 2)
+    owner = make_engine(pooled.owner_url)
+    upgrade(owner)
+    owner.dispose()
+    return pooled
 
 
 @asynccontextmanager

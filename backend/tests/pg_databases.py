@@ -13,9 +13,9 @@ import atexit
 import itertools
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -33,9 +33,24 @@ class Database:
     admin_url: str  # a superuser, connected to this database: for set-up and inspection only
     owner_url: str  # owns the schema: what `todo-api migrate` uses
     app_url: str  # the application role: what the API connects as
+    # Through a transaction pooler, the owner's and the app's URLs go through it (the admin's
+    # never does), and after an outage new connections succeed only once the pooler has logged
+    # in again: within this many seconds (none, directly).
+    pooled: bool = False
+    recovers_within: float = 0.0
 
     def admin_engine(self) -> Engine:
         return create_engine(self.admin_url, poolclass=NullPool)
+
+    def through(self, pooled_url: Callable[[str], str], recovers_within: float) -> Database:
+        """This database with its owner and app roles connecting through a pooler."""
+        return replace(
+            self,
+            owner_url=pooled_url(self.owner_url),
+            app_url=pooled_url(self.app_url),
+            pooled=True,
+            recovers_within=recovers_within,
+        )
 
     def truncate(self) -> None:
         engine = self.admin_engine()
@@ -66,6 +81,10 @@ class Cluster:
         if role is not None:
             url = url.set(username=role, password=self._password)
         return url.render_as_string(hide_password=False)
+
+    def users(self) -> dict[str, str]:
+        """The run's roles and their password (for a pooler's auth file)."""
+        return {self.owner: self._password, self.app: self._password}
 
     def create_database(self, label: str, *, migrate: bool = True) -> Database:
         """A new database with the run's roles granted on it, migrated unless told not to."""

@@ -77,6 +77,7 @@ def pool_options(settings: Settings) -> PoolOptions:
         max_overflow=settings.db_max_overflow,
         timeout=settings.db_pool_timeout,
         connect_timeout=settings.db_connect_timeout,
+        prepared_statements=settings.db_prepared_statements,
     )
 
 

@@ -56,6 +56,7 @@ class DatabaseSettings(BaseSettings):
     db_pool_timeout: float = Field(default=10, gt=0, le=300, alias="DB_POOL_TIMEOUT")
     db_connect_timeout: int = Field(default=5, ge=2, le=300, alias="DB_CONNECT_TIMEOUT")
     db_startup_timeout: float = Field(default=20, ge=0, le=600, alias="DB_STARTUP_TIMEOUT")
+    db_prepared_statements: bool = Field(default=False, alias="DB_PREPARED_STATEMENTS")
 
     @field_validator("database_url", "migration_database_url")
     @classmethod

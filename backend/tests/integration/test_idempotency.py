@@ -239,6 +239,7 @@ async def _stored_keys(app: FastAPI, user: User) -> int:
     return await database.run(user.id, count)
 
 
+@pytest.mark.pooler
 async def test_another_users_transaction_sees_no_stored_answer(
     pg_app: FastAPI, pg_client: httpx.AsyncClient, alice: User
 ) -> None:
@@ -260,6 +261,7 @@ async def test_another_users_transaction_sees_no_stored_answer(
     assert await database.run(alice.id, visible) == 1
 
 
+@pytest.mark.pooler
 async def test_two_instances_in_one_process_make_one_task(
     tmp_path: Path, postgres: pg_databases.Database, alice: User
 ) -> None:
@@ -272,6 +274,7 @@ async def test_two_instances_in_one_process_make_one_task(
 
 
 @pytest.mark.server
+@pytest.mark.pooler
 async def test_two_servers_make_one_task_of_twenty_sends_and_let_one_writer_win(
     two_servers: list[str],
 ) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from api_fixtures import mint
 
-pytestmark = [pytest.mark.server, pytest.mark.anyio]
+# The two instances also share their database through PgBouncer in transaction mode.
+pytestmark = [pytest.mark.server, pytest.mark.anyio, pytest.mark.pooler]
 
 USERS = [f"user-{i:02d}" for i in range(12)]
 CREATES_PER_USER = 10

@@ -17,6 +17,9 @@ from api_fixtures import User, all_tasks, create_task
 from todo_api.db import PoolOptions, make_engine, transaction, utc_now
 from todo_api.tasks import store
 
+# Directly and through PgBouncer in transaction mode: the binding is transaction-local.
+pytestmark = pytest.mark.pooler
+
 
 @pytest.fixture
 def engine(postgres: pg_databases.Database) -> Iterator[Engine]:

@@ -181,6 +181,7 @@ async def test_two_patches_with_one_if_match_make_one_200_and_one_412(
     assert await lost_update_findings([client], alice) == []
 
 
+@pytest.mark.pooler
 async def test_two_instances_on_one_postgresql_let_one_writer_win(
     tmp_path: Path, postgres: pg_databases.Database, alice: User
 ) -> None:

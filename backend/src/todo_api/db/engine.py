@@ -14,6 +14,9 @@ from sqlalchemy.exc import OperationalError
 
 from todo_api.db.disk import disk_failure
 
+# psycopg's own default: a statement is prepared server-side on its fifth run on a connection.
+PSYCOPG_PREPARE_THRESHOLD = 5
+
 # How long a SQLite writer waits for the write lock before "database is locked" (both the
 # driver's timeout and the busy_timeout pragma say this).
 SQLITE_BUSY_SECONDS = 15
@@ -21,12 +24,15 @@ SQLITE_BUSY_SECONDS = 15
 
 @dataclass(frozen=True)
 class PoolOptions:
-    """Connection pool limits of one process (DB_POOL_SIZE, DB_MAX_OVERFLOW, DB_POOL_TIMEOUT)."""
+    """Connections of one process: pool limits (DB_POOL_SIZE, DB_MAX_OVERFLOW, DB_POOL_TIMEOUT,
+    DB_CONNECT_TIMEOUT) and whether PostgreSQL statements may be prepared server-side
+    (DB_PREPARED_STATEMENTS)."""
 
     size: int = 5
     max_overflow: int = 10
     timeout: float = 10
     connect_timeout: int = 5
+    prepared_statements: bool = False
 
 
 class DatabaseNotReady(Exception):
@@ -52,10 +58,21 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         # pre_ping: a connection the server dropped (restart, failover, idle timeout of a managed
         # service) is replaced at checkout instead of failing the request that draws it.
+        # prepare_threshold=None: psycopg never prepares a statement server-side. A prepared
+        # statement lives on one server connection, and a transaction pooler (PgBouncer in
+        # transaction mode) may give the next transaction another one ("_pg3_0" already exists
+        # / does not exist). Nothing else we send outlives its transaction either
+        # (docs/deploying.md, "Behind a transaction pooler"). Connected directly, preparing
+        # saves PostgreSQL's parse and plan: an opt-in (bench/prepared.py measures it).
+        threshold = PSYCOPG_PREPARE_THRESHOLD if pool.prepared_statements else None
         return create_engine(
             url,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": pool.connect_timeout, "application_name": "todo-api"},
+            connect_args={
+                "connect_timeout": pool.connect_timeout,
+                "application_name": "todo-api",
+                "prepare_threshold": threshold,
+            },
             **limits,
         )
 

@@ -33,7 +33,9 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description 200 when the database answers a trivial query, else 503.
+         * @description 200 when the database answers a trivial query and, on SQLite, its disk can take writes
+         *     (at least 4 MiB free, and a probe write succeeds after a failure), else 503. It recovers by
+         *     itself when the database or the space comes back.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -497,9 +499,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database does not answer. */
+        /**
+         * @description The database (or its disk) does not answer, or the server is not ready or shutting down.
+         *     Nothing was written: retry after `Retry-After` seconds.
+         */
         ServiceUnavailable: {
             headers: {
+                /** @description Whole seconds to wait before retrying (2). */
+                "Retry-After": string;
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
@@ -510,6 +517,27 @@ export interface components {
                  *       "title": "Service Unavailable",
                  *       "status": 503,
                  *       "detail": "The database does not answer"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The database's disk is full (SQLite): the write was rolled back, nothing was written.
+         *     Reads are still served; a retry fails until an operator frees space, so no `Retry-After`.
+         */
+        InsufficientStorage: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:storage-full",
+                 *       "title": "Insufficient Storage",
+                 *       "status": 507,
+                 *       "detail": "The database's disk is full: nothing was written"
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -782,6 +810,7 @@ export interface operations {
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     getTask: {
@@ -869,6 +898,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     deleteTask: {
@@ -918,6 +948,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     updateTask: {
@@ -967,6 +998,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     toggleTaskCompletion: {
@@ -1006,6 +1038,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
 }

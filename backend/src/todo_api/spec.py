@@ -11,6 +11,7 @@ import yaml
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 
 _PACKAGED = Path(__file__).with_name("openapi.yaml")  # inside a built wheel
 _IN_REPO = Path(__file__).resolve().parents[3] / "openapi" / "openapi.yaml"  # editable install
@@ -74,3 +75,19 @@ def serve_redoc(app: FastAPI) -> None:
     @app.get("/redoc/redoc.standalone.js", include_in_schema=False)
     async def redoc_bundle() -> Response:
         return Response(offline_redoc_bundle(), media_type="text/javascript; charset=utf-8")
+
+
+class Index(BaseModel):
+    docs: str
+    redoc: str
+    openapi: str
+
+
+def serve_index(app: FastAPI) -> None:
+    """`/` says where the documentation is. Links are relative to this server (its root path),
+    never built from the Host header."""
+
+    @app.get("/", operation_id="getIndex")
+    async def index(request: Request) -> Index:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return Index(docs=f"{root}/docs", redoc=f"{root}/redoc", openapi=f"{root}/openapi.json")

@@ -1,0 +1,152 @@
+"""The route class of every operation: the request's shape is checked before the handler runs.
+
+Bodies were already strict (closed schemas, strict types); this makes the rest of the request so:
+
+- a query parameter the operation does not declare is a 422 naming it, and so is a parameter
+  declared single-valued that comes more than once (FastAPI would silently take the last);
+- on an operation that takes a JSON body, a Content-Type other than `application/json` or a
+  `+json` type (UTF-8 only), or a body without a Content-Type, is a 415;
+- on an operation that takes no body, a body is a 422 (`PATCH …/complete` with
+  `{"completed": false}` must not toggle to true and answer 200).
+
+What is allowed is read once, when the route is built, from the route's own dependant (its
+dependencies' parameters included), so an operation that gains a query parameter needs no change
+here. The checks wrap whatever handler the route class makes, so the task routes' planned path
+(tasks/fast_path.py) gets them too.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from todo_api.errors import UnsupportedMediaType, ValidationFailed, loc_part
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+_SEQUENCES = (list, tuple, set, frozenset)
+# Beyond this many query parameters a request is refused without naming each one.
+MAX_NAMED = 20
+
+
+def _multi_valued(annotation: Any) -> bool:
+    """`list[str]`, `set[int] | None`, `Annotated[list[str], ...]`: a parameter that repeats."""
+    origin = typing.get_origin(annotation)
+    if origin in _SEQUENCES:
+        return True
+    if origin is typing.Annotated:
+        return _multi_valued(typing.get_args(annotation)[0])
+    return any(_multi_valued(arg) for arg in typing.get_args(annotation))
+
+
+def _query_fields(dependant: Dependant) -> list[Any]:
+    """The query parameters of a dependant and of all its dependencies."""
+    fields: list[Any] = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        fields += _query_fields(sub)
+    return fields
+
+
+def is_json_media_type(value: str) -> bool:
+    """`application/json` or `application/<anything>+json`, parameters allowed, charset UTF-8."""
+    media, _, parameters = value.partition(";")
+    media = media.strip().lower()
+    kind, _, subtype = media.partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return False
+    for parameter in parameters.split(";"):
+        name, _, charset = parameter.partition("=")
+        charset = charset.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _problem(message: str, kind: str, names: Iterable[str]) -> ValidationFailed:
+    errors = [{"loc": ["query", loc_part(name)], "msg": message, "type": kind} for name in names]
+    return ValidationFailed("The request was not valid", errors=errors[:MAX_NAMED])
+
+
+class RequestShape:
+    """What one operation accepts besides its body's content, computed once."""
+
+    __slots__ = ("allowed", "json_body", "single")
+
+    def __init__(self, route: APIRoute) -> None:
+        fields = _query_fields(route.dependant)
+        self.allowed = frozenset(field.alias for field in fields)
+        self.single = frozenset(
+            field.alias for field in fields if not _multi_valued(field.field_info.annotation)
+        )
+        self.json_body = route.body_field is not None
+
+    def check(self, request: Request) -> None:
+        """Raise the 422 or 415 this request deserves, if any."""
+        if request.scope["query_string"]:
+            self._check_query(request)
+        headers = request.headers
+        content_type = headers.get("content-type")
+        if self.json_body:
+            if content_type is not None:
+                if not is_json_media_type(content_type):
+                    raise UnsupportedMediaType(
+                        "The request body must be JSON: send Content-Type: application/json"
+                    )
+            elif _has_body(headers):
+                raise UnsupportedMediaType(
+                    "The request body has no Content-Type: send Content-Type: application/json"
+                )
+        elif _has_body(headers):
+            raise ValidationFailed(
+                "This operation takes no request body",
+                errors=[{"loc": ["body"], "msg": "No body is accepted", "type": "body_forbidden"}],
+            )
+
+    def _check_query(self, request: Request) -> None:
+        seen: set[str] = set()
+        unknown: list[str] = []
+        repeated: list[str] = []
+        for name, _ in request.query_params.multi_items():
+            if name not in self.allowed:
+                if name not in unknown:
+                    unknown.append(name)
+            elif name in seen and name in self.single and name not in repeated:
+                repeated.append(name)
+            seen.add(name)
+        if unknown:
+            raise _problem("Unknown query parameter", "extra_forbidden", unknown)
+        if repeated:
+            raise _problem("Takes one value and was given more", "repeated_parameter", repeated)
+
+
+def _has_body(headers: Any) -> bool:
+    # The body was already read (middleware/body_limit.py); its framing says whether one came.
+    length: str | None = headers.get("content-length")
+    if length is not None:
+        return length.strip() != "0"
+    return "transfer-encoding" in headers
+
+
+class StrictRoute(APIRoute):
+    """`APIRoute` whose handler first checks the request's shape (see the module docstring)."""
+
+    def get_route_handler(self) -> Handler:
+        return checked(RequestShape(self), self.unchecked_handler())
+
+    def unchecked_handler(self) -> Handler:
+        """The handler the checks wrap: FastAPI's own, or a subclass's (tasks/fast_path.py)."""
+        return super().get_route_handler()
+
+
+def checked(shape: RequestShape, handler: Handler) -> Handler:
+    async def handle(request: Request) -> Response:
+        shape.check(request)
+        return await handler(request)
+
+    return handle

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import os
 import secrets
 import shlex
@@ -19,7 +20,14 @@ import jwt
 from todo_api.auth.tokens import USER_ID_CHARACTERS, USER_ID_MAX_LENGTH, USER_ID_PATTERN
 from todo_api.db import DatabaseNotReady, describe, make_engine
 from todo_api.logs import configure_logging
-from todo_api.settings import ConfigError, DatabaseSettings, Settings, load_settings
+from todo_api.settings import (
+    PROJECT_NAME,
+    ConfigError,
+    DatabaseSettings,
+    Settings,
+    find_env_file,
+    load_settings,
+)
 
 
 def mint_token(
@@ -179,6 +187,16 @@ def _print_demo_curl(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="todo-api", description=__doc__)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {importlib.metadata.version(PROJECT_NAME)}",
+    )
+    parser.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="read settings from FILE (default: ./.env, else the .env of this checkout)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API with uvicorn")
@@ -224,7 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # `migrate` reads only the database settings: an operator's migration job needs no key source.
     try:
-        settings = load_settings(DatabaseSettings if args.command == "migrate" else Settings)
+        settings = load_settings(
+            DatabaseSettings if args.command == "migrate" else Settings,
+            env_file=find_env_file(args.env_file),
+        )
     except ConfigError as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 2

@@ -69,7 +69,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None, work
     # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
     # trace, and an operator needs one line that says what to do. With several workers, the
     # parent does it once (SQLite migrates here), before any worker starts.
-    app = create_app(settings) if workers == 1 else None
+    app = create_app(settings, docs_user=demo_user) if workers == 1 else None
     engine = app_state(app).database.engine if app else make_engine(settings.database_url)
     try:
         prepare_database(engine, settings.db_startup_timeout)
@@ -98,7 +98,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None, work
         return 1
     if app is None:
         with shared_metrics(settings, workers):
-            supervisor = Supervisor(settings, host, port, listener, workers)
+            supervisor = Supervisor(settings, host, port, listener, workers, docs_user=demo_user)
             if demo_user:
                 _demo_curl_when(supervisor.any_ready.is_set, settings, host, port, demo_user)
             return supervisor.run()
@@ -202,7 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--demo-user", help="print a ready-to-paste curl for this user once serving")
+    serve.add_argument(
+        "--demo-user",
+        help="print a ready-to-paste curl for this user once serving; /docs fills in its id",
+    )
     serve.add_argument(
         "--workers",
         type=int,

@@ -130,6 +130,7 @@ def create_app(
     token_cache: bool = True,
     tune_gc: bool = True,
     limiter: Limiter | None = None,
+    docs_user: str | None = None,
 ) -> FastAPI:
     """The application for `settings` (read from the environment when None).
 
@@ -137,7 +138,8 @@ def create_app(
     cache buys). `tune_gc=False` leaves the garbage collector at CPython's defaults: tuning it is
     a decision for the whole process, made here because each worker process builds one app.
     `limiter` replaces the one RATE_LIMIT_STORAGE_URL names (tests give it a clock of their own,
-    or read its store failures).
+    or read its store failures). `docs_user` (`serve --demo-user`) is the `user_id` the served
+    document gives as its example, so that Swagger UI's "Try it out" is filled with it.
     """
     settings = settings or load_settings()
     pool = pool_options(settings)
@@ -197,7 +199,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(task_routes.router)
-    serve_spec(app)
+    serve_spec(app, example_user=docs_user)
     serve_redoc(app)
     serve_index(app)
 

@@ -88,21 +88,31 @@ class RequestShape:
 
     def check(self, request: Request) -> None:
         """Raise the 422 or 415 this request deserves, if any."""
-        if request.scope["query_string"]:
+        scope = request.scope
+        if scope["query_string"]:
             self._check_query(request)
-        headers = request.headers
-        content_type = headers.get("content-type")
+        # One pass over the raw headers (the body itself was already read by
+        # middleware/body_limit.py; its framing says whether one came).
+        content_type: bytes | None = None
+        body = False
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                body = value.strip() != b"0"
+            elif name == b"transfer-encoding":
+                body = True
         if self.json_body:
             if content_type is not None:
-                if not is_json_media_type(content_type):
+                if not is_json_media_type(content_type.decode("latin-1")):
                     raise UnsupportedMediaType(
                         "The request body must be JSON: send Content-Type: application/json"
                     )
-            elif _has_body(headers):
+            elif body:
                 raise UnsupportedMediaType(
                     "The request body has no Content-Type: send Content-Type: application/json"
                 )
-        elif _has_body(headers):
+        elif body:
             raise ValidationFailed(
                 "This operation takes no request body",
                 errors=[{"loc": ["body"], "msg": "No body is accepted", "type": "body_forbidden"}],
@@ -123,14 +133,6 @@ class RequestShape:
             raise _problem("Unknown query parameter", "extra_forbidden", unknown)
         if repeated:
             raise _problem("Takes one value and was given more", "repeated_parameter", repeated)
-
-
-def _has_body(headers: Any) -> bool:
-    # The body was already read (middleware/body_limit.py); its framing says whether one came.
-    length: str | None = headers.get("content-length")
-    if length is not None:
-        return length.strip() != "0"
-    return "transfer-encoding" in headers
 
 
 class StrictRoute(APIRoute):

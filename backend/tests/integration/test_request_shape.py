@@ -198,3 +198,14 @@ async def test_index_links_to_the_docs_relatively(client: httpx.AsyncClient) -> 
     assert response.status_code == 200
     assert response.json() == {"docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"}
     assert "evil" not in response.text
+
+
+async def test_unknown_and_repeated_parameters_are_named_together(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    response = await client.get(
+        "/api/alice/tasks?sort=title&limit=1&limit=2", headers=alice.headers
+    )
+    body = problem(response, 422, "validation-error")
+    assert named(body) == [["query", "sort"], ["query", "limit"]]
+    assert [error["type"] for error in body["errors"]] == ["extra_forbidden", "repeated_parameter"]

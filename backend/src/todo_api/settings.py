@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, TypeVar, cast
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -389,9 +389,9 @@ def load_settings(
 
     `env_file` replaces `./.env` (find_env_file says which one the command line reads)."""
     if env_file is not None:
-        # The same model, reading another file (SettingsConfigDict merges with the parent's).
-        config = SettingsConfigDict(env_file=env_file)
-        kind = cast(type[S], type(kind.__name__, (kind,), {"model_config": config}))
+        # pydantic-settings' documented keyword for "this file instead of model_config's"; a
+        # subclass reading another file would not pickle into `serve --workers N` processes.
+        overrides = {"_env_file": env_file, **overrides}
     try:
         return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

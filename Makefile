@@ -10,7 +10,8 @@ PORT   ?= 8000
 .PHONY: help install lock run test test-pg lint format unit integration contract e2e fuzz bench clean
 
 help:  ## list targets
-	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' \
+	  | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # A fresh venv holding exactly the lock: its hashes put pip in hash-checking mode, so nothing
 # unlocked is installed. Then the project itself, editable, built by the locked hatchling.

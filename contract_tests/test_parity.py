@@ -18,6 +18,7 @@ from parity import by_key, generated_schema, operation_differences
 from spec_model import Operation, resolve
 from todo_api.auth.identity import current_user
 from todo_api.main import create_app
+from todo_api.routing import RequestShape, StrictRoute
 from todo_api.spec import load_spec
 
 SPEC = load_spec()
@@ -151,3 +152,27 @@ def test_security_matches_the_implementation(app: FastAPI) -> None:
             assert secured_in_spec == gated == typed, (method, route.path)
             seen += 1
     assert seen == len(spec_ops)
+
+
+def test_every_operation_refuses_what_the_spec_does_not_declare(app: FastAPI) -> None:
+    """`x-closed-query-parameters`: each operation's route checks the request's shape
+    (routing.py), allowing exactly the query parameters the spec declares for it, single-valued
+    unless an array, and a body only where the spec has a requestBody."""
+    assert SPEC["x-closed-query-parameters"] is True
+    spec_ops = {op.raw["operationId"]: op for op in by_key(SPEC).values()}
+    checked = set()
+    for route in iter_route_contexts(app.routes):
+        operation_id = getattr(route, "operation_id", None)
+        if operation_id not in spec_ops:
+            continue
+        original = getattr(route, "original_route", route)
+        assert isinstance(original, StrictRoute), f"{operation_id} skips the request-shape checks"
+        shape = RequestShape(original)
+        op = spec_ops[operation_id]
+        query = {name: p for (where, name), p in op.parameters(SPEC).items() if where == "query"}
+        assert shape.allowed == set(query), operation_id
+        single = {name for name, p in query.items() if p["schema"].get("type") != "array"}
+        assert shape.single == single, operation_id
+        assert shape.json_body == ("requestBody" in op.raw), operation_id
+        checked.add(operation_id)
+    assert checked == set(spec_ops)

@@ -13,7 +13,7 @@ from todo_api.spec import load_spec
 
 SPEC = load_spec()
 OPS = list(operations(SPEC))
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+PUBLIC = {("GET", "/"), ("GET", "/healthz"), ("GET", "/readyz")}
 SECURED = [op for op in OPS if op.key not in PUBLIC]
 OWNERSHIP = ownership.read(SPEC)
 

@@ -200,9 +200,10 @@ def postgres(request: pytest.FixtureRequest) -> pg_databases.Database:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The real app with its lifespan (schema, JWKS refresher) started and stopped."""
-    application = create_app(settings)
+async def running_app(settings: Settings, **options: Any) -> AsyncIterator[FastAPI]:
+    """The real app with its lifespan (schema, JWKS refresher) started and stopped; `options`
+    go to create_app."""
+    application = create_app(settings, **options)
     async with application.router.lifespan_context(application):
         yield application
 

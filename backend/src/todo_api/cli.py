@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import os
 import secrets
 import shlex
@@ -19,7 +20,14 @@ import jwt
 from todo_api.auth.tokens import USER_ID_CHARACTERS, USER_ID_MAX_LENGTH, USER_ID_PATTERN
 from todo_api.db import DatabaseNotReady, describe, make_engine
 from todo_api.logs import configure_logging
-from todo_api.settings import ConfigError, DatabaseSettings, Settings, load_settings
+from todo_api.settings import (
+    PROJECT_NAME,
+    ConfigError,
+    DatabaseSettings,
+    Settings,
+    find_env_file,
+    load_settings,
+)
 
 
 def mint_token(
@@ -61,7 +69,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None, work
     # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
     # trace, and an operator needs one line that says what to do. With several workers, the
     # parent does it once (SQLite migrates here), before any worker starts.
-    app = create_app(settings) if workers == 1 else None
+    app = create_app(settings, docs_user=demo_user) if workers == 1 else None
     engine = app_state(app).database.engine if app else make_engine(settings.database_url)
     try:
         prepare_database(engine, settings.db_startup_timeout)
@@ -90,7 +98,7 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None, work
         return 1
     if app is None:
         with shared_metrics(settings, workers):
-            supervisor = Supervisor(settings, host, port, listener, workers)
+            supervisor = Supervisor(settings, host, port, listener, workers, docs_user=demo_user)
             if demo_user:
                 _demo_curl_when(supervisor.any_ready.is_set, settings, host, port, demo_user)
             return supervisor.run()
@@ -179,12 +187,25 @@ def _print_demo_curl(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="todo-api", description=__doc__)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {importlib.metadata.version(PROJECT_NAME)}",
+    )
+    parser.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="read settings from FILE (default: ./.env, else the .env of this checkout)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--demo-user", help="print a ready-to-paste curl for this user once serving")
+    serve.add_argument(
+        "--demo-user",
+        help="print a ready-to-paste curl for this user once serving; /docs fills in its id",
+    )
     serve.add_argument(
         "--workers",
         type=int,
@@ -224,7 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # `migrate` reads only the database settings: an operator's migration job needs no key source.
     try:
-        settings = load_settings(DatabaseSettings if args.command == "migrate" else Settings)
+        settings = load_settings(
+            DatabaseSettings if args.command == "migrate" else Settings,
+            env_file=find_env_file(args.env_file),
+        )
     except ConfigError as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 2

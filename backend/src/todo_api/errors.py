@@ -2,6 +2,7 @@
 
     Exception
     ├── ApiError                    status, stable `type` slug, title, detail, extra headers
+    │   ├── InvalidHttpRequest      400  bytes that do not parse as HTTP/1.1 (server.py)
     │   ├── CorsPreflightRefused    400  a CORS preflight from an origin, or for a method or
     │   │                                header, that CORS_ORIGINS does not allow
     │   ├── InvalidToken            401  no, malformed, badly signed or expired token, bad claim;
@@ -14,7 +15,10 @@
     │   ├── IdempotencyKeyInFlight  409  a create with this Idempotency-Key is still running
     │   ├── PreconditionFailed      412  If-Match names no current version; nothing written
     │   ├── PayloadTooLarge         413  request body over the configured limit
-    │   ├── ValidationFailed        422  body, path or query rejected; nothing was written
+    │   ├── UnsupportedMediaType    415  a body that does not say it is JSON (routing.py)
+    │   ├── ValidationFailed        422  body, path or query rejected (an unknown or repeated
+    │   │                                query parameter, a body where none is taken); nothing
+    │   │                                was written
     │   ├── IdempotencyKeyReused    422  this Idempotency-Key came with another body before
     │   ├── PreconditionRequired    428  a write without If-Match under REQUIRE_IF_MATCH
     │   ├── RateLimited             429  a request budget is spent; with Retry-After
@@ -78,6 +82,10 @@ class ApiError(Exception):
         self.errors = list(errors) if errors is not None else None
 
 
+class InvalidHttpRequest(ApiError):
+    status, slug, title = 400, "invalid-http-request", "Bad Request"
+
+
 class CorsPreflightRefused(ApiError):
     status, slug, title = 400, "cors-preflight-refused", "Bad Request"
 
@@ -124,6 +132,10 @@ class PreconditionFailed(ApiError):
 
 class PayloadTooLarge(ApiError):
     status, slug, title = 413, "payload-too-large", "Content Too Large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
 
 
 class ValidationFailed(ApiError):
@@ -235,7 +247,7 @@ MAX_LOC_PARTS = 20
 MAX_LOC_PART = 200
 
 
-def _loc_part(part: object) -> str:
+def loc_part(part: object) -> str:
     text = str(part)
     return text if len(text) <= MAX_LOC_PART else text[: MAX_LOC_PART - 1] + "…"
 
@@ -244,7 +256,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Never echo the rejected input back: it may be large, or something the caller should not see.
     return [
         {
-            "loc": [_loc_part(part) for part in err.get("loc", ())[:MAX_LOC_PARTS]],
+            "loc": [loc_part(part) for part in err.get("loc", ())[:MAX_LOC_PARTS]],
             "msg": str(err.get("msg", "")).removeprefix("Value error, "),
             "type": err.get("type", ""),
         }

@@ -11,9 +11,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from todo_api.db import ping
 from todo_api.dependencies import reason_of
 from todo_api.errors import DatabaseUnavailable, ServiceUnavailable
+from todo_api.routing import StrictRoute
 from todo_api.state import State
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 
 
 class Health(BaseModel):

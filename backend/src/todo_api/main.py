@@ -25,14 +25,16 @@ from todo_api.metrics import Metrics, MetricsMiddleware
 from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.cancellation import CancelledRequestMiddleware
 from todo_api.middleware.cors import ProblemCORSMiddleware
+from todo_api.middleware.head import HeadMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from todo_api.ratelimit.auth_failures import AuthFailureThrottle
 from todo_api.ratelimit.counters import make_counters
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.middleware import UserRateLimitMiddleware
 from todo_api.ratelimit.policy import Policy, Rate
+from todo_api.routing import StrictRoute
 from todo_api.settings import ConfigError, Settings, load_settings
-from todo_api.spec import load_spec, serve_redoc, serve_spec
+from todo_api.spec import load_spec, serve_index, serve_redoc, serve_spec
 from todo_api.state import AppState, attach
 from todo_api.tasks import routes as task_routes
 from todo_api.tasks.service import Tasks
@@ -129,6 +131,7 @@ def create_app(
     token_cache: bool = True,
     tune_gc: bool = True,
     limiter: Limiter | None = None,
+    docs_user: str | None = None,
 ) -> FastAPI:
     """The application for `settings` (read from the environment when None).
 
@@ -136,7 +139,8 @@ def create_app(
     cache buys). `tune_gc=False` leaves the garbage collector at CPython's defaults: tuning it is
     a decision for the whole process, made here because each worker process builds one app.
     `limiter` replaces the one RATE_LIMIT_STORAGE_URL names (tests give it a clock of their own,
-    or read its store failures).
+    or read its store failures). `docs_user` (`serve --demo-user`) is the `user_id` the served
+    document gives as its example, so that Swagger UI's "Try it out" is filled with it.
     """
     settings = settings or load_settings()
     pool = pool_options(settings)
@@ -180,7 +184,10 @@ def create_app(
         lifespan=lifespan,
         redoc_url=None,  # spec.serve_redoc: the same page without ReDoc's CDN logo
         swagger_ui_parameters={"persistAuthorization": True},
+        # A trailing slash is a 404, never a 307 whose Location is built from the Host header.
+        redirect_slashes=False,
     )
+    app.router.route_class = StrictRoute  # the app's own routes (below) are checked as well
     tasks = Tasks(
         database,
         max_tasks_per_user=settings.max_tasks_per_user,
@@ -193,13 +200,15 @@ def create_app(
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(task_routes.router)
-    serve_spec(app)
+    serve_spec(app, example_user=docs_user)
     serve_redoc(app)
+    serve_index(app)
 
     # Added innermost first: the request id wraps everything, CORS answers preflights before
     # authentication, the failed-auth throttle runs before any signature check, and the per-user
     # budgets right after authentication, before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadMiddleware)  # inside auth and limits, which see a HEAD (a read)
     requests = _policy("requests", settings.rate_limit)
     writes = _policy("writes", settings.rate_limit_writes)
     if requests or writes:  # both off: not even a pass-through layer

@@ -37,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from todo_api.errors import (
     ApiError,
     HeadersTooLarge,
+    InvalidHttpRequest,
     RequestTimeout,
     ServiceUnavailable,
     problem_response,
@@ -106,6 +107,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     too_large: ClassVar[bytes]
     timed_out: ClassVar[bytes]
     cancelled: ClassVar[bytes]
+    bad_request: ClassVar[bytes]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -143,9 +145,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if isinstance(exc.__context__, _HeadTooLarge):
                 self._refuse(self.too_large, "request head too large")
                 return
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
+            # uvicorn answers a text/plain 400 here; ours is the same status as problem+json.
+            self._refuse(self.bad_request, "invalid HTTP request")
             return
         # Timers are armed here, after the read, rather than in the parser callbacks: most heads
         # and bodies arrive whole in one read and need no timer at all.
@@ -250,6 +251,7 @@ def _answers(limits: ConnectionLimits) -> dict[str, bytes]:
         ),
         "timed_out": _raw_problem(RequestTimeout("The request was not received in time")),
         "cancelled": _raw_problem(ServiceUnavailable(CANCELLED_DETAIL)),
+        "bad_request": _raw_problem(InvalidHttpRequest("The request is not valid HTTP/1.1")),
     }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
@@ -343,8 +345,54 @@ def _check_secret(name: str, secret: SecretStr) -> None:
 S = TypeVar("S", bound="DatabaseSettings")
 
 
-def load_settings(kind: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
-    """Build settings or raise ConfigError with a message fit for an operator."""
+PROJECT_NAME = "todo-api"
+DOTENV = ".env"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The checkout this package runs from, if any: the nearest folder above `start` (this
+    module) holding a pyproject.toml of this project. None for an installed wheel elsewhere."""
+    for folder in (start or Path(__file__).resolve()).parents:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                name = tomllib.loads(candidate.read_text(encoding="utf-8"))["project"]["name"]
+            except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError):
+                return None
+            return folder if name == PROJECT_NAME else None
+    return None
+
+
+def find_env_file(explicit: str | None = None, *, root: Path | None = None) -> Path | None:
+    """The `.env` the `todo-api` command reads: `--env-file FILE` (which must exist), else
+    `./.env`, else the `.env` of the checkout the package runs from (so `todo-api token` works
+    from any directory). Variables set in the environment win over the file's either way."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"--env-file {explicit}: no such file")
+        return path
+    if Path(DOTENV).is_file():
+        return Path(DOTENV)
+    root = root or project_root()
+    if root is not None and (root / DOTENV).is_file():
+        return root / DOTENV
+    return None
+
+
+def load_settings(
+    kind: type[S] = Settings,  # type: ignore[assignment]
+    *,
+    env_file: Path | None = None,
+    **overrides: object,
+) -> S:
+    """Build settings or raise ConfigError with a message fit for an operator.
+
+    `env_file` replaces `./.env` (find_env_file says which one the command line reads)."""
+    if env_file is not None:
+        # pydantic-settings' documented keyword for "this file instead of model_config's"; a
+        # subclass reading another file would not pickle into `serve --workers N` processes.
+        overrides = {"_env_file": env_file, **overrides}
     try:
         return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

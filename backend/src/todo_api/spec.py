@@ -11,6 +11,7 @@ import yaml
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 
 _PACKAGED = Path(__file__).with_name("openapi.yaml")  # inside a built wheel
 _IN_REPO = Path(__file__).resolve().parents[3] / "openapi" / "openapi.yaml"  # editable install
@@ -39,9 +40,23 @@ def load_spec() -> dict[str, Any]:
     return document
 
 
-def serve_spec(app: FastAPI) -> None:
-    """`/openapi.json` (what the docs pages read) and `/openapi.yaml` both serve the contract."""
+def with_example_user(document: dict[str, Any], user_id: str) -> dict[str, Any]:
+    """The document with `user_id` as the example of the owner parameter: Swagger UI fills
+    "Try it out" with a parameter's example, and the demo user's first Execute is then theirs
+    (the spec's own example is a stranger's id: a 403)."""
+    parameters = dict(document["components"]["parameters"])
+    parameters["UserId"] = {**parameters["UserId"], "example": user_id}
+    components = {**document["components"], "parameters": parameters}
+    return {**document, "components": components}
+
+
+def serve_spec(app: FastAPI, *, example_user: str | None = None) -> None:
+    """`/openapi.json` (what the docs pages read) and `/openapi.yaml` both serve the contract;
+    with `example_user`, /openapi.json names that user in the owner parameter's example (the
+    only difference: examples bind no one)."""
     document = load_spec()
+    if example_user is not None:
+        document = with_example_user(document, example_user)
     app.openapi = lambda: document  # type: ignore[method-assign]
 
     @app.get("/openapi.yaml", include_in_schema=False)
@@ -74,3 +89,19 @@ def serve_redoc(app: FastAPI) -> None:
     @app.get("/redoc/redoc.standalone.js", include_in_schema=False)
     async def redoc_bundle() -> Response:
         return Response(offline_redoc_bundle(), media_type="text/javascript; charset=utf-8")
+
+
+class Index(BaseModel):
+    docs: str
+    redoc: str
+    openapi: str
+
+
+def serve_index(app: FastAPI) -> None:
+    """`/` says where the documentation is. Links are relative to this server (its root path),
+    never built from the Host header."""
+
+    @app.get("/", operation_id="getIndex")
+    async def index(request: Request) -> Index:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return Index(docs=f"{root}/docs", redoc=f"{root}/redoc", openapi=f"{root}/openapi.json")

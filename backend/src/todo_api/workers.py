@@ -81,7 +81,12 @@ def shared_metrics(settings: Settings, workers: int) -> Iterator[None]:
 
 
 def run_worker(
-    settings: Settings, host: str, port: int, listener: socket.socket, ready: Event
+    settings: Settings,
+    host: str,
+    port: int,
+    listener: socket.socket,
+    ready: Event,
+    docs_user: str | None = None,
 ) -> None:
     """A worker's whole life: the one-process server, on the parent's socket."""
     from todo_api.main import create_app
@@ -89,7 +94,7 @@ def run_worker(
 
     configure_logging(settings.log_level)
     threading.Thread(target=_stop_with_the_parent, daemon=True).start()
-    server = make_server(create_app(settings), settings, host, port)
+    server = make_server(create_app(settings, docs_user=docs_user), settings, host, port)
     threading.Thread(target=_when_started, args=(server, ready.set), daemon=True).start()
     server.run(sockets=[listener])  # exits with STARTUP_FAILURE if the app cannot start
 
@@ -127,6 +132,7 @@ class Supervisor:
     port: int
     listener: socket.socket
     count: int
+    docs_user: str | None = None  # serve --demo-user: see create_app
     _workers: list[_Worker] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _signal: int | None = None
@@ -164,7 +170,7 @@ class Supervisor:
         ready = self._context.Event()
         process = self._context.Process(
             target=run_worker,
-            args=(self.settings, self.host, self.port, self.listener, ready),
+            args=(self.settings, self.host, self.port, self.listener, ready, self.docs_user),
             name="todo-api-worker",
         )
         process.start()

@@ -35,7 +35,7 @@ CLIENT = REPO / "clients" / "typescript"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO / "reports" / "e2e"
 TOKEN_SECONDS = 6  # Better Auth's JWT lifetime here: the test waits it out once
-DEV_USER = "docs-user"
+DEV_USER = "demo-user"  # the one running_server names with `serve --demo-user`
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +172,8 @@ def test_sign_in_then_tasks_from_another_origin_in_chromium(
     ]
     assert seen["allowed_origin_probe"] == "answered 401"
     assert seen["stranger_origin_probe"] == "refused: TypeError"
+    # "Try it out" came filled with the demo user's id (served example): the first Execute is 200.
+    assert seen["swagger_user_id"] == DEV_USER
     assert seen["swagger_status"] == "200"
     assert seen["redoc_heading"].startswith("Tasks API")
     assert seen["foreign"] == []  # no request left loopback: no CDN, no font, no logo

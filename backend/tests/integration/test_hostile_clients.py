@@ -288,3 +288,15 @@ def test_hundreds_of_idle_connections_are_closed_and_others_served(server: Serve
         data, closed = _read_to_close(kept)
     assert data == b""
     assert KEEP_ALIVE_SECONDS * 0.9 <= closed - answered < KEEP_ALIVE_SECONDS + 2
+
+
+def test_bytes_that_are_not_http_get_a_problem_400_and_close(server: Server) -> None:
+    sock = _connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    data, _ = _read_to_close(sock)
+    sock.close()
+    assert _status(data) == 400
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"content-type: application/problem+json" in head.lower()
+    assert b"urn:todo-api:problem:invalid-http-request" in body
+    _served(server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -26,3 +27,15 @@ def test_every_recipe_of_the_deploying_page_is_run_by_a_test() -> None:
     tests = "\n".join(path.read_text() for path in (REPO / "backend" / "tests").rglob("test_*.py"))
     for name in recipes(DEPLOYING):
         assert f'recipe("{name}")' in tests, f"no test runs the recipe {name!r} of deploying.md"
+
+
+def test_make_help_prints_the_real_address() -> None:
+    shown = subprocess.run(
+        ["make", "-s", "-C", str(REPO), "help", "HOST=0.0.0.0", "PORT=8001"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "serve on http://0.0.0.0:8001 " in shown
+    assert "$(" not in shown

@@ -4,6 +4,26 @@
  */
 
 export interface paths {
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the documentation is
+         * @description Links to the documentation pages and the contract, relative to this server.
+         */
+        get: operations["getIndex"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -174,7 +194,9 @@ export interface paths {
         head?: never;
         /**
          * Toggle completion
-         * @description Flips `completed`. Takes no body. Two concurrent toggles give two flips.
+         * @description Flips `completed`. Takes no body: any body, `{"completed": false}` included, is a 422 and
+         *     nothing is written (to set a value, PATCH the task with `{"completed": ...}`). Two
+         *     concurrent toggles give two flips.
          */
         patch: operations["toggleTaskCompletion"];
         trace?: never;
@@ -245,6 +267,23 @@ export interface components {
         Title: string;
         /** @description No NUL character (U+0000), which PostgreSQL text cannot hold. */
         Description: string | null;
+        Index: {
+            /**
+             * Format: uri-reference
+             * @description Swagger UI.
+             */
+            docs: string;
+            /**
+             * Format: uri-reference
+             * @description ReDoc.
+             */
+            redoc: string;
+            /**
+             * Format: uri-reference
+             * @description This contract as JSON.
+             */
+            openapi: string;
+        };
         /** @description RFC 9457 problem details. */
         Problem: {
             /** Format: uri */
@@ -421,8 +460,32 @@ export interface components {
             };
         };
         /**
+         * @description The body is not sent as JSON: its `Content-Type` is not `application/json` or a `+json`
+         *     type (UTF-8), or it has none. Nothing was written.
+         */
+        UnsupportedMediaType: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:unsupported-media-type",
+                 *       "title": "Unsupported Media Type",
+                 *       "status": 415,
+                 *       "detail": "The request body must be JSON: send Content-Type: application/json"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
          * @description The path, query, a header or the body was rejected (bad JSON, wrong type, unknown field,
-         *     out of range): `validation-error`. Or, on create, the `Idempotency-Key` was already used
+         *     out of range; a query parameter the operation does not declare, or one sent twice; a body
+         *     where the operation takes none): `validation-error`. Or, on create, the `Idempotency-Key` was already used
          *     with another body: `idempotency-key-reused`. Nothing was written.
          */
         ValidationError: {
@@ -605,6 +668,35 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The links. */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "docs": "/docs",
+                     *       "redoc": "/redoc",
+                     *       "openapi": "/openapi.json"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Index"];
+                };
+            };
+            422: components["responses"]["ValidationError"];
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;
@@ -629,6 +721,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            422: components["responses"]["ValidationError"];
         };
     };
     getReadiness: {
@@ -655,6 +748,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+            422: components["responses"]["ValidationError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -690,6 +784,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
         };
     };
@@ -807,6 +902,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             409: components["responses"]["CreateConflict"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -894,6 +990,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
@@ -994,6 +1091,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from todo_api.auth.identity import CurrentUser
+from todo_api.routing import StrictRoute
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=StrictRoute)
 
 
 class Me(BaseModel):

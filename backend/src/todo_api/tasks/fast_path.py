@@ -29,13 +29,13 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import _get_param_aliases, _get_param_model
 from fastapi.exceptions import EndpointContext
-from fastapi.routing import APIRoute, _effective_route_context_var, serialize_response
+from fastapi.routing import _effective_route_context_var, serialize_response
 from fastapi.telemetry import get_telemetry_data
 from fastapi.utils import is_body_allowed_for_status_code
 from starlette.requests import Request
 from starlette.responses import Response
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+from todo_api.routing import Handler, StrictRoute
 
 # Defaults FastAPI would deepcopy per request; for these the copy is the value itself.
 _IMMUTABLE = (str, int, float, bool, type(None))
@@ -135,11 +135,12 @@ def _endpoint_context(call: Callable[..., Any]) -> EndpointContext:
     return context
 
 
-class FastPathRoute(APIRoute):
-    """`APIRoute` with a planned path for well-formed requests; FastAPI's handler for the rest."""
+class FastPathRoute(StrictRoute):
+    """`StrictRoute` with a planned path for well-formed requests; FastAPI's handler for the
+    rest. Both run behind the request-shape checks of routing.py."""
 
-    def get_route_handler(self) -> Handler:
-        fallback = super().get_route_handler()
+    def unchecked_handler(self) -> Handler:
+        fallback = super().unchecked_handler()
         # The route as included (prefix, router dependencies, overrides provider), exactly as
         # APIRoute.get_route_handler resolves it.
         route: Any = self

@@ -1,8 +1,10 @@
 """Who owns what, as the spec declares it: `x-owner`, `x-resource-id` and `x-lists`, read as data.
 
 - `x-owner: true` on a path parameter: it names the owner (the token's subject must equal it).
-  `x-owner: <name>` on an operation names that parameter instead; `x-owner: none` declares the
-  operation owner-free (it reads only the caller's own token, like `/api/me`).
+  `x-owner: <name>` on an operation names that parameter instead; `x-owner: none` says the
+  request names no owner: what it reads or writes is the token's (`/api/me`, `/orders/{id}`);
+  `x-owner: shared` says its objects are everyone's by design (a catalogue): not probed across
+  users. Undeclared operations are treated as `none`: the declarations are hints.
 - `x-resource-id: <Resource>` on a path parameter: it is the id of a `<Resource>` object.
 - `x-lists: <Resource>` on a GET operation: it lists the owner's `<Resource>` objects, as a JSON
   array body; or `x-lists: {resource, items, id, next-cursor, cursor-parameter}` where `items`
@@ -22,6 +24,7 @@ OWNER = "x-owner"
 RESOURCE_ID = "x-resource-id"
 LISTS = "x-lists"
 OWNER_FREE = "none"
+SHARED = "shared"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
 
@@ -45,9 +48,10 @@ class Owned:
 
     method: str
     path: str
-    secured: bool
+    secured: bool | None  # None: the spec says nothing (no `security` here nor globally)
     owner: str | None  # the owner path parameter; None when owner-free or undeclared
     owner_free: bool
+    shared: bool
     owner_schema: Mapping[str, Any]
     resource_ids: Mapping[str, str]  # path parameter -> resource
     id_schemas: Mapping[str, Mapping[str, Any]]  # path parameter -> its JSON Schema
@@ -59,11 +63,6 @@ class Declarations:
     operations: Mapping[tuple[str, str], Owned]
     listings: tuple[Listing, ...]
     problems: tuple[str, ...]
-
-    @property
-    def declared(self) -> bool:
-        """Whether the spec declares ownership at all (else the checks do not apply)."""
-        return any(op.owner is not None or op.owner_free for op in self.operations.values())
 
     def operation(self, method: str, path: str) -> Owned | None:
         return self.operations.get((method.upper(), path))
@@ -137,6 +136,13 @@ def _listing(
     )
 
 
+def _secured(security: Any) -> bool | None:
+    """Whether credentials are required: None when undeclared, False when an alternative is `{}`."""
+    if security is None:
+        return None
+    return bool(security) and all(bool(requirement) for requirement in security)
+
+
 def read(spec: Mapping[str, Any]) -> Declarations:
     """The spec's ownership declarations, and every way in which they are incomplete."""
     problems: list[str] = []
@@ -145,10 +151,11 @@ def read(spec: Mapping[str, Any]) -> Declarations:
         where = f"{method} {path}"
         params = _parameters(spec, raw, item)
         path_params = {name: p for (kind, name), p in params.items() if kind == "path"}
-        secured = bool(raw.get("security", spec.get("security", [])))
+        secured = _secured(raw.get("security", spec.get("security")))
         declared = raw.get(OWNER)
         marked = [name for name, p in path_params.items() if p.get(OWNER) is True]
-        owner_free = declared == OWNER_FREE
+        shared = declared == SHARED
+        owner_free = declared in (OWNER_FREE, SHARED)
         owner: str | None = None
         if owner_free:
             if marked:
@@ -156,7 +163,7 @@ def read(spec: Mapping[str, Any]) -> Declarations:
         elif isinstance(declared, str):
             owner = declared
         elif declared is not None:
-            problems.append(f"{where}: {OWNER} must be a path parameter's name or `none`")
+            problems.append(f"{where}: {OWNER} must be a path parameter's name, none or shared")
         elif len(marked) == 1:
             owner = marked[0]
         elif len(marked) > 1:
@@ -193,6 +200,7 @@ def read(spec: Mapping[str, Any]) -> Declarations:
             secured=secured,
             owner=owner,
             owner_free=owner_free,
+            shared=shared,
             owner_schema=resolve(spec, path_params[owner].get("schema", {})) if owner else {},
             resource_ids=resource_ids,
             id_schemas={n: resolve(spec, path_params[n].get("schema", {})) for n in resource_ids},
@@ -208,3 +216,12 @@ def read(spec: Mapping[str, Any]) -> Declarations:
                     f"which no operation lists ({LISTS}: {resource})"
                 )
     return Declarations(operations, listings, tuple(dict.fromkeys(problems)))
+
+
+def parameter_schema(
+    spec: Mapping[str, Any], method: str, path: str, name: str, location: str = "path"
+) -> Mapping[str, Any]:
+    """The resolved JSON Schema of one parameter of an operation ({} when it has none)."""
+    item = spec.get("paths", {}).get(path, {})
+    param = _parameters(spec, item.get(method.lower(), {}), item).get((location, name), {})
+    return resolve(spec, param.get("schema", {})) if param else {}

@@ -39,8 +39,8 @@ class Ownership:
     `challenge` is the auth scheme a 401 must name in `WWW-Authenticate` (None: not required).
     `foreign_statuses` are the answers allowed to a request for another user's object (404 alone:
     it must be indistinguishable from a missing one). `volatile_members` are JSON members ignored
-    when two answers are compared (timestamps, request ids); `problem_members` are the members
-    a refusal may carry.
+    when two answers are compared (timestamps, request ids); `problem_members`, when given, are
+    the only members a refusal may carry (whatever they are, it may never show the owner's data).
     """
 
     mint: Callable[[str], str] | None = None
@@ -51,7 +51,7 @@ class Ownership:
     challenge: str | None = "Bearer"
     foreign_statuses: frozenset[int] = frozenset({404})
     volatile_members: frozenset[str] = frozenset()
-    problem_members: frozenset[str] = field(default=PROBLEM_MEMBERS)
+    problem_members: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if (self.mint is None) == (not self.identities):

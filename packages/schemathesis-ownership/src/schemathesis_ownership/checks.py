@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from schemathesis import Case, Response
 from schemathesis.core.parameters import ParameterLocation
@@ -105,6 +106,10 @@ def unauthenticated_replays(ctx: Any, response: Response, case: Case[Any]) -> bo
         )
         if 200 <= replay.status_code < 300:
             findings.add(ACCEPTED, f"{what}: accepted")
+        elif replay.status_code == response.status_code and 400 <= replay.status_code < 500:
+            # The request is refused for what it is (a 422 body, a 404 id) whoever sends it:
+            # frameworks validate before they authenticate (FastAPI's dependencies do).
+            continue
         elif replay.status_code != 401:
             findings.add(REFUSED_WRONGLY, what)
         elif ownership.challenge is not None:
@@ -122,9 +127,15 @@ def unauthenticated_replays(ctx: Any, response: Response, case: Case[Any]) -> bo
 
 
 def _refusal_carries_nothing(
-    replay: Response, ownership: Ownership, findings: Findings, what: str
+    replay: Response,
+    ownership: Ownership,
+    findings: Findings,
+    what: str,
+    shows_owner_data: bool,
 ) -> None:
-    if not replay.content:
+    if shows_owner_data:
+        findings.add(ACCEPTED, f"{what}, and its body shows the owner's data")
+    if not replay.content or ownership.problem_members is None:
         return
     body = json_or_bytes(replay)
     if not isinstance(body, dict):
@@ -172,21 +183,28 @@ def cross_user_isolation(ctx: Any, response: Response, case: Case[Any]) -> bool 
     # act on the token's user whatever the path says), never the owner's.
     replay = as_identity(case, ownership, thief).call()
     what = f"another user's token got {replay.status_code} on {where} (sent {sent(thief)})"
+    owner_body = without(json_or_bytes(response), volatile)
+    shown = _shows_owner_data(without(json_or_bytes(replay), volatile), before, owner_body)
     if 200 <= replay.status_code < 300:
-        owner_body = without(json_or_bytes(response), volatile)
-        if _shows_owner_data(without(json_or_bytes(replay), volatile), before, owner_body):
+        if shown:
             findings.add(ACCEPTED, f"{what} and read the owner's data")
     elif replay.status_code in (403, 404):
-        _refusal_carries_nothing(replay, ownership, findings, what)
+        _refusal_carries_nothing(replay, ownership, findings, what, shown)
     else:
         findings.add(REFUSED_WRONGLY, f"{what}, not 403 or 404")
 
-    # The attacker lists their own objects here: none of the owner's may appear.
-    listing = op.listing
-    if listing is not None:
-        path = {name: case.path_parameters[name] for name in listing.parents}
+    # The attacker lists their own objects, here and in every top-level listing: none of the
+    # owner's may appear.
+    top_level = [listed for listed in declarations.listings if not listed.parents]
+    own = [op.listing] if op.listing is not None else []
+    for listing in own + [listed for listed in top_level if listed is not op.listing]:
+        listed = declarations.operation(listing.method, listing.path)
+        assert listed is not None
+        assert listed.owner is not None
+        values = case.path_parameters if listing is op.listing else {}
+        path = {name: unquote(str(values[name])) for name in listing.parents}
         status, items = snapshot.walk(
-            case, listing, op.owner, attacker, ownership, path, as_user=attacker
+            case, listing, listed.owner, attacker, ownership, path, as_user=attacker
         )
         if 200 <= status < 300:
             mine = before.objects.get(listing.resource, frozenset())

@@ -91,7 +91,11 @@ def from_mapping(data: Mapping[str, Any], base: Path = Path()) -> Ownership:
         challenge=challenge if challenge else None,
         foreign_statuses=frozenset(int(s) for s in data.get("foreign-statuses", [404])),
         volatile_members=frozenset(data.get("volatile-members", ())),
-        problem_members=PROBLEM_MEMBERS | frozenset(data.get("problem-members", ())),
+        problem_members=(
+            PROBLEM_MEMBERS | frozenset(data["problem-members"])
+            if "problem-members" in data
+            else None
+        ),
     )
 
 

@@ -8,7 +8,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from schemathesis import Case
 
@@ -107,6 +107,14 @@ class OwnerBearer:
         return ownership.identity(owner if owner and ownership.knows(owner) else ownership.caller)
 
     def set(self, case: Case[Any], data: Identity, ctx: Any) -> None:
+        ownership = binding_of(case.operation.schema.raw_schema)
+        op = declarations_of(case.operation.schema.raw_schema).operation(case.method, case.path)
+        if ownership is not None and ownership.identities and op is not None and op.owner:
+            # A fixed set of users: a generated owner nobody logs in as would only ever get
+            # 403, so a valid one is replaced by the user's own (invalid ones stay negative).
+            value = case.path_parameters.get(op.owner)
+            if owner_of(case) is not None and not ownership.knows(unquote(str(value))):
+                case.path_parameters[op.owner] = quote(data.name, safe="")
         case.headers.update(data.headers)
         if data.cookies:
             case.cookies.update(data.cookies)

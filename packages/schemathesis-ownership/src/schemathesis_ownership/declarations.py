@@ -9,7 +9,8 @@
 - `x-lists: <Resource>` on a GET operation: it lists the owner's `<Resource>` objects, as a JSON
   array body; or `x-lists: {resource, items, id, next-cursor, cursor-parameter}` where `items`
   and `next-cursor` are JSON pointers into the 200 body, `id` one into each item (default `/id`),
-  and `cursor-parameter` the query parameter that takes `next-cursor` for the next page.
+  and `cursor-parameter` the query parameter that takes `next-cursor` for the next page; or
+  `offset-parameter`, the query parameter that skips the items already read (offset/limit).
 
 Plain dictionaries in, frozen dataclasses out: no Schemathesis, no HTTP.
 """
@@ -39,6 +40,7 @@ class Listing:
     id: str = "/id"  # JSON pointer to an object's id within an item
     next_cursor: str | None = None  # JSON pointer to the next page's cursor (null on the last)
     cursor_parameter: str | None = None  # query parameter that takes the cursor
+    offset_parameter: str | None = None  # query parameter that takes how many items to skip
     parents: Mapping[str, str] = field(default_factory=dict)  # path parameter -> its resource
 
 
@@ -117,7 +119,7 @@ def _listing(
     if not isinstance(value, Mapping) or not isinstance(value.get("resource"), str):
         problems.append(f"{where} must be a resource name or a mapping with `resource`")
         return None
-    known = {"resource", "items", "id", "next-cursor", "cursor-parameter"}
+    known = {"resource", "items", "id", "next-cursor", "cursor-parameter", "offset-parameter"}
     if unknown := sorted(set(value) - known):
         problems.append(f"{where} has unknown keys {unknown}")
     if ("next-cursor" in value) != ("cursor-parameter" in value):
@@ -132,6 +134,7 @@ def _listing(
         id=str(value.get("id", "/id")),
         next_cursor=value.get("next-cursor"),
         cursor_parameter=value.get("cursor-parameter"),
+        offset_parameter=value.get("offset-parameter"),
         parents=dict(resource_ids),
     )
 
@@ -191,9 +194,9 @@ def read(spec: Mapping[str, Any]) -> Declarations:
             listing = _listing(method, path, raw[LISTS], resource_ids, problems)
             if listing is not None and owner is None:
                 problems.append(f"{where}: a listing must name its owner parameter")
-            cursor = listing.cursor_parameter if listing is not None else None
-            if cursor is not None and ("query", cursor) not in params:
-                problems.append(f"{where}: no query parameter {cursor}")
+            for query in (listing.cursor_parameter, listing.offset_parameter) if listing else ():
+                if query is not None and ("query", query) not in params:
+                    problems.append(f"{where}: no query parameter {query}")
         operations[(method, path)] = Owned(
             method=method,
             path=path,

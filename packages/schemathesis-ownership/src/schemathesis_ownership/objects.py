@@ -108,13 +108,20 @@ def _changed_body(case: Case[Any], path: str, method: str, current: Any) -> Any:
 
 
 def _request(
-    case: Case[Any], path: str, method: str, identity: Identity, values: dict[str, Any]
+    case: Case[Any],
+    path: str,
+    method: str,
+    identity: Identity,
+    values: dict[str, Any],
+    body: Any = None,
 ) -> Case[Any]:
     operation = case.operation.schema[path][method]
+    written = {"body": body, "media_type": "application/json"} if body is not None else {}
     request: Case[Any] = operation.Case(
         path_parameters={name: path_value(value) for name, value in values.items()},
         headers=dict(identity.headers),
         cookies=dict(identity.cookies),
+        **written,
     )
     return request
 
@@ -160,9 +167,8 @@ def _probe_object(
     )
     where = f"{path} {parameter}={value!r}, {owner.name}'s"
     for method in methods:
-        attempt = _request(case, path, method, thief, values)
-        if method in WRITES:
-            attempt.body = _changed_body(case, path, method, json_or_bytes(first))
+        body = _changed_body(case, path, method, json_or_bytes(first)) if method in WRITES else None
+        attempt = _request(case, path, method, thief, values, body)
         answer = attempt.call()
         what = f"another user's {method} of {where}: {answer.status_code} (sent {sent(thief)})"
         if method == "GET":

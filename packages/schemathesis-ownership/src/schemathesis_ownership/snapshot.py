@@ -59,7 +59,13 @@ def walk(
         if not 200 <= page.status_code < 300:
             return page.status_code, items
         body = page.json()
-        items += without(pointer(body, listing.items), ownership.volatile_members)
+        found = without(pointer(body, listing.items), ownership.volatile_members)
+        items += found
+        if listing.offset_parameter is not None:
+            if not found:
+                break
+            query[listing.offset_parameter] = len(items)
+            continue
         if listing.next_cursor is None or listing.cursor_parameter is None:
             break
         cursor = pointer(body, listing.next_cursor)

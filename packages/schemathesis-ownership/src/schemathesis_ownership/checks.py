@@ -24,11 +24,12 @@ from schemathesis.core.parameters import ParameterLocation
 
 from . import snapshot
 from .binding import Identity, Ownership, binding_of, declarations_of
-from .credentials import forged_credentials, owner_of
+from .credentials import forged_credentials, named_owner_of, owner_of
 from .declarations import Owned, pointer
 from .probes import (
     as_identity,
     carries_credentials,
+    changed,
     differing_members,
     header,
     json_or_bytes,
@@ -156,8 +157,16 @@ def _shows_owner_data(body: Any, before: snapshot.Snapshot, owner_body: Any) -> 
         children = node.values() if isinstance(node, dict) else node
         return isinstance(node, dict | list) and any(walk(child) for child in children)
 
-    meaningful = owner_body not in (None, b"", [], {})
-    return walk(body) or (meaningful and body == owner_body)
+    return walk(body) or (_has_values(owner_body) and body == owner_body)
+
+
+def _has_values(body: Any) -> bool:
+    """Whether an answer holds any value at all (`{"items": []}` is the same for everyone)."""
+    if isinstance(body, dict):
+        return any(_has_values(value) for value in body.values())
+    if isinstance(body, list):
+        return any(_has_values(item) for item in body)
+    return body not in (None, b"", "")
 
 
 def cross_user_isolation(ctx: Any, response: Response, case: Case[Any]) -> bool | None:
@@ -165,6 +174,8 @@ def cross_user_isolation(ctx: Any, response: Response, case: Case[Any]) -> bool 
     raw = case.operation.schema.raw_schema
     ownership = binding_of(raw)
     op = _operation(case)
+    if ownership is not None and op is not None and op.secured and op.named_owner is not None:
+        return _named_owner_isolation(case, response, op, ownership)
     if ownership is None or op is None or op.owner is None or not op.secured:
         return True
     owner = owner_of(case)
@@ -258,3 +269,62 @@ def _foreign_is_missing(
             LEAKS_EXISTENCE,
             f"another user's {what} differs from a missing one on {case.method} {case.path}",
         )
+
+
+def _views(case: Case[Any], ownership: Ownership, user: str) -> dict[str, Any]:
+    """What `user` reads where no path nor query names anyone (`GET /profile`, `GET /me`),
+    members that differ between two reads left out."""
+    raw = case.operation.schema.raw_schema
+    declarations = declarations_of(raw)
+    identity = ownership.identity(user)
+    views: dict[str, Any] = {}
+    for (method, path), op in declarations.operations.items():
+        if method != "GET" or "{" in path or not op.secured or op.shared:
+            continue
+        if op.named_owner is not None or op.listing is not None:
+            continue
+        read = case.operation.schema[path]["GET"].Case(
+            headers=dict(identity.headers), cookies=dict(identity.cookies)
+        )
+        first, second = read.call(), read.call()
+        if 200 <= first.status_code < 300:
+            volatile = ownership.volatile_members | differing_members(
+                json_or_bytes(first), json_or_bytes(second)
+            )
+            views[f"GET {path}"] = without(json_or_bytes(first), volatile)
+    return views
+
+
+def _named_owner_isolation(
+    case: Case[Any], response: Response, op: Owned, ownership: Ownership
+) -> bool | None:
+    """The owner a query or body names: another user naming them reads and changes nothing of
+    theirs (read back through every operation that names nobody, as the owner)."""
+    owner = named_owner_of(case)
+    ok = 200 <= response.status_code < 300
+    if owner is None or not ok or not carries_credentials(case, ownership):
+        return True
+    assert op.named_owner is not None
+    where, name = op.named_owner
+    thief = ownership.identity(ownership.attacker_of(owner))
+    before = _views(case, ownership, owner)
+    probe = as_identity(case, ownership, thief)
+    if where == "body":
+        probe.body = changed(probe.body, keep={name.lstrip("/").split("/")[0]})
+    replay = probe.call()
+    findings = Findings()
+    what = (
+        f"another user's token got {replay.status_code} on {case.method} {case.path} naming "
+        f"{owner} in the {where} (sent {sent(thief)})"
+    )
+    volatile = ownership.volatile_members
+    owner_body = without(json_or_bytes(response), volatile)
+    read = 200 <= replay.status_code < 300 and case.method == "GET" and _has_values(owner_body)
+    if read and without(json_or_bytes(replay), volatile) == owner_body:
+        findings.add(ACCEPTED, f"{what}, and read the owner's data")
+    after = _views(case, ownership, owner)
+    moved = sorted(key for key in before if before[key] != after.get(key))
+    if moved:
+        findings.add(ACCEPTED, f"{what}, and the owner's data changed: {moved}")
+    findings.report()
+    return None

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 from schemathesis import Case
 
 from .binding import Identity, Ownership, binding_of, declarations_of
+from .declarations import pointer
 from .values import fits
 
 
@@ -39,11 +40,27 @@ def _claims(token: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
+def named_owner_of(case: Case[Any]) -> str | None:
+    """The owner the case's query or body names, when the operation declares one there."""
+    op = declarations_of(case.operation.schema.raw_schema).operation(case.method, case.path)
+    if op is None or op.named_owner is None:
+        return None
+    where, name = op.named_owner
+    if where == "query":
+        value = (case.query or {}).get(name)
+    else:
+        try:
+            value = pointer(case.body, name)
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value if isinstance(value, str) and value else None
+
+
 def owner_of(case: Case[Any]) -> str | None:
     """The owner the case's path names (decoded), when the operation has one and it is valid."""
     op = declarations_of(case.operation.schema.raw_schema).operation(case.method, case.path)
     if op is None or op.owner is None:
-        return None
+        return named_owner_of(case)
     value = (case.path_parameters or {}).get(op.owner)
     # Path values may reach a check percent-encoded (stateful links copy the sent form).
     value = unquote(value) if isinstance(value, str) else value
@@ -115,6 +132,14 @@ class OwnerBearer:
             value = case.path_parameters.get(op.owner)
             if owner_of(case) is not None and not ownership.knows(unquote(str(value))):
                 case.path_parameters[op.owner] = quote(data.name, safe="")
+        if ownership is not None and ownership.identities and op is not None and op.named_owner:
+            named = named_owner_of(case)
+            where, name = op.named_owner
+            if named is not None and not ownership.knows(named):
+                if where == "query":
+                    case.query[name] = data.name
+                elif isinstance(case.body, dict) and name.count("/") == 1:
+                    case.body[name[1:]] = data.name
         case.headers.update(data.headers)
         if data.cookies:
             case.cookies.update(data.cookies)

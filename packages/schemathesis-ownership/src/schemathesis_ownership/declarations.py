@@ -5,6 +5,8 @@
   request names no owner: what it reads or writes is the token's (`/api/me`, `/orders/{id}`);
   `x-owner: shared` says its objects are everyone's by design (a catalogue): not probed across
   users. Undeclared operations are treated as `none`: the declarations are hints.
+  An owner named in the query is `x-owner: true` on that query parameter; one named in the body
+  is `x-owner: {in: body, pointer: /username}` on the operation.
 - `x-resource-id: <Resource>` on a path parameter: it is the id of a `<Resource>` object.
 - `x-lists: <Resource>` on a GET operation: it lists the owner's `<Resource>` objects, as a JSON
   array body; or `x-lists: {resource, items, id, next-cursor, cursor-parameter}` where `items`
@@ -58,6 +60,8 @@ class Owned:
     resource_ids: Mapping[str, str]  # path parameter -> resource
     id_schemas: Mapping[str, Mapping[str, Any]]  # path parameter -> its JSON Schema
     listing: Listing | None
+    # An owner named elsewhere than the path: ("query", parameter) or ("body", JSON pointer).
+    named_owner: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,19 @@ def read(spec: Mapping[str, Any]) -> Declarations:
         shared = declared == SHARED
         owner_free = declared in (OWNER_FREE, SHARED)
         owner: str | None = None
+        named_owner: tuple[str, str] | None = None
+        in_query = [
+            n for (kind, n), p in params.items() if kind == "query" and p.get(OWNER) is True
+        ]
+        if isinstance(declared, Mapping) and declared.get("in") in ("body", "query"):
+            key = "pointer" if declared["in"] == "body" else "name"
+            if not isinstance(declared.get(key), str):
+                problems.append(f"{where}: {OWNER} in the {declared['in']} needs `{key}`")
+            else:
+                named_owner = (str(declared["in"]), declared[key])
+            declared = None
+        elif in_query:
+            named_owner = ("query", in_query[0])
         if owner_free:
             if marked:
                 problems.append(f"{where}: declared owner-free, yet {marked[0]} is an owner")
@@ -174,7 +191,7 @@ def read(spec: Mapping[str, Any]) -> Declarations:
         if owner is not None and owner not in path_params:
             problems.append(f"{where}: owner {owner!r} is not a path parameter")
             owner = None
-        if secured and owner is None and not owner_free:
+        if secured and owner is None and not owner_free and named_owner is None:
             problems.append(
                 f"{where}: names no owner parameter ({OWNER}: true on a path parameter) and "
                 f"is not declared owner-free ({OWNER}: {OWNER_FREE})"
@@ -208,6 +225,7 @@ def read(spec: Mapping[str, Any]) -> Declarations:
             resource_ids=resource_ids,
             id_schemas={n: resolve(spec, path_params[n].get("schema", {})) for n in resource_ids},
             listing=listing,
+            named_owner=named_owner,
         )
     listings = tuple(op.listing for op in operations.values() if op.listing is not None)
     listed = {listing.resource for listing in listings}

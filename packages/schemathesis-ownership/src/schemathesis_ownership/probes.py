@@ -92,3 +92,20 @@ def same_answer(first: Response, second: Response, volatile: Iterable[str]) -> b
         return False
     same: bool = without(json_or_bytes(first), volatile) == without(json_or_bytes(second), volatile)
     return same
+
+
+def changed(body: Any, keep: Iterable[str] = ()) -> Any:
+    """The body with every top-level string and boolean changed but the members `keep` names,
+    so that a write by someone else that lands shows in the owner's read-back."""
+    if not isinstance(body, dict):
+        return body
+    kept = frozenset(keep)
+    out = dict(body)
+    for name, value in body.items():
+        if name in kept:
+            continue
+        if isinstance(value, bool):
+            out[name] = not value
+        elif isinstance(value, str):
+            out[name] = ("z" if value[:1] != "z" else "y") + value[1:]
+    return out

@@ -21,7 +21,7 @@ from schemathesis.schemas import BaseSchema
 
 import schemathesis_ownership as ownership
 
-from . import notes, shop
+from . import notes, profiles, shop
 from .lists import app as lists
 
 OURS = ("unauthenticated_replays", "cross_user_isolation", "token_owned_isolation")
@@ -36,6 +36,8 @@ CLEAN = hypothesis.settings(
     suppress_health_check=list(hypothesis.HealthCheck),
 )
 UNTIL_FOUND = hypothesis.settings(CLEAN, max_examples=60)
+# The built-in checks on a broken variant: as many scenarios as a correct app gets, twice over.
+BUILT_IN_UNTIL_FOUND = hypothesis.settings(CLEAN, max_examples=25)
 
 
 def config(checks: tuple[str, ...], **extra: Any) -> SchemathesisConfig:
@@ -83,7 +85,9 @@ def built_in(
     return schema
 
 
-def findings(schema: BaseSchema, settings: hypothesis.settings = CLEAN) -> str:
+def findings(
+    schema: BaseSchema, settings: hypothesis.settings = CLEAN, *, each: bool = False
+) -> str:
     """Every failure a stateful run reports ("" when none). Each scenario starts from an empty
     app (`app.state.reset()`), so that a scenario replayed while shrinking sees what it saw."""
     machine = schema.as_state_machine()
@@ -97,6 +101,26 @@ def findings(schema: BaseSchema, settings: hypothesis.settings = CLEAN) -> str:
         FromEmpty.run(settings=settings)
     except FailureGroup as found:
         return str(found) + "".join(f"\n{e}" for e in found.exceptions)
+    return each_operation(schema) if each else ""
+
+
+def each_operation(schema: BaseSchema, examples: int = 15) -> str:
+    """Failures of each operation's own generated cases (the CLI's fuzzing phase), for what no
+    link reaches; "" when none."""
+    reset = schema.app.state.reset
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @hypothesis.given(operation.as_strategy())
+        @hypothesis.settings(CLEAN, max_examples=examples, phases=[hypothesis.Phase.generate])
+        def test(case: schemathesis.Case) -> None:
+            reset()
+            case.call_and_validate()
+
+        try:
+            test()
+        except FailureGroup as found:
+            return str(found) + "".join(f"\n{e}" for e in found.exceptions)
     return ""
 
 
@@ -111,6 +135,7 @@ class Fixture:
     peers: tuple[str, str]
     config: Mapping[str, Any] = field(default_factory=dict)  # more Schemathesis configuration
     until_found: hypothesis.settings = UNTIL_FOUND
+    each: bool = False  # also each operation's own cases: links do not reach every operation
 
 
 def _shop(flaw: str | None) -> tuple[Mapping[str, Any], Any, ownership.Ownership]:
@@ -148,7 +173,21 @@ def _lists(flaw: str | None) -> tuple[Mapping[str, Any], Any, ownership.Ownershi
     return lists.SPEC, lists.create_app(flaw), binding
 
 
+def _profiles(flaw: str | None) -> tuple[Mapping[str, Any], Any, ownership.Ownership]:
+    binding = ownership.Ownership(mint=profiles.mint, caller="alice")
+    return profiles.SPEC, profiles.create_app(flaw), binding
+
+
 FIXTURES = {
+    "profiles": Fixture(
+        "profiles",
+        (None,),
+        profiles.FLAWS,
+        _profiles,
+        ("alice", "mallory"),
+        until_found=CLEAN,  # its links reach one operation: each operation's own cases find
+        each=True,
+    ),
     "shop": Fixture("shop", (None,), shop.FLAWS, _shop, ("alice", "mallory")),
     "notes": Fixture("notes", notes.CORRECT, notes.FLAWS, _notes, notes.USERS[:2]),
     "lists": Fixture(
@@ -170,7 +209,7 @@ def ours_on(fixture: str, flaw: str | None) -> str:
     known = FIXTURES[fixture]
     spec, app, binding = known.build(flaw)
     settings = CLEAN if flaw in known.correct else known.until_found
-    return findings(ours(spec, app, binding, **known.config), settings)
+    return findings(ours(spec, app, binding, **known.config), settings, each=known.each)
 
 
 def built_in_on(fixture: str, flaw: str | None, folder: Path) -> str:
@@ -179,5 +218,5 @@ def built_in_on(fixture: str, flaw: str | None, folder: Path) -> str:
     known = FIXTURES[fixture]
     spec, app, binding = known.build(flaw)
     users = {name: dict(binding.identity(name).headers) for name in known.peers}
-    settings = CLEAN if flaw in known.correct else known.until_found
-    return findings(built_in(spec, app, users, folder, **known.config), settings)
+    settings = CLEAN if flaw in known.correct else BUILT_IN_UNTIL_FOUND
+    return findings(built_in(spec, app, users, folder, **known.config), settings, each=known.each)

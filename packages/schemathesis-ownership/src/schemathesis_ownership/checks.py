@@ -254,7 +254,7 @@ def _foreign_is_missing(
         findings.add(
             ACCEPTED if foreign.status_code < 300 else LEAKS_EXISTENCE,
             f"another user's {what} answered {foreign.status_code} to {case.method} "
-            f"{case.path}, a missing one {missing.status_code}",
+            f"{case.path}, a missing one {missing.status_code} (sent {sent(thief)})",
         )
         return
     if foreign.status_code != missing.status_code:
@@ -267,7 +267,8 @@ def _foreign_is_missing(
     if not same_answer(foreign, missing, volatile):
         findings.add(
             LEAKS_EXISTENCE,
-            f"another user's {what} differs from a missing one on {case.method} {case.path}",
+            f"another user's {what} differs from a missing one on {case.method} {case.path} "
+            f"(sent {sent(thief)})",
         )
 
 

@@ -17,6 +17,7 @@ from .binding import Identity, Ownership, binding_of, declarations_of
 from .checks import ACCEPTED, LEAKS_EXISTENCE, Findings
 from .declarations import parameter_schema, resolve
 from .probes import (
+    as_identity,
     carries_credentials,
     changed,
     differing_members,
@@ -81,6 +82,11 @@ def _targets(case: Case[Any], response: Response) -> Iterator[tuple[str, str, An
                 yield path, parameter, value
 
 
+def _lists_id(body: Any, parameter: str, value: Any) -> bool:
+    """Whether a listing's body holds an object with this id."""
+    return any(_id_in(obj, parameter) == value for obj in _objects(body))
+
+
 def _operation_raw(case: Case[Any], path: str, method: str) -> dict[str, Any] | None:
     item = case.operation.schema.raw_schema.get("paths", {}).get(path, {})
     raw = item.get(method.lower())
@@ -132,6 +138,13 @@ def token_owned_isolation(ctx: Any, response: Response, case: Case[Any]) -> bool
     if not 200 <= response.status_code < 300 or not carries_credentials(case, ownership):
         return True
     targets = list(_targets(case, response))
+    if case.method == "GET" and targets:
+        # What the attacker's own copy of the listing shows too is shared by design.
+        theirs = as_identity(
+            case, ownership, ownership.identity(ownership.attacker_of(ownership.caller))
+        )
+        shown = json_or_bytes(theirs.call())
+        targets = [t for t in targets if not _lists_id(shown, t[1], t[2])]
     if not targets:
         return True
     findings = Findings()

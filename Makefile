@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/dev.lock
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+OWNERSHIP := packages/schemathesis-ownership
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(OWNERSHIP)/pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -14,14 +15,15 @@ help:  ## list targets
 	  | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # A fresh venv holding exactly the lock: its hashes put pip in hash-checking mode, so nothing
-# unlocked is installed. Then the project itself, editable, built by the locked hatchling.
-$(STAMP): pyproject.toml $(LOCK)
+# unlocked is installed. Then the project itself and the ownership checks' package (its one
+# dependency, schemathesis, is in the lock), editable, built by the locked hatchling.
+$(STAMP): pyproject.toml $(OWNERSHIP)/pyproject.toml $(LOCK)
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . -e $(OWNERSHIP)
 	touch $@
 
-install: $(STAMP)  ## create .venv from requirements/dev.lock and install the package (editable)
+install: $(STAMP)  ## create .venv from requirements/dev.lock and install the packages (editable)
 
 # Runtime, dev (+ the build backend) and bench locks for CPython 3.11 on Linux x86_64; each pin
 # lists the hashes of all its files. Existing pins are kept unless UPGRADE=1.

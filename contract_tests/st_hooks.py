@@ -1,6 +1,7 @@
 """Schemathesis hooks for this API, shared by the in-process suite and the CLI run
-(`hooks = "st_hooks"`): the ownership checks (contract_tests/ownership/, driven by the spec's
-`x-owner`, `x-resource-id` and `x-lists`), told how to mint this API's tokens with the test secret.
+(`hooks = "st_hooks"`): the ownership checks (the schemathesis-ownership package in
+packages/, driven by the spec's `x-owner`, `x-resource-id` and `x-lists`), registered and told
+how to mint this API's tokens with the test secret.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import time
 
 import jwt
 
-import ownership
+import schemathesis_ownership as ownership
 import st_limits  # noqa: F401  (registers the 429 check)
 import st_safe_writes  # noqa: F401  (registers the stale If-Match check)
 from api_fixtures import OTHER_SECRET, SECRET
@@ -34,4 +35,5 @@ TASKS_API = ownership.Ownership(
     # This API's 422 problems list the rejected inputs under `errors` (spec: Problem).
     problem_members=ownership.PROBLEM_MEMBERS | {"errors"},
 )
+ownership.register()
 ownership.use(TASKS_API)

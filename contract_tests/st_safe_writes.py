@@ -3,8 +3,8 @@ changes the task, and a create replayed with its `Idempotency-Key` never makes a
 Registered by importing this module; st_hooks does.
 
 The check derives everything from the case and its answer: the ETag the write returned (so the
-version before it is one less), the owner named in the path (ownership/), and the GET of the same
-resource (the case's path, or its parent for a sub-resource such as `/complete`).
+version before it is one less), the owner named in the path (schemathesis_ownership), and the GET
+of the same resource (the case's path, or its parent for a sub-resource such as `/complete`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 import schemathesis
 from schemathesis import Case, Response
 
-from ownership.binding import binding_of, declarations_of
-from ownership.credentials import owner_of
+from schemathesis_ownership import binding_of, declarations_of, owner_of
 
 _ETAG = re.compile(r'"([1-9][0-9]*)"')
 
@@ -51,7 +50,10 @@ def stale_if_match_writes_nothing(ctx: Any, response: Response, case: Case[Any])
     owner = owner_of(case)
     if current is None or owner is None or int(current.group(1)) < 2:
         return True
-    authorization = f"Bearer {binding_of(case.operation.schema.raw_schema).mint(owner)}"
+    binding = binding_of(case.operation.schema.raw_schema)
+    if binding is None:
+        return True
+    authorization = binding.identity(owner).headers["Authorization"]
     reader = _reader(case, authorization)
     if reader is None:
         return True
@@ -116,7 +118,9 @@ def replayed_create_makes_no_second_resource(
     if owner is None:
         return True
     binding = binding_of(case.operation.schema.raw_schema)
-    authorization = f"Bearer {binding.mint(owner)}"
+    if binding is None:
+        return True
+    authorization = binding.identity(owner).headers["Authorization"]
     collection = _collection(case, authorization)
     if collection is None:
         return True
@@ -150,7 +154,7 @@ def replayed_create_makes_no_second_resource(
     assert owner_parameter.owner is not None
     theirs = case.derive()
     theirs.path_parameters = {**(case.path_parameters or {}), owner_parameter.owner: other}
-    theirs.headers["Authorization"] = f"Bearer {binding.mint(other)}"
+    theirs.headers["Authorization"] = binding.identity(other).headers["Authorization"]
     theirs.headers["Idempotency-Key"] = key
     answer = theirs.call()
     replayed = _header(answer, "idempotent-replayed")

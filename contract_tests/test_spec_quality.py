@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-import ownership
+import schemathesis_ownership as ownership
 from spec_model import Operation, operations, resolve
 from todo_api.spec import load_spec
 
@@ -75,7 +75,7 @@ def test_secured_operations_document_their_refusals(op: Operation) -> None:
 
 
 def test_ownership_declarations_are_complete() -> None:
-    """x-owner, x-resource-id and x-lists (contract_tests/ownership) say all the checks need."""
+    """x-owner, x-resource-id and x-lists (schemathesis_ownership) say all the checks need."""
     assert OWNERSHIP.problems == ()
 
 

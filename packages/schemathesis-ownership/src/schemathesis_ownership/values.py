@@ -37,6 +37,9 @@ def missing_value(schema: Mapping[str, Any], current: Any) -> Any:
     if schema.get("type") == "integer":
         maximum = schema.get("maximum", INT64_MAX)
         return maximum - 1 if schema.get("exclusiveMaximum") is True else maximum
+    if schema.get("format") == "uuid":
+        nobody = "ffffffff-ffff-4fff-bfff-ffffffffffff"
+        return nobody if current != nobody else "eeeeeeee-eeee-4eee-beee-eeeeeeeeeeee"
     low, high = schema.get("minLength", 1), schema.get("maxLength", 64)
     for candidate in _CANDIDATES:
         sized = (candidate * (1 + low // len(candidate)))[: max(low, min(high, len(candidate)))]

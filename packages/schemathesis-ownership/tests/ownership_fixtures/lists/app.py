@@ -95,9 +95,16 @@ After = Annotated[str | None, Query(pattern=KEY)]
 def create_app(flaw: str | None = None) -> FastAPI:
     assert flaw is None or flaw in FLAWS, flaw
     store = Store()
+
+    def reset() -> None:  # each test scenario starts from no lists
+        store.lists.clear()
+        store.items.clear()
+
+    app_state_reset = reset
     app = FastAPI(title="lists")
     app.openapi = lambda: SPEC  # type: ignore[method-assign]
     app.add_middleware(BearerAuth)
+    app.state.reset = app_state_reset
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

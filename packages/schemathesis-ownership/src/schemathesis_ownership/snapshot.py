@@ -11,6 +11,7 @@ from schemathesis import Case
 
 from .binding import Ownership
 from .declarations import Declarations, Listing, pointer
+from .probes import path_value, without
 
 MAX_PAGES = 1000
 
@@ -44,19 +45,27 @@ def walk(
 ) -> tuple[int, list[Any]]:
     """(status of the first page, every item) of one listing, read as `as_user` (the owner)."""
     operation = case.operation.schema[listing.path][listing.method]
-    token = ownership.mint(as_user or owner)
+    identity = ownership.identity(as_user or owner)
+    values = {name: path_value(value) for name, value in {**path, owner_parameter: owner}.items()}
     items: list[Any] = []
     query: dict[str, Any] = {}
     for _ in range(MAX_PAGES):
         page = operation.Case(
-            path_parameters={**path, owner_parameter: owner},
+            path_parameters=values,
             query=dict(query),
-            headers={"Authorization": f"Bearer {token}"},
+            headers=dict(identity.headers),
+            cookies=dict(identity.cookies),
         ).call()
         if not 200 <= page.status_code < 300:
             return page.status_code, items
         body = page.json()
-        items += pointer(body, listing.items)
+        found = without(pointer(body, listing.items), ownership.volatile_members)
+        items += found
+        if listing.offset_parameter is not None:
+            if not found:
+                break
+            query[listing.offset_parameter] = len(items)
+            continue
         if listing.next_cursor is None or listing.cursor_parameter is None:
             break
         cursor = pointer(body, listing.next_cursor)

@@ -88,12 +88,16 @@ class LineSink:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_on = None
-        if not self._write_lock.acquire(blocking=False):
-            return  # a thread is writing: it writes what is queued before it lets go
-        try:
-            written = self._drain(self._write_now)
-        finally:
-            self._write_lock.release()
+        written = True
+        # Whoever holds the write lock looks at the queue again once it has let go: a line
+        # queued meanwhile by someone who found the lock taken is never left behind.
+        while written and (self._pending or self._dropped):
+            if not self._write_lock.acquire(blocking=False):
+                return
+            try:
+                written = self._drain(self._write_now)
+            finally:
+                self._write_lock.release()
         if not written and self._poll_fd is not None:
             self._waiting_on = loop
             loop.add_writer(self._poll_fd, self._writable, loop)
@@ -108,8 +112,6 @@ class LineSink:
         while self._pending or self._dropped:
             with self._write_lock:
                 self._drain(self._write_all)
-            # A line queued while the lock was held, by a loop that found it taken, is written
-            # by the next turn.
 
     def _write_all(self, chunk: bytes) -> int:
         view = memoryview(chunk)

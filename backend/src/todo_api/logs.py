@@ -71,6 +71,12 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
 
 
+def flush_logs() -> None:
+    """Writes the lines still queued, blocking (before an exit that skips atexit: os._exit)."""
+    if _sink is not None:
+        _sink.close()
+
+
 def log_access(fields: dict[str, Any]) -> None:
     """The access line of one request: `fields` after the common ones, in their order.
 

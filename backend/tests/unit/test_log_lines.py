@@ -58,7 +58,7 @@ def test_two_processes_of_several_writers_into_one_pipe_never_tear_a_line() -> N
             seen[line["pid"], line["writer"]].append(line["n"])
         else:  # more queued than MAX_PENDING_BYTES while the reader lagged: counted
             dropped += line["dropped"]
-    assert len(seen) == 6
+    assert len({pid for pid, _ in seen}) == 2  # a writer may lose all its lines, not a process
     assert all(numbers == sorted(set(numbers)) for numbers in seen.values())  # in their order
     assert sum(len(numbers) for numbers in seen.values()) + dropped == 6 * 2000
     assert PIPE_BUF >= 512  # POSIX: a write up to PIPE_BUF to a pipe is never interleaved

@@ -1,10 +1,10 @@
 """JSON log lines on stderr: one object per line, fields from `extra=`.
 
-Records are formatted and written by a writer thread: the event loop only puts them on a queue.
-A write to stderr on the loop gives up the GIL for the system call, and under load the loop then
-waits for a database thread to hand it back (docs/benchmarks.md; research.md, "Keep the GIL on
-the event loop"). The writer writes every line already queued in one call: one system call, and
-one wait for the GIL after it, per batch rather than per request (research P17).
+Every line goes through one LineSink (log_lines.py), which writes them in order from the event
+loop without a thread and without blocking it. The access line, one per request, skips `logging`
+altogether once `configure_logging` has run: no LogRecord, no handler lock, no formatter call,
+one `json` encoding on the loop; the same line, field for field, as JsonFormatter writes for
+`access_log.info("request", extra=fields)` (research.md, "The access line from the loop").
 """
 
 from __future__ import annotations
@@ -12,14 +12,19 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import queue
-import sys
-import threading
+import os
+import time
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler
-from typing import Any, TextIO
+from typing import Any
+
+from todo_api.log_lines import LineSink
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+ACCESS_LOGGER = "todo_api.access"
+access_log = logging.getLogger(ACCESS_LOGGER)
+# json.dumps(entry, default=str) builds an encoder per call; this one is built once.
+_encode = json.JSONEncoder(default=str).encode
+_sink: LineSink | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,65 +43,62 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class _Enqueue(QueueHandler):
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # The listener is in this process: hand it the record untouched, so JsonFormatter still
-        # sees `exc_info` (the base class would flatten it into the message).
-        return record
+class _SinkHandler(logging.Handler):
+    """Formats a record where it is logged (these are rare: start-up, warnings, errors) and
+    queues its line on the sink, behind the access lines logged before it."""
 
+    def __init__(self, sink: LineSink) -> None:
+        super().__init__()
+        self.sink = sink
+        self.setFormatter(JsonFormatter())
 
-class _LineWriter:
-    """Formats queued records and writes all the lines waiting in one write."""
-
-    def __init__(
-        self, records: queue.SimpleQueue[logging.LogRecord | None], stream: TextIO
-    ) -> None:
-        self._records = records
-        self._stream = stream
-        self._formatter = JsonFormatter()
-        self._thread = threading.Thread(target=self._run, name="todo-api-log-writer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Write what is still queued, then end the thread (at exit)."""
-        self._records.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._records.get()]
-            while True:
-                try:
-                    batch.append(self._records.get_nowait())
-                except queue.Empty:
-                    break
-            lines = [self._line(record) for record in batch if record is not None]
-            if lines:
-                self._stream.write("".join(lines))
-                self._stream.flush()
-            if None in batch:
-                return
-
-    def _line(self, record: logging.LogRecord) -> str:
+    def emit(self, record: logging.LogRecord) -> None:
         try:
-            return self._formatter.format(record) + "\n"
-        except Exception:  # one bad record must not end the writer, nor hide the others
-            return (
-                json.dumps({"level": "error", "msg": "a log record could not be formatted"}) + "\n"
-            )
+            line = self.format(record)
+        except Exception:  # one bad record must not hide the others
+            line = json.dumps({"level": "error", "msg": "a log record could not be formatted"})
+        self.sink.put(line.encode() + b"\n")
 
 
 def configure_logging(level: str) -> None:
+    global _sink
     logger = logging.getLogger("todo_api")
     logger.setLevel(level.upper())
-    if not any(getattr(h, "_todo_api", False) for h in logger.handlers):
-        records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
-        writer = _LineWriter(records, sys.stderr)
-        writer.start()
-        atexit.register(writer.stop)  # writes what is still queued before the process ends
-        handler = _Enqueue(records)
-        handler._todo_api = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    if _sink is None:
+        _sink = LineSink()
+        atexit.register(_sink.close)  # writes what is still queued before the process ends
+        logger.addHandler(_SinkHandler(_sink))
         logger.propagate = False
+
+
+def flush_logs() -> None:
+    """Writes the lines still queued, blocking (before an exit that skips atexit: os._exit)."""
+    if _sink is not None:
+        _sink.close()
+
+
+def log_access(fields: dict[str, Any]) -> None:
+    """The access line of one request: `fields` after the common ones, in their order.
+
+    INFO, as before: dropped below LOG_LEVEL. Without `configure_logging` (the app in a test's
+    process), it is a record of `todo_api.access`, for the handlers there.
+    """
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    if _sink is None:
+        access_log.info("request", extra=fields)
+        return
+    _sink.put(access_line(fields, time.time()))
+
+
+def access_line(fields: dict[str, Any], created: float) -> bytes:
+    """What JsonFormatter writes for the access record with these fields, created then."""
+    entry = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "logger": ACCESS_LOGGER,
+        "msg": "request",
+        "pid": os.getpid(),
+        **fields,
+    }
+    return _encode(entry).encode() + b"\n"

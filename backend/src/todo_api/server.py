@@ -42,6 +42,7 @@ from todo_api.errors import (
     ServiceUnavailable,
     problem_response,
 )
+from todo_api.logs import flush_logs
 from todo_api.middleware.cancellation import CANCELLED_DETAIL
 from todo_api.middleware.request_id import new_request_id
 from todo_api.settings import Settings
@@ -337,8 +338,8 @@ class HardExit:
 def _exit_now() -> None:
     # An open transaction dies with the process: PostgreSQL rolls back a transaction whose
     # connection drops, SQLite ignores WAL frames without a commit. Never half-written.
-    # The notice is written by a thread of its own: a stderr that blocks (a full pipe) must not
-    # hold the exit back.
+    # The notice (and the log lines still queued) is written by a thread of its own: a stderr
+    # that blocks (a full pipe) must not hold the exit back.
     notice = threading.Thread(target=_write_exit_notice, daemon=True)
     notice.start()
     notice.join(EXIT_NOTICE_SECONDS)
@@ -346,6 +347,7 @@ def _exit_now() -> None:
 
 
 def _write_exit_notice() -> None:
+    flush_logs()  # the lines still queued first, in their order: atexit does not run here
     os.write(2, b"todo-api: shutdown did not finish within the grace period; exiting now\n")
 
 

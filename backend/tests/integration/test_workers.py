@@ -138,8 +138,8 @@ def _requests_until_both_workers_answered(
 
 
 def _access_lines(instance: Instance, user: str, expected: int) -> list[dict[str, Any]]:
-    """The user's access lines, once `expected` have been written (a writer thread writes them,
-    just after the answers), or what there is after a while."""
+    """The user's access lines, once `expected` have been written (the event loop writes them
+    after the answers, in its next iteration), or what there is after a while."""
     deadline = time.monotonic() + 10
     while True:
         lines = instance.access_lines(user)

@@ -1,11 +1,17 @@
-"""logs.py: JSON lines written by the listener thread, in a process of their own (the logging
-configuration is process-wide, so it is not applied to the test runner)."""
+"""logs.py: JSON lines, the access line the same as any record's, in a process of their own (the
+logging configuration is process-wide, so it is not applied to the test runner)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+from typing import Any
+
+import pytest
+
+from todo_api.logs import ACCESS_LOGGER, JsonFormatter, access_line
 
 SCRIPT = """
 import logging
@@ -47,3 +53,101 @@ def test_a_burst_of_records_is_written_whole_and_in_order() -> None:
         [sys.executable, "-c", BURST], capture_output=True, text=True, timeout=30, check=True
     )
     assert [json.loads(line)["n"] for line in result.stderr.splitlines()] == list(range(2000))
+
+
+ACCESS_FIELDS = [
+    {
+        "method": "GET",
+        "path": "/api/{user_id}/tasks/{task_id}",
+        "status": 404,
+        "duration_ms": 1.234,
+        "request_id": "req-1",
+        "user_id": "alice",
+    },
+    {
+        "method": "POST",
+        "path": "/api/{user_id}/tasks",
+        "status": 401,
+        "duration_ms": 0.05,
+        "request_id": "0123456789abcdef0123456789abcdef",
+        "user_id": None,
+    },
+    {
+        "method": "PATCH",
+        "path": '/caf\u00e9/"quoted"\\',
+        "status": 500,
+        "duration_ms": 12345.0,
+        "request_id": "a:b.c-d_e",
+        "user_id": "\u00e9l\u00e8ve",
+    },
+]
+
+
+@pytest.mark.parametrize("fields", ACCESS_FIELDS)
+def test_the_access_line_is_the_line_the_formatter_writes_for_its_record(
+    fields: dict[str, Any],
+) -> None:
+    record = logging.getLogger(ACCESS_LOGGER).makeRecord(
+        ACCESS_LOGGER, logging.INFO, __file__, 1, "request", (), None, extra=fields
+    )
+    expected = JsonFormatter().format(record) + "\n"
+    assert access_line(fields, record.created).decode() == expected
+    assert list(json.loads(expected)) == [
+        *("ts", "level", "logger", "msg", "pid"),
+        *("method", "path", "status", "duration_ms", "request_id", "user_id"),
+    ]
+
+
+LEVELS = """
+import asyncio, sys
+from todo_api.logs import configure_logging, log_access
+
+configure_logging(sys.argv[1])
+
+async def main() -> None:
+    log_access({"method": "GET", "path": "/api/me", "status": 200, "request_id": "r1"})
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(("level", "lines"), [("INFO", 1), ("WARNING", 0)])
+def test_the_access_line_is_info_and_log_level_drops_it(level: str, lines: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LEVELS, level],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    written = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(line["level"], line["request_id"]) for line in written] == [("info", "r1")] * lines
+
+
+ORDER = """
+import asyncio, logging
+from todo_api.logs import configure_logging, log_access
+
+configure_logging("INFO")
+log = logging.getLogger("todo_api")
+
+async def main() -> None:
+    for n in range(300):
+        if n % 3 == 0:
+            log.info("record", extra={"n": n})
+        else:
+            log_access({"n": n})
+    log.warning("last", extra={"n": 300})  # still queued when the loop ends: written at exit
+
+asyncio.run(main())
+log_access({"n": 301})  # no loop any more: written at once
+"""
+
+
+def test_access_lines_and_records_keep_the_order_they_were_logged_in() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", ORDER], capture_output=True, text=True, timeout=30, check=True
+    )
+    written = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [line["n"] for line in written] == list(range(302))
+    assert {line["logger"] for line in written} == {"todo_api", "todo_api.access"}

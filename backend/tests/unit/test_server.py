@@ -4,7 +4,10 @@ and integration/test_shutdown.py)."""
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -101,3 +104,31 @@ def test_the_hard_exit_deadline_is_the_first_arming() -> None:
     first = hard_exit.deadline
     hard_exit.arm(1)
     assert hard_exit.deadline == first
+
+
+HARD_EXIT = """
+import asyncio, time
+from todo_api.logs import configure_logging, log_access
+from todo_api.server import HardExit
+
+configure_logging("INFO")
+
+async def main() -> None:
+    log_access({"request_id": "last"})  # queued for the loop's next iteration, which never comes
+    hard_exit = HardExit()
+    hard_exit.start()
+    hard_exit.arm(0)
+    time.sleep(30)  # a loop that never gets back to its callbacks
+
+asyncio.run(main())
+"""
+
+
+def test_the_hard_exit_writes_the_queued_log_lines_before_its_notice() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", HARD_EXIT], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    line, notice = result.stderr.splitlines()
+    assert json.loads(line)["request_id"] == "last"
+    assert notice.startswith("todo-api: shutdown did not finish within the grace period")

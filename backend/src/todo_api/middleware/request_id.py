@@ -3,7 +3,6 @@ structured log line per request."""
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 import time
@@ -14,6 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from todo_api.logs import log_access
 from todo_api.scope import IDENTITY_KEY, REQUEST_ID_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -24,8 +24,6 @@ _API_RESPONSE = (*_EVERY_RESPONSE, (b"cache-control", b"no-store"))
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("latin-1")  # as ASGI spells header names
 # A caller's id is reused only when it is short and plain: it lands in our logs verbatim.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-access_log = logging.getLogger("todo_api.access")
 
 
 class RequestIdMiddleware:
@@ -53,7 +51,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            access_log.info("request", extra=_access_fields(scope, status, started, request_id))
+            log_access(_access_fields(scope, status, started, request_id))
 
 
 def hardening_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:

@@ -23,7 +23,7 @@ from schemathesis.schemas import BaseSchema
 
 import ownership
 from fixture_app import app as lists
-from ownership import snapshot
+from ownership import declarations, snapshot
 from ownership.binding import declarations_of
 
 HERE = Path(__file__).resolve().parent
@@ -182,3 +182,19 @@ def test_the_read_back_follows_pagination_and_nesting() -> None:
     taken = snapshot.take(create, declarations_of(schema.raw_schema), LISTS, owner)
     assert len(taken.objects["ShoppingList"]) == 1
     assert len(taken.objects["Item"]) == 5  # three pages of two
+
+
+def test_views_that_are_not_query_mappings_are_reported() -> None:
+    def bad_views(spec: dict[str, Any]) -> None:
+        listing = spec["paths"]["/api/owners/{account}/lists/{list_id}/items"]["get"]
+        listing["x-lists"]["views"] = ["sort=title"]
+
+    assert any("`views` must be" in p for p in _problems(bad_views))
+
+
+def test_the_product_reads_its_lists_back_sorted_filtered_and_searched() -> None:
+    from todo_api.spec import load_spec
+
+    (listing,) = declarations.read(load_spec()).listings
+    params = {name for view in listing.views for name in view}
+    assert {"sort", "q", "priority", "due_after", "status", "limit"} <= params

@@ -108,16 +108,17 @@ def cross_user_isolation(ctx: Any, response: Response, case: Case[Any]) -> bool 
     listing = op.listing
     if listing is not None:
         path = {name: case.path_parameters[name] for name in listing.parents}
-        status, items = snapshot.walk(
-            case, listing, op.owner, attacker, ownership, path, as_user=attacker
-        )
-        if 200 <= status < 300:
-            mine = before.objects.get(listing.resource, frozenset())
-            seen = [item for item in items if snapshot.canonical(item) in mine]
-            assert not seen, (
-                f"another user's list shows the owner's {listing.resource} objects: "
-                f"{[pointer(item, listing.id) for item in seen]}"
+        for view in listing.views:
+            status, items = snapshot.walk(
+                case, listing, op.owner, attacker, ownership, path, as_user=attacker, view=view
             )
+            if 200 <= status < 300:
+                mine = before.objects.get(listing.resource, frozenset())
+                seen = [item for item in items if snapshot.canonical(item) in mine]
+                assert not seen, (
+                    f"another user's list shows the owner's {listing.resource} objects: "
+                    f"{[pointer(item, listing.id) for item in seen]} ({snapshot.canonical(view)})"
+                )
 
     # The attacker names the owner's object under their own path: the 404 of a missing id.
     if op.resource_ids:

@@ -7,7 +7,9 @@
 - `x-lists: <Resource>` on a GET operation: it lists the owner's `<Resource>` objects, as a JSON
   array body; or `x-lists: {resource, items, id, next-cursor, cursor-parameter}` where `items`
   and `next-cursor` are JSON pointers into the 200 body, `id` one into each item (default `/id`),
-  and `cursor-parameter` the query parameter that takes `next-cursor` for the next page.
+  and `cursor-parameter` the query parameter that takes `next-cursor` for the next page;
+  `views`, a list of query parameter sets, each read back page by page (sorted, filtered or
+  searched pages; default one view, no parameters).
 
 Plain dictionaries in, frozen dataclasses out: no Schemathesis, no HTTP.
 """
@@ -37,6 +39,7 @@ class Listing:
     next_cursor: str | None = None  # JSON pointer to the next page's cursor (null on the last)
     cursor_parameter: str | None = None  # query parameter that takes the cursor
     parents: Mapping[str, str] = field(default_factory=dict)  # path parameter -> its resource
+    views: tuple[Mapping[str, Any], ...] = ({},)  # query parameters of each read-back
 
 
 @dataclass(frozen=True)
@@ -118,13 +121,17 @@ def _listing(
     if not isinstance(value, Mapping) or not isinstance(value.get("resource"), str):
         problems.append(f"{where} must be a resource name or a mapping with `resource`")
         return None
-    known = {"resource", "items", "id", "next-cursor", "cursor-parameter"}
+    known = {"resource", "items", "id", "next-cursor", "cursor-parameter", "views"}
     if unknown := sorted(set(value) - known):
         problems.append(f"{where} has unknown keys {unknown}")
     if ("next-cursor" in value) != ("cursor-parameter" in value):
         problems.append(f"{where} needs both `next-cursor` and `cursor-parameter`, or neither")
     if method != "GET":
         problems.append(f"{where} is on a {method}; a listing is a GET")
+    views = value.get("views", [{}])
+    if not isinstance(views, list) or not all(isinstance(v, Mapping) for v in views) or not views:
+        problems.append(f"{where}: `views` must be a non-empty list of query parameter mappings")
+        views = [{}]
     return Listing(
         method=method,
         path=path,
@@ -134,6 +141,7 @@ def _listing(
         next_cursor=value.get("next-cursor"),
         cursor_parameter=value.get("cursor-parameter"),
         parents=dict(resource_ids),
+        views=tuple(dict(v) for v in views),
     )
 
 

@@ -33,7 +33,9 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description 200 when the database answers a trivial query, else 503.
+         * @description 200 when the database answers a trivial query and, on SQLite, its disk can take writes
+         *     (at least 4 MiB free, and a probe write succeeds after a failure), else 503. It recovers by
+         *     itself when the database or the space comes back.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -79,9 +81,13 @@ export interface paths {
         };
         /**
          * List the caller's tasks
-         * @description Newest first, keyset-paginated. Pass `next_cursor` back as `cursor` for the next page;
-         *     it is null on the last page. Pages stay consistent while tasks are added: no task is
-         *     skipped or repeated.
+         * @description Newest first unless `sort` says otherwise; keyset-paginated. Pass `next_cursor` back as
+         *     `cursor`, with the same `sort`, for the next page; it is null on the last page. Pages stay
+         *     consistent while tasks are added: no task is skipped or repeated. Ties are broken by id (in
+         *     the sort's direction); tasks without `due_at` come last in both directions of that sort;
+         *     `priority` sorts by rank (low < normal < high), `title` by code point. A cursor issued
+         *     for another sort, or by no server, is a 422 naming `cursor`. Filters combine (AND);
+         *     `due_after` <= `due_at` < `due_before`, and a task without `due_at` matches neither.
          */
         get: operations["listTasks"];
         put?: never;
@@ -128,7 +134,9 @@ export interface paths {
         get: operations["getTask"];
         /**
          * Replace a task
-         * @description Every field is required; `description` may be null.
+         * @description `title`, `description` (may be null) and `completed` are required. `due_at` and
+         *     `priority`, added later, may be left out: then they keep their stored values, so a client
+         *     written before them does not erase them. Send `due_at: null` to clear it.
          */
         put: operations["replaceTask"];
         post?: never;
@@ -208,6 +216,12 @@ export interface components {
             title: string;
             description: string | null;
             completed: boolean;
+            /**
+             * Format: date-time
+             * @description When the task is due, in UTC; null when it has no due date.
+             */
+            due_at: string | null;
+            priority: components["schemas"]["Priority"];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -228,17 +242,40 @@ export interface components {
             description?: components["schemas"]["Description"];
             /** @default false */
             completed?: boolean;
+            due_at?: components["schemas"]["NullableDueAt"];
+            /** @default normal */
+            priority?: components["schemas"]["Priority"];
         };
+        /** @description `due_at` and `priority` left out keep their stored values. */
         TaskReplace: {
             title: components["schemas"]["Title"];
             description: components["schemas"]["Description"];
             completed: boolean;
+            due_at?: components["schemas"]["NullableDueAt"];
+            priority?: components["schemas"]["Priority"];
         };
         TaskPatch: {
             title?: components["schemas"]["Title"];
             description?: components["schemas"]["Description"];
             completed?: boolean;
+            due_at?: components["schemas"]["NullableDueAt"];
+            priority?: components["schemas"]["Priority"];
         };
+        /**
+         * @description Sorted by rank, low < normal < high.
+         * @enum {string}
+         */
+        Priority: "low" | "normal" | "high";
+        /**
+         * Format: date-time
+         * @description RFC 3339 with an offset (`Z` or `±hh:mm`), years 1900 to 9899; stored in UTC.
+         */
+        DueAt: string;
+        /**
+         * Format: date-time
+         * @description RFC 3339 with an offset (`Z` or `±hh:mm`), years 1900 to 9899, stored in UTC; null for no due date.
+         */
+        NullableDueAt: string | null;
         /** @description Trimmed of surrounding whitespace when stored; must not be blank. No NUL character (U+0000), which PostgreSQL text cannot hold. */
         Title: string;
         /** @description No NUL character (U+0000), which PostgreSQL text cannot hold. */
@@ -277,6 +314,8 @@ export interface components {
                  *       "title": "Write the spec first",
                  *       "description": null,
                  *       "completed": true,
+                 *       "due_at": null,
+                 *       "priority": "normal",
                  *       "created_at": "2026-11-25T10:00:00Z",
                  *       "updated_at": "2026-11-25T10:05:00Z",
                  *       "version": 3
@@ -497,9 +536,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database does not answer. */
+        /**
+         * @description The database (or its disk) does not answer, or the server is not ready or shutting down.
+         *     Nothing was written: retry after `Retry-After` seconds.
+         */
         ServiceUnavailable: {
             headers: {
+                /** @description Whole seconds to wait before retrying (2). */
+                "Retry-After": string;
                 "X-Request-ID": components["headers"]["X-Request-ID"];
                 [name: string]: unknown;
             };
@@ -510,6 +554,27 @@ export interface components {
                  *       "title": "Service Unavailable",
                  *       "status": 503,
                  *       "detail": "The database does not answer"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The database's disk is full (SQLite): the write was rolled back, nothing was written.
+         *     Reads are still served; a retry fails until an operator frees space, so no `Retry-After`.
+         */
+        InsufficientStorage: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:todo-api:problem:storage-full",
+                 *       "title": "Insufficient Storage",
+                 *       "status": 507,
+                 *       "detail": "The database's disk is full: nothing was written"
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -672,8 +737,21 @@ export interface operations {
                 status?: "all" | "pending" | "completed";
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque `next_cursor` of the previous page. */
+                /** @description Opaque `next_cursor` of the previous page, sent with the same `sort`. */
                 cursor?: string;
+                /** @description The field to order by; a leading `-` for descending. */
+                sort?: "-created_at" | "created_at" | "-updated_at" | "updated_at" | "-due_at" | "due_at" | "-priority" | "priority" | "-title" | "title";
+                /** @description Only tasks due strictly before this time. */
+                due_before?: components["schemas"]["DueAt"];
+                /** @description Only tasks due at or after this time. */
+                due_after?: components["schemas"]["DueAt"];
+                /** @description Only tasks of this priority. */
+                priority?: components["schemas"]["Priority"];
+                /**
+                 * @description Only tasks whose title or description contains this text, case-insensitively (ASCII
+                 *     letters on SQLite; as PostgreSQL's `lower()` there). `%` and `_` stand for themselves.
+                 */
+                q?: string;
             };
             header?: never;
             path: {
@@ -705,6 +783,8 @@ export interface operations {
                      *           "title": "Write the spec first",
                      *           "description": null,
                      *           "completed": false,
+                     *           "due_at": "2026-12-24T18:00:00Z",
+                     *           "priority": "high",
                      *           "created_at": "2026-11-25T10:00:00Z",
                      *           "updated_at": "2026-11-25T10:00:00Z",
                      *           "version": 1
@@ -750,7 +830,9 @@ export interface operations {
                  * @example {
                  *       "title": "Buy milk",
                  *       "description": "Oat milk",
-                 *       "completed": false
+                 *       "completed": false,
+                 *       "due_at": "2026-12-24T18:00:00Z",
+                 *       "priority": "high"
                  *     }
                  */
                 "application/json": components["schemas"]["TaskCreate"];
@@ -782,6 +864,7 @@ export interface operations {
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     getTask: {
@@ -869,6 +952,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     deleteTask: {
@@ -918,6 +1002,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     updateTask: {
@@ -967,6 +1052,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     toggleTaskCompletion: {
@@ -1006,6 +1092,7 @@ export interface operations {
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from pydantic import ValidationError
 
@@ -80,3 +82,14 @@ def test_replace_without_due_at_and_priority_leaves_them_out_of_the_changes() ->
 def test_priority_is_one_of_three(priority: object) -> None:
     with pytest.raises(ValidationError):
         TaskPatch.model_validate({"priority": priority})
+
+
+def test_a_create_without_the_later_fields_hashes_as_the_release_before_them() -> None:
+    # An Idempotency-Key stored before migration 0004 must still match its retry after it.
+    from todo_api.tasks.service import _request_hash
+
+    before = '{"title":"Pay","description":null,"completed":false}'
+    body = TaskCreate.model_validate({"title": "Pay"})
+    assert _request_hash(body) == hashlib.sha256(before.encode()).hexdigest()
+    dated = TaskCreate.model_validate({"title": "Pay", "priority": "high"})
+    assert _request_hash(dated) != _request_hash(body)

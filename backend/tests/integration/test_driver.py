@@ -82,8 +82,9 @@ def _list_shapes() -> list[store.ListShape]:
     shapes = []
     for name in SORTS:
         sort = Sort.named(name)  # type: ignore[arg-type]
-        kinds = ("none", "key", "null") if sort.field == "due_at" else ("none", "key")
-        shapes += [store.ListShape(sort, kind) for kind in kinds]  # type: ignore[arg-type]
+        shapes += [store.ListShape(sort, "none"), store.ListShape(sort, "key")]
+        if sort.field == "due_at":
+            shapes += [store.ListShape(sort, kind, undated=True) for kind in ("none", "key")]
     default = Sort.named("-created_at")
     shapes += [
         store.ListShape(default, "none", by_status=True),
@@ -105,7 +106,7 @@ def _cases(task_id: int) -> list[tuple[str, DriverStatement, dict[str, Any]]]:
             params["p_completed"] = False
         if shape.after != "none":
             params["p_after_id"] = task_id + 1 if shape.sort.descending else 0
-        if shape.after == "key" and shape.sort.field != "created_at":
+        if shape.after == "key" and shape.sort.field != "created_at" and not shape.undated:
             params["p_after_key"] = AFTER_KEYS[shape.sort.descending][shape.sort.field]
         if shape.due_before:
             params["p_due_before"] = NOW.replace(year=2100)

@@ -120,6 +120,8 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     with engine.begin() as connection:
         # Issue 3's model had no version (migration 0002 adds it), nor due_at and priority
         # (0004).
+        for column in ("due_at", "priority", "updated_at"):
+            connection.execute(text(f"DROP INDEX ix_tasks_owner_id_{column}_id"))
         for column in ("version", "due_at", "priority"):
             connection.execute(text(f"ALTER TABLE tasks DROP COLUMN {column}"))
         connection.execute(

@@ -27,7 +27,6 @@ from sqlalchemy import (
     String,
     Table,
     Update,
-    and_,
     bindparam,
     delete,
     func,
@@ -87,6 +86,12 @@ class TaskRow(Base):
         # Serves "this owner's tasks, newest first" and the keyset cursor (id < :before) in one
         # range scan.
         Index("ix_tasks_owner_id_id", "owner_id", "id"),
+        # The sorted lists (migration 0004): each page one range scan from the cursor, as for
+        # the default order. Titles are sorted by reading the owner's rows (their range above):
+        # PostgreSQL would need an index under COLLATE "C", and the quota bounds those rows.
+        Index("ix_tasks_owner_id_due_at_id", "owner_id", "due_at", "id"),
+        Index("ix_tasks_owner_id_priority_id", "owner_id", "priority", "id"),
+        Index("ix_tasks_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
         # SQLite's AUTOINCREMENT keeps ids strictly increasing even after deletes, so id order is
         # creation order and a cursor never meets a reused id.
         {"sqlite_autoincrement": True},
@@ -250,12 +255,15 @@ class ListShape(NamedTuple):
     """What varies between list statements: each shape is built and compiled once."""
 
     sort: Sort
-    after: Literal["none", "key", "null"]  # no cursor, a cursor with a key, with a null due_at
+    after: Literal["none", "key"]  # no cursor, or after the cursor's (key, id)
     by_status: bool = False
     due_before: bool = False
     due_after: bool = False
     by_priority: bool = False
     search: bool = False
+    # Under a due_at sort, the tasks without one, in id order: they come after every dated task,
+    # read by a second statement, so that each is a range of (owner_id, due_at, id).
+    undated: bool = False
 
 
 def _sort_key(sort: Sort) -> Any:
@@ -271,15 +279,12 @@ def _after(shape: ListShape) -> Any:
         return a < b if sort.descending else a > b
 
     last_id = bindparam("p_after_id", type_=TASKS.c.id.type)
-    if sort.field == "created_at":  # creation order is id order (ids only grow)
+    if sort.field == "created_at" or shape.undated:  # id order (ids only grow)
         return beyond(TASKS.c.id, last_id)
-    if shape.after == "null":  # tasks without a due date come last, in id order
-        return and_(TASKS.c.due_at.is_(None), beyond(TASKS.c.id, last_id))
     key: Any = bindparam("p_after_key", type_=TASKS.c[sort.field].type)
     if sort.field == "title":
         key = code_point_order(key)
-    later = beyond(tuple_(_sort_key(sort), TASKS.c.id), tuple_(key, last_id))
-    return or_(later, TASKS.c.due_at.is_(None)) if sort.field == "due_at" else later
+    return beyond(tuple_(_sort_key(sort), TASKS.c.id), tuple_(key, last_id))
 
 
 def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
@@ -305,10 +310,12 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     if shape.after != "none":
         query = query.where(_after(shape))
     sort = shape.sort
-    order: list[Any] = []
     if sort.field == "due_at":
-        order.append(TASKS.c.due_at.is_(None))  # false before true: tasks without one last
-    if sort.field != "created_at":
+        query = query.where(
+            TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None)
+        )
+    order: list[Any] = []
+    if sort.field != "created_at" and not shape.undated:
         key = _sort_key(sort)
         order.append(key.desc() if sort.descending else key.asc())
     order.append(TASKS.c.id.desc() if sort.descending else TASKS.c.id.asc())
@@ -443,17 +450,6 @@ def list_tasks(
     connection: Connection, *, owner_id: str, query: ListQuery, limit: int
 ) -> Sequence[Record]:
     params: dict[str, Any] = {_OWNER: owner_id, "p_limit": limit}
-    after: Literal["none", "key", "null"] = "none"
-    if query.after is not None:
-        params["p_after_id"] = query.after.id
-        if query.sort.field != "created_at":
-            if query.after.key is None:
-                after = "null"
-            else:
-                after = "key"
-                params["p_after_key"] = query.after.key
-        else:
-            after = "key"
     optional = {
         "p_completed": query.completed,
         "p_due_before": query.due_before,
@@ -464,14 +460,32 @@ def list_tasks(
     params |= {name: value for name, value in optional.items() if value is not None}
     shape = ListShape(
         query.sort,
-        after,
+        "none",
         query.completed is not None,
         query.due_before is not None,
         query.due_after is not None,
         query.priority is not None,
         query.like is not None,
     )
-    return _records(connection, list_statement(shape), params)
+    after = query.after
+    if after is not None:
+        shape = shape._replace(after="key")
+        params["p_after_id"] = after.id
+        if after.key is not None and query.sort.field != "created_at":
+            params["p_after_key"] = after.key
+    if query.sort.field != "due_at":
+        return _records(connection, list_statement(shape), params)
+    # Dated tasks first, then (unless a due filter excludes them) those without a due date.
+    rows: list[Record] = []
+    if after is None or after.key is not None:
+        rows = _records(connection, list_statement(shape), params)
+        if len(rows) >= limit or query.due_before is not None or query.due_after is not None:
+            return rows
+        shape = shape._replace(after="none")
+        params.pop("p_after_id", None)
+    params.pop("p_after_key", None)
+    params["p_limit"] = limit - len(rows)
+    return rows + _records(connection, list_statement(shape._replace(undated=True)), params)
 
 
 def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:

@@ -106,6 +106,9 @@ def seed_tasks(
                     "title": f"task {position}",
                     "description": None if position % 3 else "some words about the task",
                     "completed": position % 4 == 0,
+                    # For the sorted and filtered lists: a third without a due date, ties.
+                    "due_at": None if position % 3 == 1 else start + timedelta(days=position % 97),
+                    "priority": ("low", "normal", "high")[position % 5 % 3],
                     "created_at": stamp,
                     "updated_at": stamp,
                 }

@@ -30,6 +30,10 @@ class _Case:
     ids: list[int]
     first: list[float] = field(default_factory=list)
     deep: list[float] = field(default_factory=list)
+    # First pages of the sorted, filtered and searched lists (docs/lists.md).
+    by_due: list[float] = field(default_factory=list)
+    by_title: list[float] = field(default_factory=list)
+    search: list[float] = field(default_factory=list)
 
     def app(self) -> FastAPI:
         settings = Settings(
@@ -48,6 +52,12 @@ class _Case:
         cursor = newest_first[owned - 21] if owned > 20 else newest_first[9]
         self.first.append(await timed(app, "GET", path, token=token))
         self.deep.append(await timed(app, "GET", path, token=token, query=f"cursor={cursor}"))
+        self.by_due.append(await timed(app, "GET", path, token=token, query="sort=-due_at"))
+        self.by_title.append(
+            await timed(app, "GET", path, token=token, query="sort=title&status=pending")
+        )
+        # Few matches: the whole of the user's tasks is read.
+        self.search.append(await timed(app, "GET", path, token=token, query="q=task%2012"))
 
     def figures(self) -> dict[str, float]:
         return {
@@ -55,6 +65,9 @@ class _Case:
             "first_p99_ms": percentile(self.first, 99) * 1000,
             "deep_p50_ms": percentile(self.deep, 50) * 1000,
             "deep_p99_ms": percentile(self.deep, 99) * 1000,
+            "by_due_p50_ms": percentile(self.by_due, 50) * 1000,
+            "by_title_p50_ms": percentile(self.by_title, 50) * 1000,
+            "search_p50_ms": percentile(self.search, 50) * 1000,
         }
 
 
@@ -71,8 +84,9 @@ async def _measure(cases: list[_Case], rounds: int) -> None:
                 for _ in range(BLOCK):
                     await case.sample(app, token)
                 if turn < 0:
-                    case.first.clear()
-                    case.deep.clear()
+                    for samples in (case.first, case.deep, case.by_due, case.by_title):
+                        samples.clear()
+                    case.search.clear()
 
 
 def run(store: Store = SQLITE) -> list[dict[str, Any]]:
@@ -103,6 +117,8 @@ def run(store: Store = SQLITE) -> list[dict[str, Any]]:
         row |= case.figures()
         print(
             f"  {row['table_rows']:>9,} rows, user has {row['user_rows']}: "
-            f"first {row['first_p50_ms']:.2f} ms, deep {row['deep_p50_ms']:.2f} ms"
+            f"first {row['first_p50_ms']:.2f} ms, deep {row['deep_p50_ms']:.2f} ms, "
+            f"-due_at {row['by_due_p50_ms']:.2f} ms, title {row['by_title_p50_ms']:.2f} ms, "
+            f"q {row['search_p50_ms']:.2f} ms"
         )
     return rows

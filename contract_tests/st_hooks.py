@@ -12,6 +12,7 @@ import jwt
 
 import schemathesis_ownership as ownership
 import st_limits  # noqa: F401  (registers the 429 check)
+import st_lists  # noqa: F401  (keeps drawn cursors with the sort they continue)
 import st_safe_writes  # noqa: F401  (registers the stale If-Match check)
 from api_fixtures import OTHER_SECRET, SECRET
 

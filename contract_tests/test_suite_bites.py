@@ -48,11 +48,22 @@ Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
 
 
 def _list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
-    def list_tasks(
-        connection: Any, *, owner_id: str, completed: Any, limit: int, before_id: Any
-    ) -> Any:
-        query = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
-        return connection.execute(query).all()
+    def list_tasks(connection: Any, *, owner_id: str, query: Any, limit: int) -> Any:
+        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
+        return [store.Record(*row) for row in connection.execute(unscoped)]
+
+    monkeypatch.setattr(store, "list_tasks", list_tasks)
+
+
+def _sorted_list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default list stays scoped: only a read-back through a sorted view can see the leak.
+    scoped = store.list_tasks
+
+    def list_tasks(connection: Any, *, owner_id: str, query: Any, limit: int) -> Any:
+        if query.sort.is_default:
+            return scoped(connection, owner_id=owner_id, query=query, limit=limit)
+        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
+        return [store.Record(*row) for row in connection.execute(unscoped)]
 
     monkeypatch.setattr(store, "list_tasks", list_tasks)
 
@@ -158,6 +169,15 @@ def test_list_without_owner_filter_is_caught(
     found = _run(broken_app, "GET", "/api/{user_id}/tasks")
     assert "cross_user_isolation" in found
     assert "another user's list shows the owner's Task objects" in found
+
+
+def test_sorted_list_without_owner_filter_is_caught(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sorted_list_without_owner_filter(broken_app, monkeypatch)
+    _seed(broken_app)
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks")
+    assert "cross_user_isolation" in found
 
 
 def test_get_by_id_alone_is_caught(broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:

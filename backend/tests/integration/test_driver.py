@@ -26,6 +26,7 @@ from todo_api.db.transactions import _BIND_USER
 from todo_api.errors import DatabaseUnavailable
 from todo_api.settings import Settings
 from todo_api.tasks import store
+from todo_api.tasks.listing import SORTS, Sort
 
 OWNER = "alice"
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -34,6 +35,8 @@ NEW_TASK = {
     "title": "write the report",
     "description": "with figures",
     "completed": False,
+    "due_at": NOW,
+    "priority": "high",
     "created_at": NOW,
     "updated_at": NOW,
 }
@@ -51,22 +54,69 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def task_id(engine: Engine) -> int:
     with transaction(engine, OWNER) as connection:
-        for title in ("older", "newer"):
-            row = connection.execute(store._CREATE.statement, NEW_TASK | {"title": title}).one()
+        for title, due_at in (("older", None), ("newer", NOW)):
+            values = NEW_TASK | {"title": title, "due_at": due_at}
+            row = connection.execute(store._CREATE.statement, values).one()
     return int(row.id)
+
+
+# A key before every task in each direction, so that each keyset statement returns rows.
+AFTER_KEYS: dict[bool, dict[str, Any]] = {
+    False: {
+        "updated_at": NOW.replace(year=2000),
+        "due_at": NOW.replace(year=2000),
+        "priority": "low",
+        "title": "a",
+    },
+    True: {
+        "updated_at": NOW.replace(year=2100),
+        "due_at": NOW.replace(year=2100),
+        "priority": "high",
+        "title": "z",
+    },
+}
+
+
+def _list_shapes() -> list[store.ListShape]:
+    """Every sort with each kind of cursor, then each filter on its own and all together."""
+    shapes = []
+    for name in SORTS:
+        sort = Sort.named(name)  # type: ignore[arg-type]
+        shapes += [store.ListShape(sort, "none"), store.ListShape(sort, "key")]
+        if sort.field == "due_at":
+            shapes += [store.ListShape(sort, kind, undated=True) for kind in ("none", "key")]
+    default = Sort.named("-created_at")
+    shapes += [
+        store.ListShape(default, "none", by_status=True),
+        store.ListShape(default, "none", due_after=True),
+        store.ListShape(default, "none", by_priority=True),
+        store.ListShape(default, "none", search=True),
+        store.ListShape(default, "key", True, True, True, True, True),
+    ]
+    return shapes
 
 
 def _cases(task_id: int) -> list[tuple[str, DriverStatement, dict[str, Any]]]:
     """Every statement the store and the transaction run on the driver, with parameters."""
     owned = {store._OWNER: OWNER, store._ID: task_id}
     cases: list[tuple[str, DriverStatement, dict[str, Any]]] = []
-    for (by_status, below), statement in store._LIST.items():
+    for shape in _list_shapes():
         params: dict[str, Any] = {store._OWNER: OWNER, "p_limit": 21}
-        if by_status:
+        if shape.by_status:
             params["p_completed"] = False
-        if below:
-            params["p_before_id"] = task_id + 1
-        cases.append((f"list-{by_status}-{below}", statement, params))
+        if shape.after != "none":
+            params["p_after_id"] = task_id + 1 if shape.sort.descending else 0
+        if shape.after == "key" and shape.sort.field != "created_at" and not shape.undated:
+            params["p_after_key"] = AFTER_KEYS[shape.sort.descending][shape.sort.field]
+        if shape.due_before:
+            params["p_due_before"] = NOW.replace(year=2100)
+        if shape.due_after:
+            params["p_due_after"] = NOW
+        if shape.by_priority:
+            params["p_priority"] = "high"
+        if shape.search:
+            params["p_like"] = "%figures%"
+        cases.append((f"list-{shape}", store.list_statement(shape), params))
     cases += [
         ("get", store._GET, owned),
         ("exists", store._EXISTS, owned),
@@ -82,7 +132,13 @@ def _cases(task_id: int) -> list[tuple[str, DriverStatement, dict[str, Any]]]:
         cases.append((f"delete-{condition}", store._DELETE[condition], owned | expected))
         for size in range(1, len(store.WRITABLE) + 1):
             for columns in combinations(store.WRITABLE, size):
-                values = {"p_title": "renamed", "p_description": None, "p_completed": True}
+                values = {
+                    "p_title": "renamed",
+                    "p_description": None,
+                    "p_completed": True,
+                    "p_due_at": NOW,
+                    "p_priority": "low",
+                }
                 params = {f"p_{name}": values[f"p_{name}"] for name in columns}
                 cases.append(
                     (
@@ -171,7 +227,7 @@ def test_every_statement_decoded_as_a_record_returns_the_task_columns() -> None:
         store._GET,
         store._CREATE,
         store._CREATE_WITHIN_QUOTA,
-        *store._LIST.values(),
+        *(store.list_statement(shape) for shape in _list_shapes()),
         *store._TOGGLE.values(),
         *(store._update_statement(("title",), condition) for condition in store._CONDITIONS),
     ]

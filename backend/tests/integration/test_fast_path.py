@@ -27,6 +27,7 @@ ALICE = {"Authorization": f"Bearer {mint('alice')}"}
 BOB = {"Authorization": f"Bearer {mint('bob')}"}
 JSON = {"Content-Type": "application/json"}
 TASK = "/api/alice/tasks/1"
+DUE = "2026-12-24T18:00:00Z"
 
 # (method, path, headers, JSON body): well-formed requests and every way a parameter of a planned
 # route can be wrong, missing, repeated or unexpected; the body routes (FastAPI's path) too.
@@ -34,6 +35,9 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("POST", "/api/alice/tasks", ALICE, {"title": "one"}),
     ("POST", "/api/alice/tasks", ALICE, {"title": "two", "description": "d"}),
     ("POST", "/api/alice/tasks", ALICE, {"title": "three", "completed": True}),
+    ("POST", "/api/alice/tasks", ALICE, {"title": "four", "due_at": "2026-12-24T18:00:00+02:00"}),
+    ("POST", "/api/alice/tasks", ALICE, {"title": "five", "priority": "high"}),
+    ("POST", "/api/alice/tasks", ALICE, {"title": "six", "priority": "urgent"}),
     ("POST", "/api/alice/tasks", ALICE, {"title": 5}),
     ("GET", "/api/alice/tasks", ALICE, None),
     ("GET", "/api/alice/tasks?status=pending&limit=1", ALICE, None),
@@ -51,6 +55,25 @@ REQUESTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("GET", "/api/alice/tasks?limit=1.5", ALICE, None),
     ("GET", "/api/alice/tasks?cursor=0", ALICE, None),
     ("GET", "/api/alice/tasks?cursor=", ALICE, None),
+    ("GET", "/api/alice/tasks?sort=title&limit=1", ALICE, None),
+    ("GET", "/api/alice/tasks?sort=-due_at&cursor=dd.n.2", ALICE, None),
+    ("GET", "/api/alice/tasks?sort=priority&cursor=pa.1.1&status=pending", ALICE, None),
+    ("GET", "/api/alice/tasks?sort=title&cursor=3", ALICE, None),
+    ("GET", "/api/alice/tasks?sort=due", ALICE, None),
+    ("GET", "/api/alice/tasks?sort=title&sort=-title", ALICE, None),
+    ("GET", "/api/alice/tasks?q=ON&priority=normal", ALICE, None),
+    ("GET", "/api/alice/tasks?q=%25_", ALICE, None),
+    ("GET", "/api/alice/tasks?q=", ALICE, None),
+    ("GET", f"/api/alice/tasks?q={'x' * 101}", ALICE, None),
+    ("GET", "/api/alice/tasks?priority=urgent", ALICE, None),
+    (
+        "GET",
+        "/api/alice/tasks?due_after=2026-01-01T00:00:00Z&due_before=2999-01-01T00:00:00%2B01:00",
+        ALICE,
+        None,
+    ),
+    ("GET", "/api/alice/tasks?due_before=2026-02-30T00:00:00Z", ALICE, None),
+    ("GET", "/api/alice/tasks?due_before=2026-01-01", ALICE, None),
     ("GET", "/api/bob/tasks", ALICE, None),
     ("GET", "/api/bob/tasks?limit=0", ALICE, None),
     ("GET", "/api/al%20ice/tasks", ALICE, None),
@@ -210,6 +233,8 @@ def _counting_solver(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ("method", "path", "body", "planned"),
     [
         ("GET", "/api/alice/tasks?limit=5&status=pending", None, True),
+        ("GET", f"/api/alice/tasks?sort=-due_at&q=x&priority=high&due_before={DUE}", None, True),
+        ("GET", "/api/alice/tasks?sort=due", None, False),
         ("GET", TASK, None, True),
         ("PATCH", f"{TASK}/complete", None, True),
         ("DELETE", TASK, None, True),

@@ -15,11 +15,12 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 import pg_databases
-from api_fixtures import DATABASES, SECRET
+from api_fixtures import DATABASES, SECRET, as_owner, database_at
 from live_server import CLI, child_env, free_port
 from todo_api.db import Base, DatabaseNotReady, make_engine
 from todo_api.db.lifecycle import current_revision, head, prepare_database, roles_sql, upgrade
 from todo_api.tasks import store
+from todo_api.tasks.listing import Sort
 
 
 @pytest.fixture(params=DATABASES)
@@ -117,8 +118,12 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     # How issue 3 built the schema (of its one table; later tables come from migrations).
     Base.metadata.create_all(engine, tables=[store.TASKS])
     with engine.begin() as connection:
-        # Issue 3's model had no version (migration 0002 adds it).
-        connection.execute(text("ALTER TABLE tasks DROP COLUMN version"))
+        # Issue 3's model had no version (migration 0002 adds it), nor due_at and priority
+        # (0004).
+        for column in ("due_at", "priority", "updated_at"):
+            connection.execute(text(f"DROP INDEX ix_tasks_owner_id_{column}_id"))
+        for column in ("version", "due_at", "priority"):
+            connection.execute(text(f"ALTER TABLE tasks DROP COLUMN {column}"))
         connection.execute(
             store.TaskRow.__table__.insert().values(
                 owner_id="alice",
@@ -131,8 +136,8 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     upgrade(engine)
     with engine.connect() as connection:
         assert current_revision(connection) == head()
-        rows = connection.execute(text("SELECT title, version FROM tasks")).all()
-        assert [tuple(row) for row in rows] == [("kept", 1)]
+        rows = connection.execute(text("SELECT title, version, due_at, priority FROM tasks"))
+        assert [tuple(row) for row in rows] == [("kept", 1, None, 1)]
     engine.dispose()
 
 
@@ -268,3 +273,36 @@ def test_an_app_role_created_by_the_printed_sql_can_do_its_job_and_no_more(
         with pytest.raises(ProgrammingError, match="must be owner of table tasks"):
             connection.execute(text("ALTER TABLE tasks DISABLE ROW LEVEL SECURITY"))
     engine.dispose()
+
+
+# --- Migration 0004 on the previous release's data -----------------------------------------
+
+# The previous release's statements, which name neither due_at nor priority.
+PREVIOUS_INSERT = text(
+    "INSERT INTO tasks (owner_id, title, description, completed, created_at, updated_at) "
+    "VALUES ('alice', :title, NULL, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+)
+PREVIOUS_UPDATE = text("UPDATE tasks SET title = :title, version = version + 1")
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_migration_0004_serves_the_previous_release_alongside(kind: str, tmp_path: Path) -> None:
+    with database_at("0003", kind, tmp_path) as engine:
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            connection.execute(PREVIOUS_INSERT, {"title": "before"})
+        upgrade(engine)
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            # The previous release, still running during the rollout, inserts and updates.
+            connection.execute(PREVIOUS_INSERT, {"title": "during"})
+            connection.execute(
+                text("UPDATE tasks SET due_at = CURRENT_TIMESTAMP, priority = 2 WHERE id = 1")
+            )
+            connection.execute(PREVIOUS_UPDATE, {"title": "renamed"})
+            query = store.ListQuery(Sort.named("created_at"))
+            rows = store.list_tasks(connection, owner_id="alice", query=query, limit=10)
+    assert [(r.title, r.priority, r.due_at is None, r.version) for r in rows] == [
+        ("renamed", "high", False, 2),  # the previous release's UPDATE kept both
+        ("renamed", "normal", True, 2),
+    ]

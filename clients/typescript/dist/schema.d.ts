@@ -101,9 +101,13 @@ export interface paths {
         };
         /**
          * List the caller's tasks
-         * @description Newest first, keyset-paginated. Pass `next_cursor` back as `cursor` for the next page;
-         *     it is null on the last page. Pages stay consistent while tasks are added: no task is
-         *     skipped or repeated.
+         * @description Newest first unless `sort` says otherwise; keyset-paginated. Pass `next_cursor` back as
+         *     `cursor`, with the same `sort`, for the next page; it is null on the last page. Pages stay
+         *     consistent while tasks are added: no task is skipped or repeated. Ties are broken by id (in
+         *     the sort's direction); tasks without `due_at` come last in both directions of that sort;
+         *     `priority` sorts by rank (low < normal < high), `title` by code point. A cursor issued
+         *     for another sort, or by no server, is a 422 naming `cursor`. Filters combine (AND);
+         *     `due_after` <= `due_at` < `due_before`, and a task without `due_at` matches neither.
          */
         get: operations["listTasks"];
         put?: never;
@@ -150,7 +154,9 @@ export interface paths {
         get: operations["getTask"];
         /**
          * Replace a task
-         * @description Every field is required; `description` may be null.
+         * @description `title`, `description` (may be null) and `completed` are required. `due_at` and
+         *     `priority`, added later, may be left out: then they keep their stored values, so a client
+         *     written before them does not erase them. Send `due_at: null` to clear it.
          */
         put: operations["replaceTask"];
         post?: never;
@@ -232,6 +238,12 @@ export interface components {
             title: string;
             description: string | null;
             completed: boolean;
+            /**
+             * Format: date-time
+             * @description When the task is due, in UTC; null when it has no due date.
+             */
+            due_at: string | null;
+            priority: components["schemas"]["Priority"];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -252,17 +264,40 @@ export interface components {
             description?: components["schemas"]["Description"];
             /** @default false */
             completed?: boolean;
+            due_at?: components["schemas"]["NullableDueAt"];
+            /** @default normal */
+            priority?: components["schemas"]["Priority"];
         };
+        /** @description `due_at` and `priority` left out keep their stored values. */
         TaskReplace: {
             title: components["schemas"]["Title"];
             description: components["schemas"]["Description"];
             completed: boolean;
+            due_at?: components["schemas"]["NullableDueAt"];
+            priority?: components["schemas"]["Priority"];
         };
         TaskPatch: {
             title?: components["schemas"]["Title"];
             description?: components["schemas"]["Description"];
             completed?: boolean;
+            due_at?: components["schemas"]["NullableDueAt"];
+            priority?: components["schemas"]["Priority"];
         };
+        /**
+         * @description Sorted by rank, low < normal < high.
+         * @enum {string}
+         */
+        Priority: "low" | "normal" | "high";
+        /**
+         * Format: date-time
+         * @description RFC 3339 with an offset (`Z` or `±hh:mm`), years 1900 to 9899; stored in UTC.
+         */
+        DueAt: string;
+        /**
+         * Format: date-time
+         * @description RFC 3339 with an offset (`Z` or `±hh:mm`), years 1900 to 9899, stored in UTC; null for no due date.
+         */
+        NullableDueAt: string | null;
         /** @description Trimmed of surrounding whitespace when stored; must not be blank. No NUL character (U+0000), which PostgreSQL text cannot hold. */
         Title: string;
         /** @description No NUL character (U+0000), which PostgreSQL text cannot hold. */
@@ -318,6 +353,8 @@ export interface components {
                  *       "title": "Write the spec first",
                  *       "description": null,
                  *       "completed": true,
+                 *       "due_at": null,
+                 *       "priority": "normal",
                  *       "created_at": "2026-11-25T10:00:00Z",
                  *       "updated_at": "2026-11-25T10:05:00Z",
                  *       "version": 3
@@ -795,8 +832,21 @@ export interface operations {
                 status?: "all" | "pending" | "completed";
                 /** @description Page size. */
                 limit?: number;
-                /** @description Opaque `next_cursor` of the previous page. */
+                /** @description Opaque `next_cursor` of the previous page, sent with the same `sort`. */
                 cursor?: string;
+                /** @description The field to order by; a leading `-` for descending. */
+                sort?: "-created_at" | "created_at" | "-updated_at" | "updated_at" | "-due_at" | "due_at" | "-priority" | "priority" | "-title" | "title";
+                /** @description Only tasks due strictly before this time. */
+                due_before?: components["schemas"]["DueAt"];
+                /** @description Only tasks due at or after this time. */
+                due_after?: components["schemas"]["DueAt"];
+                /** @description Only tasks of this priority. */
+                priority?: components["schemas"]["Priority"];
+                /**
+                 * @description Only tasks whose title or description contains this text, case-insensitively (ASCII
+                 *     letters on SQLite; as PostgreSQL's `lower()` there). `%` and `_` stand for themselves.
+                 */
+                q?: string;
             };
             header?: never;
             path: {
@@ -828,6 +878,8 @@ export interface operations {
                      *           "title": "Write the spec first",
                      *           "description": null,
                      *           "completed": false,
+                     *           "due_at": "2026-12-24T18:00:00Z",
+                     *           "priority": "high",
                      *           "created_at": "2026-11-25T10:00:00Z",
                      *           "updated_at": "2026-11-25T10:00:00Z",
                      *           "version": 1
@@ -873,7 +925,9 @@ export interface operations {
                  * @example {
                  *       "title": "Buy milk",
                  *       "description": "Oat milk",
-                 *       "completed": false
+                 *       "completed": false,
+                 *       "due_at": "2026-12-24T18:00:00Z",
+                 *       "priority": "high"
                  *     }
                  */
                 "application/json": components["schemas"]["TaskCreate"];

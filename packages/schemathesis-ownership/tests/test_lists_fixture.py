@@ -162,3 +162,11 @@ def test_the_read_back_follows_pagination_and_nesting() -> None:
     taken = snapshot.take(create, declarations_of(schema.raw_schema), LISTS, owner)
     assert len(taken.objects["ShoppingList"]) == 1
     assert len(taken.objects["Item"]) == 5  # three pages of two
+
+
+def test_views_that_are_not_query_mappings_are_reported() -> None:
+    def bad_views(spec: dict[str, Any]) -> None:
+        listing = spec["paths"]["/api/owners/{account}/lists/{list_id}/items"]["get"]
+        listing["x-lists"]["views"] = ["sort=title"]
+
+    assert any("`views` must be" in p for p in _problems(bad_views))

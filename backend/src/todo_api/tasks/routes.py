@@ -11,10 +11,12 @@ from todo_api.state import app_state
 from todo_api.tasks import service
 from todo_api.tasks.fast_path import FastPathRoute
 from todo_api.tasks.idempotency import KEY_MAX
+from todo_api.tasks.listing import CURSOR_MAX, CURSOR_PATTERN, DEFAULT_SORT, Q_MAX, SortName
 from todo_api.tasks.preconditions import Condition, etag, parse
 from todo_api.tasks.schemas import (
-    CURSOR_PATTERN,
+    DUE_AT_PATTERN,
     MAX_TASK_ID,
+    Priority,
     Task,
     TaskCreate,
     TaskList,
@@ -43,9 +45,23 @@ CursorQuery = Annotated[
     str | None,
     Query(
         min_length=1,
-        max_length=19,
+        max_length=CURSOR_MAX,
         pattern=CURSOR_PATTERN,
-        description="Opaque `next_cursor` of the previous page.",
+        description="Opaque `next_cursor` of the previous page, with the same `sort`.",
+    ),
+]
+SortQuery = Annotated[SortName, Query(description="Order of the list (docs/lists.md).")]
+DueQuery = Annotated[
+    str | None, Query(max_length=40, pattern=DUE_AT_PATTERN, description="RFC 3339 date-time.")
+]
+PriorityQuery = Annotated[Priority | None, Query(description="Only tasks of this priority.")]
+SearchQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=Q_MAX,
+        pattern=r"^[^\u0000]*$",
+        description="Case-insensitive text in the title or description.",
     ),
 ]
 
@@ -105,8 +121,23 @@ async def list_tasks(
     status: StatusQuery = "all",
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
+    sort: SortQuery = DEFAULT_SORT,
+    due_before: DueQuery = None,
+    due_after: DueQuery = None,
+    priority: PriorityQuery = None,
+    q: SearchQuery = None,
 ) -> TaskList:
-    return await tasks.list_tasks(owner.user_id, status, limit, cursor)
+    return await tasks.list_tasks(
+        owner.user_id,
+        status,
+        limit,
+        cursor,
+        sort=sort,
+        due_before=due_before,
+        due_after=due_after,
+        priority=priority,
+        q=q,
+    )
 
 
 @router.post("/{user_id}/tasks", status_code=201, operation_id="createTask")

@@ -6,10 +6,21 @@ unknown field is an error rather than something silently dropped.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import MISSING, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    MISSING,
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
@@ -23,6 +34,14 @@ _ECMA_WHITESPACE = (
 )
 
 TaskStatus = Literal["all", "pending", "completed"]
+Priority = Literal["low", "normal", "high"]
+
+# RFC 3339 with an offset, as the spec's DueAt pattern: years 1900..9899, so that every value
+# the pattern admits converts to UTC and back without leaving the datetime range.
+DUE_AT_PATTERN = (
+    r"^(19|[2-8][0-9]|9[0-8])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 
 
 def _without_nul(value: str | None) -> str | None:
@@ -41,8 +60,31 @@ def _trimmed_title(value: str) -> str:
     return trimmed
 
 
+_DUE_AT = re.compile(DUE_AT_PATTERN)
+
+
+def _rfc3339_text(value: object) -> object:
+    # A JSON string in the spec's form only: pydantic's lax datetime would also take a number
+    # (seconds since 1970) or a date without a time.
+    if value is not None and not (isinstance(value, str) and _DUE_AT.match(value)):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-12-24T18:00:00Z")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    # Stored and answered in UTC, like created_at.
+    return value.astimezone(UTC)
+
+
 Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
+DueAt = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_text),
+    AfterValidator(_utc),
+    # The spec's bound (the pattern admits at most 32 characters), stated for parity with it.
+    Field(strict=False, json_schema_extra={"maxLength": 40}),
+]
 
 
 class _Request(BaseModel):
@@ -53,18 +95,29 @@ class TaskCreate(_Request):
     title: Title
     description: Description | None = None
     completed: bool = False
+    due_at: DueAt | None = None
+    priority: Priority = "normal"
 
     _title = field_validator("title")(_trimmed_title)
     _description = field_validator("description")(_without_nul)
 
 
 class TaskReplace(_Request):
+    """Every field of the first contract is required; `due_at` and `priority` came later and may
+    be left out: then they keep their stored values, so a client of the earlier contract, which
+    knows nothing of them, does not erase them (docs/lists.md)."""
+
     title: Title
     description: Description | None
     completed: bool
+    due_at: DueAt | MISSING | None = MISSING
+    priority: Priority | MISSING = MISSING
 
     _title = field_validator("title")(_trimmed_title)
     _description = field_validator("description")(_without_nul)
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump()  # MISSING fields are left out
 
 
 class TaskPatch(_Request):
@@ -77,6 +130,8 @@ class TaskPatch(_Request):
     title: Title | MISSING = MISSING
     description: Description | MISSING | None = MISSING
     completed: bool | MISSING = MISSING
+    due_at: DueAt | MISSING | None = MISSING
+    priority: Priority | MISSING = MISSING
 
     _title = field_validator("title")(_trimmed_title)
     _description = field_validator("description")(_without_nul)
@@ -84,7 +139,7 @@ class TaskPatch(_Request):
     @model_validator(mode="after")
     def _not_empty(self) -> TaskPatch:
         if not self.model_fields_set:
-            raise ValueError("send at least one of title, description, completed")
+            raise ValueError("send at least one of title, description, completed, due_at, priority")
         return self
 
     def changes(self) -> dict[str, Any]:
@@ -96,6 +151,8 @@ class Task(BaseModel):
     title: str
     description: str | None
     completed: bool
+    due_at: datetime | None
+    priority: Priority
     created_at: datetime
     updated_at: datetime
     version: int
@@ -104,19 +161,3 @@ class Task(BaseModel):
 class TaskList(BaseModel):
     items: list[Task]
     next_cursor: str | None
-
-
-# The cursor is the id of the last task of the previous page, as a decimal string. Clients treat
-# it as opaque; the server gives every value its pattern admits a meaning ("ids below N"), so a
-# well-formed cursor is never refused and a page boundary never moves when tasks are added.
-CURSOR_PATTERN = r"^[1-9][0-9]{0,18}$"
-
-
-def encode_cursor(last_id: int) -> str:
-    return str(last_id)
-
-
-def decode_cursor(cursor: str) -> int | None:
-    """The id to continue below; None (from the start) when it is above every possible id."""
-    value = int(cursor)
-    return value if value <= MAX_TASK_ID else None

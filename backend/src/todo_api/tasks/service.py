@@ -24,16 +24,24 @@ from todo_api.errors import (
     QuotaExceeded,
 )
 from todo_api.tasks import idempotency, store
+from todo_api.tasks.listing import (
+    DEFAULT_SORT,
+    Sort,
+    SortName,
+    decode_cursor,
+    encode_cursor,
+    like_pattern,
+    parse_time,
+)
 from todo_api.tasks.preconditions import Condition
 from todo_api.tasks.schemas import (
+    Priority,
     Task,
     TaskCreate,
     TaskList,
     TaskPatch,
     TaskReplace,
     TaskStatus,
-    decode_cursor,
-    encode_cursor,
 )
 
 _COMPLETED_FILTER: dict[str, bool | None] = {"all": None, "pending": False, "completed": True}
@@ -72,8 +80,10 @@ class Created:
 
 def _request_hash(body: TaskCreate) -> str:
     # The request as validated, not its bytes: the same task asked for with other whitespace or
-    # an omitted default is the same request.
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    # an omitted default is the same request. Fields added later are left out at their defaults,
+    # so a key stored by the release before them still matches the same body after the upgrade.
+    later = {"due_at", "priority"} if body.due_at is None and body.priority == "normal" else set()
+    return hashlib.sha256(body.model_dump_json(exclude=later).encode()).hexdigest()
 
 
 def _in_flight() -> IdempotencyKeyInFlight:
@@ -129,22 +139,38 @@ class Tasks:
         return None if if_match.any else sorted(if_match.strong)
 
     async def list_tasks(
-        self, owner_id: str, status: TaskStatus, limit: int, cursor: str | None
+        self,
+        owner_id: str,
+        status: TaskStatus,
+        limit: int,
+        cursor: str | None,
+        *,
+        sort: SortName = DEFAULT_SORT,
+        due_before: str | None = None,
+        due_after: str | None = None,
+        priority: Priority | None = None,
+        q: str | None = None,
     ) -> TaskList:
-        before_id = decode_cursor(cursor) if cursor is not None else None
-        completed = _COMPLETED_FILTER[status]
+        order = Sort.named(sort)
+        query = store.ListQuery(
+            order,
+            after=decode_cursor(order, cursor) if cursor is not None else None,
+            completed=_COMPLETED_FILTER[status],
+            due_before=None if due_before is None else parse_time("due_before", due_before),
+            due_after=None if due_after is None else parse_time("due_after", due_after),
+            priority=priority,
+            like=None if q is None else like_pattern(q),
+        )
 
         def work(connection: Connection) -> TaskList:
             # One extra row tells whether another page exists without a second query.
-            rows = store.list_tasks(
-                connection,
-                owner_id=owner_id,
-                completed=completed,
-                limit=limit + 1,
-                before_id=before_id,
-            )
+            rows = store.list_tasks(connection, owner_id=owner_id, query=query, limit=limit + 1)
             items = _TASKS.validate_python([_fields(row) for row in rows[:limit]])
-            next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
+            next_cursor = None
+            if len(rows) > limit:
+                last = rows[limit - 1]
+                key = getattr(last, order.field)
+                next_cursor = encode_cursor(order, key, last.id)
             return TaskList(items=items, next_cursor=next_cursor)
 
         return await self._database.run(owner_id, work)
@@ -163,6 +189,8 @@ class Tasks:
             title=body.title,
             description=body.description,
             completed=body.completed,
+            due_at=body.due_at,
+            priority=body.priority,
             max_tasks=self._max_tasks,
         )
         if row is None:
@@ -249,7 +277,7 @@ class Tasks:
     async def replace_task(
         self, owner_id: str, task_id: int, body: TaskReplace, if_match: Condition | None = None
     ) -> Task:
-        return await self._update(owner_id, task_id, body.model_dump(), if_match)
+        return await self._update(owner_id, task_id, body.changes(), if_match)
 
     async def patch_task(
         self, owner_id: str, task_id: int, body: TaskPatch, if_match: Condition | None = None

@@ -10,6 +10,7 @@ become `Record`s here, with the types the table's columns give them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal, NamedTuple
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Select,
+    SmallInteger,
     String,
     Table,
     Update,
@@ -30,14 +32,52 @@ from sqlalchemy import (
     func,
     insert,
     not_,
+    or_,
     select,
     text,
+    tuple_,
     update,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import TypeDecorator
 
 from todo_api.db.driver import DriverStatement
 from todo_api.db.orm import Base, UTCDateTime, utc_now
+from todo_api.tasks.listing import PRIORITIES, PRIORITY_RANK, After, Sort
+
+
+class PriorityRank(TypeDecorator[str]):
+    """`low | normal | high` stored as its rank (0, 1, 2): sorting by the column is by rank."""
+
+    impl = SmallInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> int | None:
+        return None if value is None else PRIORITY_RANK[value]
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> str | None:
+        return None if value is None else PRIORITIES[value]
+
+
+class code_point_order(GenericFunction[str]):  # noqa: N801 (SQLAlchemy's function naming)
+    """A text column compared by code point, as Python compares str: SQLite's BINARY collation
+    does it already (UTF-8 byte order is code point order); PostgreSQL needs COLLATE "C"."""
+
+    inherit_cache = True
+
+
+@compiles(code_point_order)
+def _code_point_order(element: code_point_order, compiler: SQLCompiler, **kw: object) -> str:
+    return str(compiler.process(element.clauses.clauses[0], **kw))
+
+
+@compiles(code_point_order, "postgresql")
+def _code_point_order_pg(element: code_point_order, compiler: SQLCompiler, **kw: object) -> str:
+    return "(" + str(compiler.process(element.clauses.clauses[0], **kw)) + ' COLLATE "C")'
 
 
 class TaskRow(Base):
@@ -46,6 +86,12 @@ class TaskRow(Base):
         # Serves "this owner's tasks, newest first" and the keyset cursor (id < :before) in one
         # range scan.
         Index("ix_tasks_owner_id_id", "owner_id", "id"),
+        # The sorted lists (migration 0004): each page one range scan from the cursor, as for
+        # the default order. Titles are sorted by reading the owner's rows (their range above):
+        # PostgreSQL would need an index under COLLATE "C", and the quota bounds those rows.
+        Index("ix_tasks_owner_id_due_at_id", "owner_id", "due_at", "id"),
+        Index("ix_tasks_owner_id_priority_id", "owner_id", "priority", "id"),
+        Index("ix_tasks_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
         # SQLite's AUTOINCREMENT keeps ids strictly increasing even after deletes, so id order is
         # creation order and a cursor never meets a reused id.
         {"sqlite_autoincrement": True},
@@ -66,6 +112,10 @@ class TaskRow(Base):
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     completed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Migration 0004; the server defaults serve the release before it, whose INSERTs name
+    # neither column.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    priority: Mapped[str] = mapped_column(PriorityRank, nullable=False, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # 1 on create, +1 in every UPDATE this release runs: the ETag, compared by If-Match in the
@@ -81,6 +131,8 @@ COLUMNS = (
     TASKS.c.title,
     TASKS.c.description,
     TASKS.c.completed,
+    TASKS.c.due_at,
+    TASKS.c.priority,
     TASKS.c.created_at,
     TASKS.c.updated_at,
     TASKS.c.version,
@@ -95,6 +147,8 @@ class Record(NamedTuple):
     title: str
     description: str | None
     completed: bool
+    due_at: datetime | None
+    priority: str
     created_at: datetime
     updated_at: datetime
     version: int
@@ -111,12 +165,14 @@ def _sqlite_stamp(value: str) -> datetime:
 
 
 def _sqlite_record(row: tuple[Any, ...]) -> Record:
-    id_, title, description, completed, created_at, updated_at, version = row
+    id_, title, description, completed, due_at, priority, created_at, updated_at, version = row
     return Record(
         id_,
         title,
         description,
         bool(completed),  # SQLite's 0/1
+        None if due_at is None else _sqlite_stamp(due_at),
+        PRIORITIES[priority],
         _sqlite_stamp(created_at),
         _sqlite_stamp(updated_at),
         version,
@@ -125,12 +181,14 @@ def _sqlite_record(row: tuple[Any, ...]) -> Record:
 
 def _postgresql_record(row: tuple[Any, ...]) -> Record:
     # psycopg gives timestamptz aware, in the session's zone; booleans and integers as they are.
-    id_, title, description, completed, created_at, updated_at, version = row
+    id_, title, description, completed, due_at, priority, created_at, updated_at, version = row
     return Record(
         id_,
         title,
         description,
         completed,
+        None if due_at is None else due_at.astimezone(UTC),
+        PRIORITIES[priority],
         created_at.astimezone(UTC),
         updated_at.astimezone(UTC),
         version,
@@ -159,7 +217,7 @@ def _first(
     return _DECODE[connection.dialect.name](rows[0]) if rows else None
 
 
-WRITABLE = ("title", "description", "completed")
+WRITABLE = ("title", "description", "completed", "due_at", "priority")
 
 # Parameter names differ from column names: in an UPDATE, a bindparam named like a column of its
 # SET clause is refused.
@@ -193,23 +251,93 @@ def _expected_version(condition: Condition) -> Any:
     return TASKS.c.version.in_(bindparam(_VERSIONS, expanding=True))
 
 
-def _list_statement(by_status: bool, below_cursor: bool) -> Select[*tuple[Any, ...]]:
-    # Newest first: one range scan of ix_tasks_owner_id_id, however large the table.
+class ListShape(NamedTuple):
+    """What varies between list statements: each shape is built and compiled once."""
+
+    sort: Sort
+    after: Literal["none", "key"]  # no cursor, or after the cursor's (key, id)
+    by_status: bool = False
+    due_before: bool = False
+    due_after: bool = False
+    by_priority: bool = False
+    search: bool = False
+    # Under a due_at sort, the tasks without one, in id order: they come after every dated task,
+    # read by a second statement, so that each is a range of (owner_id, due_at, id).
+    undated: bool = False
+
+
+def _sort_key(sort: Sort) -> Any:
+    column = TASKS.c[sort.field]
+    return code_point_order(column) if sort.field == "title" else column
+
+
+def _after(shape: ListShape) -> Any:
+    """Keyset: the rows strictly after the cursor's (key, id) in the sort's order."""
+    sort = shape.sort
+
+    def beyond(a: Any, b: Any) -> Any:
+        return a < b if sort.descending else a > b
+
+    last_id = bindparam("p_after_id", type_=TASKS.c.id.type)
+    if sort.field == "created_at" or shape.undated:  # id order (ids only grow)
+        return beyond(TASKS.c.id, last_id)
+    key: Any = bindparam("p_after_key", type_=TASKS.c[sort.field].type)
+    if sort.field == "title":
+        key = code_point_order(key)
+    return beyond(tuple_(_sort_key(sort), TASKS.c.id), tuple_(key, last_id))
+
+
+def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
+    # One owner's rows only, however large the table: a range of an (owner_id, ...) index.
     query = select(*COLUMNS).where(TASKS.c.owner_id == bindparam(_OWNER))
-    if by_status:
+    if shape.by_status:
         query = query.where(TASKS.c.completed == bindparam("p_completed"))
-    if below_cursor:
-        query = query.where(TASKS.c.id < bindparam("p_before_id"))
-    return query.order_by(TASKS.c.id.desc()).limit(bindparam("p_limit"))
+    if shape.due_before:
+        query = query.where(TASKS.c.due_at < bindparam("p_due_before", type_=UTCDateTime))
+    if shape.due_after:
+        query = query.where(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
+    if shape.by_priority:
+        query = query.where(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
+    if shape.search:
+        # `p_like` is lower-cased and escaped by listing.like_pattern.
+        pattern = bindparam("p_like", type_=String)
+        query = query.where(
+            or_(
+                func.lower(TASKS.c.title).like(pattern, escape="\\"),
+                func.lower(TASKS.c.description).like(pattern, escape="\\"),
+            )
+        )
+    if shape.after != "none":
+        query = query.where(_after(shape))
+    sort = shape.sort
+    if sort.field == "due_at":
+        query = query.where(
+            TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None)
+        )
+    order: list[Any] = []
+    if sort.field != "created_at" and not shape.undated:
+        key = _sort_key(sort)
+        order.append(key.desc() if sort.descending else key.asc())
+    order.append(TASKS.c.id.desc() if sort.descending else TASKS.c.id.asc())
+    return query.order_by(*order).limit(bindparam("p_limit"))
 
 
-_LIST = {
-    (by_status, below_cursor): DriverStatement(_list_statement(by_status, below_cursor))
-    for by_status in (False, True)
-    for below_cursor in (False, True)
-}
+@cache
+def list_statement(shape: ListShape) -> DriverStatement:
+    return DriverStatement(_list_statement(shape))
+
+
 _GET = DriverStatement(select(*COLUMNS).where(*_owned_task()))
-_CREATED_COLUMNS = ("owner_id", "title", "description", "completed", "created_at", "updated_at")
+_CREATED_COLUMNS = (
+    "owner_id",
+    "title",
+    "description",
+    "completed",
+    "due_at",
+    "priority",
+    "created_at",
+    "updated_at",
+)
 _CREATE = DriverStatement(insert(TASKS).returning(*COLUMNS), column_keys=_CREATED_COLUMNS)
 # The same insert, of nothing once the owner holds `p_max_tasks`: the count and the write are one
 # statement. On SQLite a write statement holds the write lock from its first step, so no other
@@ -223,6 +351,8 @@ _CREATE_WITHIN_QUOTA = DriverStatement(
             bindparam("title", type_=String),
             bindparam("description", type_=String),
             bindparam("completed", type_=Boolean),
+            bindparam("due_at", type_=UTCDateTime),
+            bindparam("priority", type_=PriorityRank),
             bindparam("created_at", type_=UTCDateTime),
             bindparam("updated_at", type_=UTCDateTime),
         ).where(
@@ -270,8 +400,8 @@ _DELETE = {
 
 @cache
 def _update_statement(columns: tuple[str, ...], condition: Condition) -> DriverStatement:
-    """UPDATE of exactly these columns; at most 21 shapes (subsets of WRITABLE, times the three
-    If-Match shapes), each built once."""
+    """UPDATE of exactly these columns; at most 93 shapes (subsets of WRITABLE, times the three
+    If-Match shapes), each built once, when first used."""
     values: dict[str, Any] = {name: bindparam(f"p_{name}") for name in columns}
     query = update(TASKS).where(*_owned_task())
     if condition != "none":
@@ -303,21 +433,59 @@ def _written(
     return _first(connection, statement, params)
 
 
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A list request's sort, cursor and filters, in the store's terms."""
+
+    sort: Sort
+    after: After | None = None
+    completed: bool | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    priority: str | None = None
+    like: str | None = None
+
+
 def list_tasks(
-    connection: Connection,
-    *,
-    owner_id: str,
-    completed: bool | None,
-    limit: int,
-    before_id: int | None,
+    connection: Connection, *, owner_id: str, query: ListQuery, limit: int
 ) -> Sequence[Record]:
     params: dict[str, Any] = {_OWNER: owner_id, "p_limit": limit}
-    if completed is not None:
-        params["p_completed"] = completed
-    if before_id is not None:
-        params["p_before_id"] = before_id
-    statement = _LIST[completed is not None, before_id is not None]
-    return _records(connection, statement, params)
+    optional = {
+        "p_completed": query.completed,
+        "p_due_before": query.due_before,
+        "p_due_after": query.due_after,
+        "p_priority": query.priority,
+        "p_like": query.like,
+    }
+    params |= {name: value for name, value in optional.items() if value is not None}
+    shape = ListShape(
+        query.sort,
+        "none",
+        query.completed is not None,
+        query.due_before is not None,
+        query.due_after is not None,
+        query.priority is not None,
+        query.like is not None,
+    )
+    after = query.after
+    if after is not None:
+        shape = shape._replace(after="key")
+        params["p_after_id"] = after.id
+        if after.key is not None and query.sort.field != "created_at":
+            params["p_after_key"] = after.key
+    if query.sort.field != "due_at":
+        return _records(connection, list_statement(shape), params)
+    # Dated tasks first, then (unless a due filter excludes them) those without a due date.
+    rows: list[Record] = []
+    if after is None or after.key is not None:
+        rows = _records(connection, list_statement(shape), params)
+        if len(rows) >= limit or query.due_before is not None or query.due_after is not None:
+            return rows
+        shape = shape._replace(after="none")
+        params.pop("p_after_id", None)
+    params.pop("p_after_key", None)
+    params["p_limit"] = limit - len(rows)
+    return rows + _records(connection, list_statement(shape._replace(undated=True)), params)
 
 
 def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:
@@ -337,6 +505,8 @@ def create_task(
     title: str,
     description: str | None,
     completed: bool,
+    due_at: datetime | None = None,
+    priority: str = "normal",
     max_tasks: int | None = None,
 ) -> Record | None:
     """The new task, or None (nothing written) when the owner already holds `max_tasks`."""
@@ -346,6 +516,8 @@ def create_task(
         "title": title,
         "description": description,
         "completed": completed,
+        "due_at": due_at,
+        "priority": priority,
         "created_at": now,
         "updated_at": now,
     }

@@ -214,18 +214,20 @@ def cross_user_isolation(ctx: Any, response: Response, case: Case[Any]) -> bool 
         assert listed.owner is not None
         values = case.path_parameters if listing is op.listing else {}
         path = {name: unquote(str(values[name])) for name in listing.parents}
-        status, items = snapshot.walk(
-            case, listing, listed.owner, attacker, ownership, path, as_user=attacker
-        )
-        if 200 <= status < 300:
-            mine = before.objects.get(listing.resource, frozenset())
-            seen = [item for item in items if snapshot.canonical(item) in mine]
-            if seen:
-                findings.add(
-                    ACCEPTED,
-                    f"another user's list shows the owner's {listing.resource} objects: "
-                    f"{[pointer(item, listing.id) for item in seen]}",
-                )
+        for view in listing.views:  # sorted, filtered or searched pages too
+            status, items = snapshot.walk(
+                case, listing, listed.owner, attacker, ownership, path, as_user=attacker, view=view
+            )
+            if 200 <= status < 300:
+                mine = before.objects.get(listing.resource, frozenset())
+                seen = [item for item in items if snapshot.canonical(item) in mine]
+                if seen:
+                    findings.add(
+                        ACCEPTED,
+                        f"another user's list shows the owner's {listing.resource} objects: "
+                        f"{[pointer(item, listing.id) for item in seen]} "
+                        f"({snapshot.canonical(view)})",
+                    )
 
     # The attacker names the owner's object under their own path: the answer to a missing id.
     if op.resource_ids:

@@ -12,7 +12,9 @@
   array body; or `x-lists: {resource, items, id, next-cursor, cursor-parameter}` where `items`
   and `next-cursor` are JSON pointers into the 200 body, `id` one into each item (default `/id`),
   and `cursor-parameter` the query parameter that takes `next-cursor` for the next page; or
-  `offset-parameter`, the query parameter that skips the items already read (offset/limit).
+  `offset-parameter`, the query parameter that skips the items already read (offset/limit);
+  `views`, a list of query parameter sets, each read back page by page (sorted, filtered or
+  searched pages; default one view, no parameters).
 
 Plain dictionaries in, frozen dataclasses out: no Schemathesis, no HTTP.
 """
@@ -44,6 +46,7 @@ class Listing:
     cursor_parameter: str | None = None  # query parameter that takes the cursor
     offset_parameter: str | None = None  # query parameter that takes how many items to skip
     parents: Mapping[str, str] = field(default_factory=dict)  # path parameter -> its resource
+    views: tuple[Mapping[str, Any], ...] = ({},)  # query parameters of each read-back
 
 
 @dataclass(frozen=True)
@@ -123,13 +126,25 @@ def _listing(
     if not isinstance(value, Mapping) or not isinstance(value.get("resource"), str):
         problems.append(f"{where} must be a resource name or a mapping with `resource`")
         return None
-    known = {"resource", "items", "id", "next-cursor", "cursor-parameter", "offset-parameter"}
+    known = {
+        "resource",
+        "items",
+        "id",
+        "next-cursor",
+        "cursor-parameter",
+        "offset-parameter",
+        "views",
+    }
     if unknown := sorted(set(value) - known):
         problems.append(f"{where} has unknown keys {unknown}")
     if ("next-cursor" in value) != ("cursor-parameter" in value):
         problems.append(f"{where} needs both `next-cursor` and `cursor-parameter`, or neither")
     if method != "GET":
         problems.append(f"{where} is on a {method}; a listing is a GET")
+    views = value.get("views", [{}])
+    if not isinstance(views, list) or not all(isinstance(v, Mapping) for v in views) or not views:
+        problems.append(f"{where}: `views` must be a non-empty list of query parameter mappings")
+        views = [{}]
     return Listing(
         method=method,
         path=path,
@@ -140,6 +155,7 @@ def _listing(
         cursor_parameter=value.get("cursor-parameter"),
         offset_parameter=value.get("offset-parameter"),
         parents=dict(resource_ids),
+        views=tuple(dict(v) for v in views),
     )
 
 

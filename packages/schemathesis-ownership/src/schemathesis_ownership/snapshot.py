@@ -42,13 +42,15 @@ def walk(
     path: Mapping[str, Any],
     *,
     as_user: str | None = None,
+    view: Mapping[str, Any] | None = None,
 ) -> tuple[int, list[Any]]:
-    """(status of the first page, every item) of one listing, read as `as_user` (the owner)."""
+    """(status of the first page, every item) of one listing, read as `as_user` (the owner),
+    with the query parameters of `view`."""
     operation = case.operation.schema[listing.path][listing.method]
     identity = ownership.identity(as_user or owner)
     values = {name: path_value(value) for name, value in {**path, owner_parameter: owner}.items()}
     items: list[Any] = []
-    query: dict[str, Any] = {}
+    query: dict[str, Any] = dict(view or {})
     for _ in range(MAX_PAGES):
         page = operation.Case(
             path_parameters=values,
@@ -101,12 +103,17 @@ def take(case: Case[Any], declarations: Declarations, ownership: Ownership, owne
             found = known.setdefault(listing.resource, [])
             for context in contexts:
                 path = {name: context[resource] for name, resource in listing.parents.items()}
-                status, items = walk(case, listing, op.owner, owner, ownership, path)
-                assert status == 200, (
-                    f"the owner cannot list their own {listing.resource}: {status} on "
-                    f"{listing.method} {listing.path}"
-                )
-                pages[f"{listing.method} {listing.path} {canonical(path)}"] = tuple(items)
-                objects.setdefault(listing.resource, set()).update(map(canonical, items))
-                found += [{**context, listing.resource: pointer(i, listing.id)} for i in items]
+                for view in listing.views:
+                    status, items = walk(case, listing, op.owner, owner, ownership, path, view=view)
+                    assert status == 200, (
+                        f"the owner cannot list their own {listing.resource}: {status} on "
+                        f"{listing.method} {listing.path} {canonical(view)}"
+                    )
+                    where = f"{listing.method} {listing.path} {canonical(path)} {canonical(view)}"
+                    pages[where] = tuple(items)
+                    objects.setdefault(listing.resource, set()).update(map(canonical, items))
+                    if view == listing.views[0]:
+                        found += [
+                            {**context, listing.resource: pointer(i, listing.id)} for i in items
+                        ]
     return Snapshot(pages, {k: frozenset(v) for k, v in objects.items()})

@@ -1,0 +1,268 @@
+"""Lists people can use (tasks/listing.py through the API): every sort walked page by page is
+exactly the Python-sorted reference, with ties, missing due dates and inserts between pages;
+filters and search; due_at and priority on writes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import insert
+
+from api_fixtures import User, asgi_client, create_task, running_app, settings_with
+from todo_api.db import make_engine, transaction
+from todo_api.settings import Settings
+from todo_api.tasks import store
+from todo_api.tasks.listing import PRIORITY_RANK, SORTS
+
+pytestmark = pytest.mark.anyio
+
+BASE = datetime(2026, 12, 1, tzinfo=UTC)
+RANDOM_TASKS = 13
+
+
+@pytest.fixture
+async def unlimited(settings: Settings) -> AsyncIterator[FastAPI]:
+    # Hundreds of page reads per test: the per-user budget is not under test here.
+    unlimited = settings_with(settings, RATE_LIMIT="off", RATE_LIMIT_WRITES="off")
+    async with running_app(unlimited) as application:
+        yield application
+
+
+@pytest.fixture
+async def api(unlimited: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(unlimited) as http:
+        yield http
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _random_rows(rng: random.Random, owner: str, count: int) -> list[dict[str, Any]]:
+    """Rows drawn from few values, so that every sort meets ties (and due_at, nulls)."""
+    times = [BASE + timedelta(hours=h) for h in range(3)]
+    return [
+        {
+            "owner_id": owner,
+            "title": rng.choice(["b", "B", "a", "ä", "a b", "Z"]),
+            "description": rng.choice([None, "x"]),
+            "completed": rng.random() < 0.5,
+            "due_at": rng.choice([None, None, *times]),
+            "priority": rng.choice(["low", "normal", "high"]),
+            "created_at": BASE,
+            "updated_at": rng.choice(times),
+        }
+        for _ in range(count)
+    ]
+
+
+def _insert(settings: Settings, rows: list[dict[str, Any]]) -> None:
+    # Straight into the table: the API cannot choose updated_at, and ties need equal values.
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(engine, rows[0]["owner_id"]) as connection:
+            connection.execute(insert(store.TASKS), rows)
+    finally:
+        engine.dispose()
+
+
+def _reference(tasks: list[dict[str, Any]], sort: str) -> list[int]:
+    """The order the contract promises, computed in Python from the tasks as served."""
+    field, descending = sort.removeprefix("-"), sort.startswith("-")
+    if field == "created_at":
+        return sorted((t["id"] for t in tasks), reverse=descending)
+
+    def key(task: dict[str, Any]) -> tuple[Any, int]:
+        value = task[field]
+        if field == "priority":
+            value = PRIORITY_RANK[value]
+        elif field in ("due_at", "updated_at"):
+            value = datetime.fromisoformat(value)
+        return value, task["id"]
+
+    dated = [t for t in tasks if t[field] is not None]
+    undated = [t for t in tasks if t[field] is None]  # last in both directions
+    ordered = sorted(dated, key=key, reverse=descending)
+    ordered += sorted(undated, key=lambda t: t["id"], reverse=descending)
+    return [t["id"] for t in ordered]
+
+
+async def _walk(
+    api: httpx.AsyncClient,
+    user: User,
+    params: dict[str, Any],
+    between_pages: Any = None,
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = params | ({"cursor": cursor} if cursor else {})
+        response = await api.get(f"/api/{user.id}/tasks", params=query, headers=user.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["items"]) <= params["limit"]
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+        if between_pages is not None:
+            await between_pages()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_every_sort_pages_exactly_as_the_reference_at_every_page_size(
+    api: httpx.AsyncClient, settings: Settings, alice: User, bob: User, seed: int
+) -> None:
+    rng = random.Random(seed)  # noqa: S311 (reproducible test data)
+    _insert(settings, _random_rows(rng, alice.id, RANDOM_TASKS))
+    _insert(settings, _random_rows(rng, bob.id, 5))  # never in alice's pages
+    everything = await _walk(api, alice, {"limit": 100})
+    assert len(everything) == RANDOM_TASKS
+    for sort in SORTS:
+        expected = _reference(everything, sort)
+        for limit in range(1, RANDOM_TASKS + 1):
+            walked = await _walk(api, alice, {"sort": sort, "limit": limit})
+            assert [t["id"] for t in walked] == expected, (sort, limit)
+
+
+@pytest.mark.parametrize("sort", SORTS)
+async def test_inserts_between_pages_neither_repeat_nor_skip_a_task(
+    api: httpx.AsyncClient, settings: Settings, alice: User, sort: str
+) -> None:
+    rng = random.Random(sort)  # noqa: S311 (reproducible test data)
+    _insert(settings, _random_rows(rng, alice.id, RANDOM_TASKS))
+    before = await _walk(api, alice, {"limit": 100})
+    expected = _reference(before, sort)
+
+    async def insert_two() -> None:
+        _insert(settings, _random_rows(rng, alice.id, 2))
+
+    walked = [t["id"] for t in await _walk(api, alice, {"sort": sort, "limit": 3}, insert_two)]
+    assert len(walked) == len(set(walked))
+    assert [i for i in walked if i in set(expected)] == expected
+
+
+async def test_filters_and_search_combine_with_status_and_every_sort(
+    api: httpx.AsyncClient, settings: Settings, alice: User, bob: User
+) -> None:
+    rng = random.Random(3)  # noqa: S311 (reproducible test data)
+    _insert(settings, _random_rows(rng, alice.id, RANDOM_TASKS))
+    _insert(settings, [row | {"title": "a b"} for row in _random_rows(rng, bob.id, 3)])
+    everything = await _walk(api, alice, {"limit": 100})
+    after, before = BASE + timedelta(hours=1), BASE + timedelta(hours=2)
+    filters: dict[str, Any] = {
+        "status": "pending",
+        "priority": "high",
+        "due_after": _stamp(after),
+        "due_before": _stamp(before),
+        "q": "A B",
+    }
+    for name, value in filters.items():
+        for sort in ("-due_at", "title", "-priority"):
+            kept = [t for t in everything if _matches(t, name, value)]
+            walked = await _walk(api, alice, {name: value, "sort": sort, "limit": 2})
+            assert [t["id"] for t in walked] == _reference(kept, sort), (name, sort)
+    kept = [t for t in everything if all(_matches(t, n, v) for n, v in filters.items())]
+    walked = await _walk(api, alice, {**filters, "limit": 1})
+    assert [t["id"] for t in walked] == _reference(kept, "-created_at")
+
+
+def _matches(task: dict[str, Any], name: str, value: str) -> bool:
+    due = None if task["due_at"] is None else datetime.fromisoformat(task["due_at"])
+    if name == "status":
+        return task["completed"] is (value == "completed")
+    if name == "priority":
+        return bool(task["priority"] == value)
+    if name == "due_after":
+        return due is not None and due >= datetime.fromisoformat(value)
+    if name == "due_before":
+        return due is not None and due < datetime.fromisoformat(value)
+    texts = (task["title"], task["description"] or "")
+    return any(value.lower() in text.lower() for text in texts)
+
+
+@pytest.mark.parametrize("q", ["%", "_", "\\", "a%", "50%_off"])
+async def test_search_wildcards_stand_for_themselves(
+    api: httpx.AsyncClient, alice: User, q: str
+) -> None:
+    titles = ["100% done", "a_b", "back\\slash", "plain", "50%_off sale", "ab"]
+    for title in titles:
+        await create_task(api, alice, title)
+    await create_task(api, alice, "other", description="has A% inside")
+    found = await _walk(api, alice, {"q": q, "limit": 100})
+    expected = [t for t in titles if q.lower() in t.lower()]
+    expected += ["other"] if q.lower() in "has a% inside" else []
+    assert sorted(t["title"] for t in found) == sorted(expected)
+
+
+async def test_search_is_case_insensitive_in_title_and_description(
+    api: httpx.AsyncClient, alice: User
+) -> None:
+    await create_task(api, alice, "Buy MILK")
+    await create_task(api, alice, "other", description="milk run")
+    await create_task(api, alice, "none")
+    found = await _walk(api, alice, {"q": "Milk", "limit": 100})
+    assert sorted(t["title"] for t in found) == ["Buy MILK", "other"]
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"sort": "title", "cursor": "42"}, "cursor"),
+        ({"sort": "-title", "cursor": "pa.1.42"}, "cursor"),
+        ({"sort": "title", "cursor": "ta.__8.42"}, "cursor"),
+        ({"sort": "due"}, "sort"),
+        ({"q": ""}, "q"),
+        ({"q": "x" * 101}, "q"),
+        ({"priority": "urgent"}, "priority"),
+        ({"due_before": "2026-12-01"}, "due_before"),
+        ({"due_after": "2026-02-30T00:00:00Z"}, "due_after"),
+    ],
+    ids=repr,
+)
+async def test_bad_list_parameters_are_422_naming_them(
+    api: httpx.AsyncClient, alice: User, params: dict[str, str], name: str
+) -> None:
+    response = await api.get(f"/api/{alice.id}/tasks", params=params, headers=alice.headers)
+    assert response.status_code == 422, response.text
+    assert ["query", name] in [e["loc"] for e in response.json()["errors"]]
+
+
+async def test_a_cursor_of_the_first_contract_still_continues_the_default_list(
+    api: httpx.AsyncClient, alice: User
+) -> None:
+    ids = [(await create_task(api, alice, f"t{n}"))["id"] for n in range(3)]
+    response = await api.get(
+        f"/api/{alice.id}/tasks", params={"cursor": str(ids[2])}, headers=alice.headers
+    )
+    assert [t["id"] for t in response.json()["items"]] == [ids[1], ids[0]]
+
+
+async def test_due_at_and_priority_are_written_and_put_without_them_keeps_them(
+    api: httpx.AsyncClient, alice: User
+) -> None:
+    task = await create_task(api, alice, "t", due_at="2026-12-24T18:00:00+02:00", priority="high")
+    assert (task["due_at"], task["priority"]) == ("2026-12-24T16:00:00Z", "high")
+    url = f"/api/{alice.id}/tasks/{task['id']}"
+    old_client = {"title": "t2", "description": None, "completed": True}
+    replaced = (await api.put(url, json=old_client, headers=alice.headers)).json()
+    assert (replaced["due_at"], replaced["priority"], replaced["version"]) == (
+        "2026-12-24T16:00:00Z",
+        "high",
+        2,
+    )
+    cleared = await api.put(
+        url, json=old_client | {"due_at": None, "priority": "low"}, headers=alice.headers
+    )
+    assert (cleared.json()["due_at"], cleared.json()["priority"]) == (None, "low")
+    patched = await api.patch(url, json={"priority": "normal"}, headers=alice.headers)
+    assert patched.json()["priority"] == "normal"
+    assert patched.headers["etag"] == '"4"'
+    plain = await create_task(api, alice, "defaults")
+    assert (plain["due_at"], plain["priority"]) == (None, "normal")

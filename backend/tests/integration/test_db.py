@@ -51,11 +51,13 @@ async def test_connection_lost_mid_request_is_503_writes_nothing_and_recovers(
     real_create = store.create_task
 
     def create_then_lose_the_connection(connection: Connection, **fields: Any) -> Any:
-        row = real_create(connection, **fields)  # the INSERT ran, uncommitted
+        # A statement before the create's: the transaction is no longer a single exchange
+        # (research P22), so the INSERT runs and waits, uncommitted, for a COMMIT of its own.
         pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        row = real_create(connection, **fields)  # the INSERT ran, uncommitted
         admin = postgres.admin_engine()
-        with admin.begin() as connection:
-            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with admin.begin() as admin_connection:
+            admin_connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         admin.dispose()
         return row
 

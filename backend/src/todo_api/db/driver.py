@@ -9,8 +9,8 @@ exceptions, with a dropped connection invalidated, exactly as `execute` reports 
 transaction's 503 mapping holds.
 
 On PostgreSQL a transaction that runs exactly one statement (`transaction(..., single=True)`)
-sends BEGIN, the Row-Level Security bind, the statement and COMMIT in one exchange (psycopg's
-pipeline mode): the rows are read only once the COMMIT's outcome is known (research P22).
+sends the Row-Level Security bind and the statement in one query string, one implicit
+transaction: one exchange, whose answer comes after the commit (research P22).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from psycopg import ClientCursor
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -169,32 +170,41 @@ def prelude_before_execute(connection: Connection, *_: Any) -> None:
 def _in_one_exchange(
     connection: Connection, exchange: Exchange, rendered: Rendered, values: Any
 ) -> list[tuple[Any, ...]]:
-    """BEGIN (psycopg's own), the prelude, the statement and COMMIT, sent together and answered
-    together at the pipeline's Sync. An error of any of them (the COMMIT's included: a deferred
-    constraint, a serialization failure) is raised before a row is returned, so the caller never
-    answers for a write that did not commit."""
+    """The prelude and the statement as one query string, sent in autocommit: PostgreSQL runs a
+    string of several statements as one implicit transaction, committed when the last one ends,
+    and answers once. An error of any of them, or of the commit (a deferred constraint, a
+    serialization failure), is raised before a row is returned: the caller never answers for a
+    write that did not commit.
+
+    The values are bound by psycopg on the client (`ClientCursor.mogrify`: quoted as literals
+    for this connection's encoding), since the protocol takes bound parameters for one
+    statement at a time; nothing is prepared, nothing outlives the transaction."""
     if exchange.sent:
         raise SecondStatement("a single-statement transaction ran a second statement")
     exchange.sent = True
     dialect = connection.dialect
-    prelude = []
-    for statement, params in exchange.prelude:
-        before = statement.rendered(dialect)
-        prelude.append((before.sql, before.values(params)))
     driver = connection.connection.driver_connection
-    dbapi_connection = connection.connection.dbapi_connection
     assert driver is not None
-    assert dbapi_connection is not None
-    cursor = dbapi_connection.cursor()
+    cursor = ClientCursor(driver)
     try:
-        with driver.pipeline():
-            for sql, prelude_values in prelude:
-                driver.execute(sql, prelude_values)
-            cursor.execute(rendered.sql, values)
-            driver.execute("COMMIT")
+        parts = [
+            cursor.mogrify(before.sql, before.values(params))
+            for before, params in (
+                (statement.rendered(dialect), params) for statement, params in exchange.prelude
+            )
+        ]
+        parts.append(cursor.mogrify(rendered.sql, values))
+        driver.autocommit = True
+        try:
+            cursor.execute(";\n".join(parts), prepare=False)
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+        while cursor.nextset():
+            pass  # to the statement's result, the last one
         return cast(list[tuple[Any, ...]], cursor.fetchall())
     except dialect.loaded_dbapi.Error as exc:
-        raise _wrapped(connection, rendered.sql, values, exc, dbapi_connection, cursor) from exc
+        raise _wrapped(connection, rendered.sql, values, exc, driver, cursor) from exc
     finally:
         cursor.close()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from todo_api.db.disk import disk_failure
 from todo_api.db.driver import prelude_before_execute
@@ -102,6 +102,17 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
 
 
 def ping(engine: Engine) -> None:
+    """One read. A pooled connection found dead (no pre-ping) is no sign of an outage:
+    SQLAlchemy has replaced the pool, and the read is asked once more."""
+    try:
+        _select_one(engine)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        _select_one(engine)
+
+
+def _select_one(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 

@@ -262,3 +262,17 @@ async def test_a_write_whose_commit_fails_is_503_never_2xx_and_writes_nothing(
         assert answer.status_code == 503, answer.text
         assert answer.headers["content-type"] == "application/problem+json"
     assert [task["title"] for task in await all_tasks(pg_client, alice)] == ["kept"]
+
+
+@pytest.mark.anyio
+async def test_values_bound_on_the_client_arrive_as_values(
+    pg_client: httpx.AsyncClient, alice: User
+) -> None:
+    # The single exchange quotes values into its query (psycopg's ClientCursor): quotes,
+    # backslashes, a statement separator, placeholders and non-ASCII must come back verbatim.
+    hostile = "it's \\' done'); DELETE FROM tasks; -- %(owner_id)s %s $1 ünï"
+    created = await create_task(pg_client, alice, hostile, description="\\x00 ''")
+    answer = await pg_client.get(f"/api/{alice.id}/tasks/{created['id']}", headers=alice.headers)
+    assert answer.status_code == 200
+    assert (answer.json()["title"], answer.json()["description"]) == (hostile, "\\x00 ''")
+    assert [task["title"] for task in await all_tasks(pg_client, alice)] == [hostile]

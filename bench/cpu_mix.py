@@ -18,6 +18,12 @@ rounds still spread there (caches, frequency), so take five rounds or more and r
 beside the median. It leaves out uvicorn's HTTP parsing (the same for every contender), so its
 product / floor ratio is lower than the one over HTTP (`make bench` §3b); its use is the
 before/after of a change to the app.
+
+With `--postgres` (BENCH_PG_URL names a superuser; default: the local server, trust
+authentication) the parent makes one database with the test suite's `Cluster`, seeds it (200
+users, 20 tasks each) and every child serves it as the app role; each child then also reports the
+CPU of the PostgreSQL backends its connections used (/proc, so the server must be local, as in
+bench/prepared.py) and the wall time per request (one request at a time: the latency).
 """
 
 from __future__ import annotations
@@ -74,7 +80,9 @@ async def _drive(app: Any, requests: list[tuple[str, str, bytes]], tokens: dict[
     return failures
 
 
-async def _measure(app: Any, ids: dict[str, list[int]], requests: int) -> float:
+async def _measure(
+    app: Any, ids: dict[str, list[int]], requests: int, server: Any = None
+) -> dict[str, float]:
     """Runs the app's ASGI lifespan around the requests, as uvicorn would."""
     tokens = {user: mint(user) for user in ids}
     warm, measured = _mix(ids, 1000, seed=1), _mix(ids, requests, seed=2)
@@ -93,7 +101,7 @@ async def _measure(app: Any, ids: dict[str, list[int]], requests: int) -> float:
     )
     await started.wait()
     try:
-        return await _timed(app, warm, measured, tokens)
+        return await _timed(app, warm, measured, tokens, server)
     finally:
         await inbox.put({"type": "lifespan.shutdown"})
         await lifespan
@@ -104,28 +112,44 @@ async def _timed(
     warm: list[tuple[str, str, bytes]],
     measured: list[tuple[str, str, bytes]],
     tokens: dict[str, str],
-) -> float:
+    server: Any = None,
+) -> dict[str, float]:
+    """CPU µs per request of this process (`us`); with `server` (a callable: CPU seconds of the
+    database's backends so far), theirs (`postgres`) and the wall time per request (`wall`)."""
     if failures := await _drive(app, warm, tokens):
         raise SystemExit(f"{failures} warm-up requests were not 2xx")
+    server_started = server() if server else 0.0
+    wall = time.perf_counter()
     started = time.process_time()
     failures = await _drive(app, measured, tokens)
     elapsed = time.process_time() - started
+    wall = time.perf_counter() - wall
     if failures:
         raise SystemExit(f"{failures} measured requests were not 2xx")
-    return elapsed / len(measured) * 1e6
+    figures = {"us": elapsed / len(measured) * 1e6}
+    if server:
+        figures["postgres"] = (server() - server_started) / len(measured) * 1e6
+        figures["wall"] = wall / len(measured) * 1e6
+    return figures
 
 
-def child(contender: str, requests: int, settings: list[str]) -> None:
-    """One measurement in this process: `contender` is a `backend/src` path or `floor`."""
+def child(contender: str, requests: int, settings: list[str], postgres: str | None = None) -> None:
+    """One measurement in this process: `contender` is a `backend/src` path or `floor`;
+    `postgres`: the app role's URL of a seeded database, whose ids come on stdin."""
     os.environ.update(setting.split("=", 1) for setting in settings)
     if contender != "floor":
         sys.path.insert(0, contender)
     from common import seed_tasks
 
-    folder = Path(tempfile.mkdtemp(prefix="cpu-mix-"))
-    url = f"sqlite:///{folder / 'tasks.db'}"
-    ids = seed_tasks(url, {f"user-{n:04d}": TASKS_PER_USER for n in range(USERS)})
+    if postgres:
+        url = postgres
+        ids = json.loads(sys.stdin.read())
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="cpu-mix-"))
+        url = f"sqlite:///{folder / 'tasks.db'}"
+        ids = seed_tasks(url, {f"user-{n:04d}": TASKS_PER_USER for n in range(USERS)})
     os.environ.update(BETTER_AUTH_SECRET=SECRET, DATABASE_URL=url, LOG_LEVEL="INFO")
+    server = None
     if contender == "floor":
         import floor
 
@@ -138,7 +162,37 @@ def child(contender: str, requests: int, settings: list[str]) -> None:
         settings = load_settings()
         configure_logging(settings.log_level)
         app = create_app(settings)
-    print(json.dumps({"us": asyncio.run(_measure(app, ids, requests))}))
+        if postgres:
+            server = _backends_of(app)
+    print(json.dumps(asyncio.run(_measure(app, ids, requests, server))))
+
+
+def _backends_of(app: Any) -> Any:
+    """A callable: the CPU seconds so far of the PostgreSQL backends the app's pool connected
+    to (utime + stime from /proc; a backend that ended is no longer counted)."""
+    from sqlalchemy import event
+
+    from todo_api.state import app_state
+
+    pids: set[int] = set()
+    tick = os.sysconf("SC_CLK_TCK")
+
+    @event.listens_for(app_state(app).database.engine, "connect")
+    def _connected(dbapi_connection: Any, _: Any) -> None:
+        pids.add(dbapi_connection.info.backend_pid)
+
+    def seconds() -> float:
+        total = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    return seconds
 
 
 def main() -> None:
@@ -148,10 +202,33 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--setting", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--app-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.requests, args.setting)
+        child(args.child, args.requests, args.setting, args.app_url)
         return
+    if args.postgres:
+        from pg_databases import Cluster
+
+        cluster = Cluster(
+            os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres")
+        )
+        try:
+            database = cluster.create_database("cpu_mix")
+            from common import seed_tasks
+
+            ids = seed_tasks(
+                database.admin_url, {f"user-{n:04d}": TASKS_PER_USER for n in range(USERS)}
+            )
+            _rounds(args, ["--app-url", database.app_url], json.dumps(ids))
+        finally:
+            cluster.drop_all()
+        return
+    _rounds(args, [], None)
+
+
+def _rounds(args: argparse.Namespace, extra: list[str], stdin: str | None) -> None:
     from compare import extract
 
     sources: dict[str, tuple[str, list[str]]] = {}
@@ -167,26 +244,34 @@ def main() -> None:
             if sha != name:  # HEAD~1 (1a2b3c4), not 1a2b3c4 (1a2b3c4)
                 contender = contender.replace(name, f"{name} ({sha})", 1)
         sources[contender] = (source, settings)
-    results: dict[str, list[float]] = {name: [] for name in sources}
+    results: dict[str, dict[str, list[float]]] = {name: {} for name in sources}
     for round_ in range(args.rounds):
         order = list(sources.items())
         for name, (source, settings) in order if round_ % 2 == 0 else reversed(order):
             options = [f"--setting={setting}" for setting in settings]
             out = subprocess.run(
                 [sys.executable, __file__, "--child", source, "--requests", str(args.requests),
-                 *options],
-                capture_output=True, text=True, check=True,
+                 *options, *extra],
+                capture_output=True, text=True, check=True, input=stdin,
                 env={**os.environ, "PYTHONPATH": CHILD_PATH},
             )  # fmt: skip
-            results[name].append(json.loads(out.stdout.strip().splitlines()[-1])["us"])
-            print(f"round {round_ + 1}: {name} {results[name][-1]:.0f} µs", file=sys.stderr)
-    first = statistics.median(next(iter(results.values())))
-    print("| contender | CPU µs / request (median) | rounds | × first |")
-    print("|---|---|---|---|")
-    for name, values in results.items():
-        median = statistics.median(values)
-        spread = ", ".join(f"{v:.0f}" for v in values)
-        print(f"| {name} | {median:.0f} | {spread} | {median / first:.3f} |")
+            figures = json.loads(out.stdout.strip().splitlines()[-1])
+            for part, value in figures.items():
+                results[name].setdefault(part, []).append(value)
+            shown = " ".join(f"{part}={value:.0f}" for part, value in figures.items())
+            print(f"round {round_ + 1}: {name} {shown} µs", file=sys.stderr)
+    first = next(iter(results.values()))
+    print("| contender | figure | µs / request (median) | rounds | × first |")
+    print("|---|---|---|---|---|")
+    for name, parts in results.items():
+        for part, values in parts.items():
+            median = statistics.median(values)
+            ratio = median / statistics.median(first[part])
+            spread = ", ".join(f"{v:.0f}" for v in values)
+            print(f"| {name} | {_LABELS[part]} | {median:.0f} | {spread} | {ratio:.3f} |")
+
+
+_LABELS = {"us": "app CPU", "postgres": "PostgreSQL CPU", "wall": "wall time"}
 
 
 if __name__ == "__main__":

@@ -51,11 +51,13 @@ async def test_connection_lost_mid_request_is_503_writes_nothing_and_recovers(
     real_create = store.create_task
 
     def create_then_lose_the_connection(connection: Connection, **fields: Any) -> Any:
-        row = real_create(connection, **fields)  # the INSERT ran, uncommitted
+        # A statement before the create's: the transaction is no longer a single exchange
+        # (research P22), so the INSERT runs and waits, uncommitted, for a COMMIT of its own.
         pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        row = real_create(connection, **fields)  # the INSERT ran, uncommitted
         admin = postgres.admin_engine()
-        with admin.begin() as connection:
-            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with admin.begin() as admin_connection:
+            admin_connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         admin.dispose()
         return row
 
@@ -217,3 +219,46 @@ def test_serve_refuses_to_start_as_a_superuser(
     assert result.returncode == 1
     assert "bypasses Row-Level Security" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _terminate_every_backend(postgres: pg_databases.Database) -> int:
+    admin = postgres.admin_engine()
+    with admin.begin() as connection:
+        dropped: int = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": postgres.name},
+        ).scalar_one()
+    admin.dispose()
+    return dropped
+
+
+async def test_after_every_backend_is_terminated_a_write_is_one_503_and_never_retried(
+    pg_client: httpx.AsyncClient, postgres: pg_databases.Database, alice: User
+) -> None:
+    # No pre-ping (research P22): the write that draws a dead connection finds out. It may not
+    # run again by itself (had it committed before the connection broke, a retry would write
+    # twice): one 503, the pool replaced, and the next write goes through.
+    await create_task(pg_client, alice, "before")
+    assert _terminate_every_backend(postgres) >= 1
+    lost = await pg_client.post(
+        f"/api/{alice.id}/tasks", json={"title": "lost"}, headers=alice.headers
+    )
+    assert lost.status_code == 503
+    assert lost.json()["type"] == "urn:todo-api:problem:service-unavailable"
+    await create_task(pg_client, alice, "after")
+    assert [task["title"] for task in await all_tasks(pg_client, alice)] == ["after", "before"]
+
+
+async def test_after_every_backend_is_terminated_reads_succeed_on_new_connections(
+    pg_client: httpx.AsyncClient, postgres: pg_databases.Database, alice: User
+) -> None:
+    # A read has no effect to repeat: it runs once more, on a connection of the new pool.
+    await create_task(pg_client, alice, "before")
+    for _ in range(2):
+        assert _terminate_every_backend(postgres) >= 1
+        for path in (f"/api/{alice.id}/tasks", "/readyz"):
+            answer = await pg_client.get(path, headers=alice.headers)
+            assert answer.status_code == 200, answer.text

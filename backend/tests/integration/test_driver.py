@@ -220,6 +220,26 @@ def test_driver_statements_send_and_return_what_sqlalchemy_does(
     assert differences == []
 
 
+def test_a_single_exchange_returns_what_the_driver_returns_in_a_transaction(
+    engine: Engine, task_id: int
+) -> None:
+    # On PostgreSQL the single exchange binds the values on the client and reads the rows of a
+    # simple query (research P22): the same rows, value and type. The writes commit there, so
+    # the reads only (every write shape is compared above, on the driver's own path).
+    differences = []
+    for name, statement, params in _cases(task_id):
+        if not name.startswith(("list", "get", "exists")):
+            continue
+        _, _, rows = _through_the_driver(engine, statement, params)
+        with transaction(engine, OWNER, single=True) as connection:
+            single = statement.rows(connection, params)
+        if _typed(single) != _typed(rows):
+            differences.append(f"{name}: rows {single!r} != {rows!r}")
+        if not rows:
+            differences.append(f"{name}: no row to compare")
+    assert differences == []
+
+
 def test_every_statement_decoded_as_a_record_returns_the_task_columns() -> None:
     """The decoders take a row of COLUMNS by position: a statement that returns other columns,
     or the same in another order, would be decoded wrongly without an error."""

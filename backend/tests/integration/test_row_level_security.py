@@ -8,13 +8,15 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import ProgrammingError
 
 import pg_databases
 from api_fixtures import User, all_tasks, create_task
-from todo_api.db import PoolOptions, make_engine, transaction, utc_now
+from todo_api.db import PoolOptions, make_engine, ping, transaction, utc_now
+from todo_api.db.driver import SecondStatement
 from todo_api.tasks import store
 
 # Directly and through PgBouncer in transaction mode: the binding is transaction-local.
@@ -146,3 +148,131 @@ async def test_store_without_owner_filter_still_keeps_users_apart(
     stolen = await pg_client.get(f"/api/{bob.id}/tasks/{secret['id']}", headers=bob.headers)
     assert stolen.status_code == 404
     assert [task["title"] for task in await all_tasks(pg_client, alice)] == ["alice's secret"]
+
+
+# A single-statement transaction (db.transaction(single=True), research P22): the bind and the
+# statement go to PostgreSQL as one query string, run as one implicit transaction.
+
+
+def _sent_on_the_driver(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(cursor class, query) of every statement psycopg's cursors send from now on."""
+    sent: list[tuple[str, str]] = []
+    real = psycopg.Cursor.execute
+
+    def spy(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append((type(cursor).__name__, str(query)))
+        return real(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    return sent
+
+
+def test_a_single_statement_transaction_is_one_exchange_bound_by_itself(
+    engine: Engine, seeded: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ping(engine)  # SQLAlchemy's first-connect queries are not the transaction's
+    sent = _sent_on_the_driver(monkeypatch)
+    with transaction(engine, "alice", single=True) as session:
+        rows = store.list_tasks(session, owner_id="alice", completed=None, limit=10, before_id=None)
+    assert [row.title for row in rows] == ["alice 1", "alice 0"]
+    assert [kind for kind, _ in sent] == ["ClientCursor"]
+    bind, statement = sent[0][1].split(";\n")
+    assert bind.startswith("SELECT set_config('app.user_id'")
+    assert "'alice', true)" in bind
+    assert "owner_id = 'alice'" in statement
+    # The same statement without the bind sees nothing: what alice saw, the bind of the same
+    # exchange let her see.
+    with transaction(engine, None) as session:
+        driver = session.connection.driver_connection
+        assert driver is not None
+        assert driver.execute(statement).fetchall() == []
+
+
+def test_the_single_exchange_binding_ends_with_its_transaction(
+    postgres: pg_databases.Database, seeded: dict[str, int]
+) -> None:
+    one = make_engine(postgres.app_url, PoolOptions(size=1, max_overflow=0))
+    with transaction(one, "alice", single=True) as session:
+        assert (
+            len(
+                store.list_tasks(
+                    session, owner_id="alice", completed=None, limit=10, before_id=None
+                )
+            )
+            == 2
+        )
+    with app_session(one, None) as session:
+        assert _owners(session) == []
+    one.dispose()
+
+
+def test_a_single_statement_transaction_refuses_a_second_statement(
+    engine: Engine, seeded: dict[str, int]
+) -> None:
+    with transaction(engine, "alice", single=True) as session:
+        assert store.get_task(session, owner_id="alice", task_id=1) is not None
+        with pytest.raises(SecondStatement):
+            store.task_exists(session, owner_id="alice", task_id=1)
+        with pytest.raises(SecondStatement):
+            session.execute(text("SELECT 1"))
+
+
+def test_sqlalchemys_execute_in_a_single_statement_transaction_is_bound_first(
+    engine: Engine, seeded: dict[str, int]
+) -> None:
+    # A statement the store does not run on the driver: the bind runs before it, and the
+    # transaction commits at its end as any other.
+    with transaction(engine, "alice", single=True) as session:
+        assert _owners(session) == ["alice", "alice"]
+        assert store.get_task(session, owner_id="alice", task_id=1) is not None
+    with transaction(engine, "bob", single=True) as session:
+        assert _owners(session) == ["bob"]
+
+
+@pytest.mark.anyio
+async def test_a_write_whose_commit_fails_is_503_never_2xx_and_writes_nothing(
+    pg_client: httpx.AsyncClient, postgres: pg_databases.Database, alice: User
+) -> None:
+    kept = await create_task(pg_client, alice, "kept")
+    admin = postgres.admin_engine()
+    with admin.begin() as connection:
+        # Checked at COMMIT, not at the statement: the single exchange must read the commit's
+        # outcome before it answers. 40001: a serialization failure, as a concurrent
+        # SERIALIZABLE transaction would get it.
+        connection.execute(
+            text(
+                "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN IF NEW.title = 'doomed' THEN"
+                " RAISE EXCEPTION 'refused at commit' USING ERRCODE = '40001'; END IF;"
+                " RETURN NULL; END $$"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_doomed AFTER INSERT OR UPDATE ON tasks"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_doomed()"
+            )
+        )
+    admin.dispose()
+    base = f"/api/{alice.id}/tasks"
+    for method, path in (("POST", base), ("PATCH", f"{base}/{kept['id']}")):
+        answer = await pg_client.request(
+            method, path, json={"title": "doomed"}, headers=alice.headers
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert [task["title"] for task in await all_tasks(pg_client, alice)] == ["kept"]
+
+
+@pytest.mark.anyio
+async def test_values_bound_on_the_client_arrive_as_values(
+    pg_client: httpx.AsyncClient, alice: User
+) -> None:
+    # The single exchange quotes values into its query (psycopg's ClientCursor): quotes,
+    # backslashes, a statement separator, placeholders and non-ASCII must come back verbatim.
+    hostile = "it's \\' done'); DELETE FROM tasks; -- %(owner_id)s %s $1 ünï"
+    created = await create_task(pg_client, alice, hostile, description="\\x00 ''")
+    answer = await pg_client.get(f"/api/{alice.id}/tasks/{created['id']}", headers=alice.headers)
+    assert answer.status_code == 200
+    assert (answer.json()["title"], answer.json()["description"]) == (hostile, "\\x00 ''")
+    assert [task["title"] for task in await all_tasks(pg_client, alice)] == [hostile]

@@ -7,14 +7,19 @@ once per dialect, from the store's own Core statement, and each execution only b
 the compiled order, runs the cursor and fetches the rows. Errors come back as SQLAlchemy's
 exceptions, with a dropped connection invalidated, exactly as `execute` reports them, so the
 transaction's 503 mapping holds.
+
+On PostgreSQL a transaction that runs exactly one statement (`transaction(..., single=True)`)
+sends the Row-Level Security bind and the statement in one query string, one implicit
+transaction: one exchange, whose answer comes after the commit (research P22).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
+from psycopg import ClientCursor
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +29,23 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 Processor = Callable[[Any], Any]
 
 _NO_DEFAULT = object()
+
+# The key in `Connection.info` under which a single-statement transaction waits for its statement.
+ONE_EXCHANGE = "todo_api.one_exchange"
+
+
+class SecondStatement(Exception):
+    """A transaction declared single-statement ran another one after its COMMIT: a bug."""
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What goes before a single-statement transaction's statement in its one exchange with
+    PostgreSQL (the RLS bind, then any statement run only for its effect, e.g. a lock); `sent`
+    once it went, so that no statement runs after the COMMIT."""
+
+    prelude: list[tuple[DriverStatement, Mapping[str, Any]]]
+    sent: bool = field(default=False)
 
 
 class NotDriverReady(Exception):
@@ -100,12 +122,24 @@ class DriverStatement:
             self._rendered = cached
         return cached[1]
 
+    def run(self, connection: Connection, params: Mapping[str, Any]) -> None:
+        """Execute for its effect only (a lock): in a single-statement transaction it goes in
+        the exchange, before the statement whose rows are read."""
+        exchange = connection.info.get(ONE_EXCHANGE)
+        if exchange is not None and not exchange.sent:
+            exchange.prelude.append((self, params))
+        else:
+            self.rows(connection, params)
+
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute in the connection's transaction; every row the statement returns, as the
         driver gives them (the caller converts types)."""
         dialect = connection.dialect
         rendered = self.rendered(dialect)
         values = rendered.values(params)
+        exchange = connection.info.get(ONE_EXCHANGE)
+        if exchange is not None:
+            return _in_one_exchange(connection, exchange, rendered, values)
         dbapi_connection = connection.connection.dbapi_connection
         assert dbapi_connection is not None
         cursor = dbapi_connection.cursor()
@@ -116,6 +150,63 @@ class DriverStatement:
             raise _wrapped(connection, rendered.sql, values, exc, dbapi_connection, cursor) from exc
         finally:
             cursor.close()
+
+
+def prelude_before_execute(connection: Connection, *_: Any) -> None:
+    """`before_execute` on a PostgreSQL engine: a statement that goes through
+    `Connection.execute` in a single-statement transaction (one the store does not run on the
+    driver, or a test's) is no longer the exchange's: the prelude (the RLS bind) runs first, on
+    its own, and the transaction commits at its end as any other. Never after the COMMIT."""
+    exchange = connection.info.get(ONE_EXCHANGE)
+    if exchange is None:
+        return
+    if exchange.sent:
+        raise SecondStatement("a single-statement transaction ran a second statement")
+    del connection.info[ONE_EXCHANGE]
+    for statement, params in exchange.prelude:
+        statement.rows(connection, params)
+
+
+def _in_one_exchange(
+    connection: Connection, exchange: Exchange, rendered: Rendered, values: Any
+) -> list[tuple[Any, ...]]:
+    """The prelude and the statement as one query string, sent in autocommit: PostgreSQL runs a
+    string of several statements as one implicit transaction, committed when the last one ends,
+    and answers once. An error of any of them, or of the commit (a deferred constraint, a
+    serialization failure), is raised before a row is returned: the caller never answers for a
+    write that did not commit.
+
+    The values are bound by psycopg on the client (`ClientCursor.mogrify`: quoted as literals
+    for this connection's encoding), since the protocol takes bound parameters for one
+    statement at a time; nothing is prepared, nothing outlives the transaction."""
+    if exchange.sent:
+        raise SecondStatement("a single-statement transaction ran a second statement")
+    exchange.sent = True
+    dialect = connection.dialect
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = ClientCursor(driver)
+    try:
+        parts = [
+            cursor.mogrify(before.sql, before.values(params))
+            for before, params in (
+                (statement.rendered(dialect), params) for statement, params in exchange.prelude
+            )
+        ]
+        parts.append(cursor.mogrify(rendered.sql, values))
+        driver.autocommit = True
+        try:
+            cursor.execute(";\n".join(parts), prepare=False)
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
+        while cursor.nextset():
+            pass  # to the statement's result, the last one
+        return cast(list[tuple[Any, ...]], cursor.fetchall())
+    except dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(connection, rendered.sql, values, exc, driver, cursor) from exc
+    finally:
+        cursor.close()
 
 
 def _wrapped(

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from todo_api.db.disk import disk_failure
+from todo_api.db.driver import prelude_before_execute
 
 # psycopg's own default: a statement is prepared server-side on its fifth run on a connection.
 PSYCOPG_PREPARE_THRESHOLD = 5
@@ -56,8 +57,11 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     }
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        # pre_ping: a connection the server dropped (restart, failover, idle timeout of a managed
-        # service) is replaced at checkout instead of failing the request that draws it.
+        # No pre-ping: its round trip at every checkout cost more than a transaction's own
+        # exchange (research P22). A connection the server dropped (restart, failover, idle
+        # timeout of a managed service) is found by the transaction that draws it: the pool is
+        # replaced, a read is run again on a new connection, a write answers 503
+        # (transactions.py).
         # prepare_threshold=None: psycopg never prepares a statement server-side. A prepared
         # statement lives on one server connection, and a transaction pooler (PgBouncer in
         # transaction mode) may give the next transaction another one ("_pg3_0" already exists
@@ -65,9 +69,8 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
         # (docs/deploying.md, "Behind a transaction pooler"). Connected directly, preparing
         # saves PostgreSQL's parse and plan: an opt-in (bench/prepared.py measures it).
         threshold = PSYCOPG_PREPARE_THRESHOLD if pool.prepared_statements else None
-        return create_engine(
+        engine = create_engine(
             url,
-            pool_pre_ping=True,
             connect_args={
                 "connect_timeout": pool.connect_timeout,
                 "application_name": "todo-api",
@@ -75,6 +78,8 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
             },
             **limits,
         )
+        event.listen(engine, "before_execute", prelude_before_execute)
+        return engine
 
     connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}
     if parsed.database and parsed.database != ":memory:":
@@ -97,6 +102,17 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
 
 
 def ping(engine: Engine) -> None:
+    """One read. A pooled connection found dead (no pre-ping) is no sign of an outage:
+    SQLAlchemy has replaced the pool, and the read is asked once more."""
+    try:
+        _select_one(engine)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        _select_one(engine)
+
+
+def _select_one(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
-from todo_api.db.driver import DriverStatement
+from todo_api.db.driver import ONE_EXCHANGE, DriverStatement, Exchange
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
 from todo_api.errors import DatabaseUnavailable, StorageFull
 
@@ -34,10 +34,22 @@ def bind_user(connection: Connection, user_id: str) -> None:
         _BIND_USER.rows(connection, {"user_id": user_id})
 
 
+class ConnectionLost(DatabaseUnavailable):
+    """The connection broke under the transaction (a server restart, a failover, a backend
+    terminated): 503 like any unavailability, and the pool was emptied of its siblings."""
+
+
 @contextmanager
-def transaction(engine: Engine, user_id: str | None = None) -> Iterator[Connection]:
+def transaction(
+    engine: Engine, user_id: str | None = None, *, single: bool = False
+) -> Iterator[Connection]:
     """One transaction per request, bound to `user_id`: committed when the block ends, rolled
     back on error.
+
+    `single`: the block runs exactly one statement through `DriverStatement`. On PostgreSQL the
+    bind, that statement and the COMMIT then go in one exchange (driver.py), and the block runs
+    on after the commit: a second statement is refused (`SecondStatement`). Elsewhere it changes
+    nothing.
 
     A Core connection, not an ORM session: the store issues single Core statements, and the
     session's unit-of-work bookkeeping cost about 60 µs a request for nothing (docs/benchmarks.md).
@@ -47,18 +59,37 @@ def transaction(engine: Engine, user_id: str | None = None) -> Iterator[Connecti
     # SQLite's disk full is a 507 of its own: a retry fails until an operator frees space.
     try:
         with engine.begin() as connection:
-            if user_id is not None:
-                bind_user(connection, user_id)
-            yield connection
+            if single and user_id is not None and connection.dialect.name == "postgresql":
+                connection.info[ONE_EXCHANGE] = Exchange([(_BIND_USER, {"user_id": user_id})])
+                try:
+                    yield connection
+                finally:
+                    if not connection.invalidated:
+                        connection.info.pop(ONE_EXCHANGE, None)
+            else:
+                if user_id is not None:
+                    bind_user(connection, user_id)
+                yield connection
     except (OperationalError, InterfaceError) as exc:
+        if getattr(exc, "connection_invalidated", False):
+            raise lost(engine, exc) from None
         raise unavailable(exc) from None
     except PoolTimeout:
         # This process holds every connection: the database is not at fault (reason None).
         raise DatabaseUnavailable() from None
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise unavailable(exc) from None
+            raise lost(engine, exc) from None
         raise
+
+
+def lost(engine: Engine, error: DBAPIError) -> ConnectionLost:
+    """A connection broke: its siblings in the pool most likely did too (the server restarted or
+    terminated them), so the pool is replaced, as SQLAlchemy does on a disconnect it sees itself.
+    The pool checks no connection out with a ping (engine.py): this is how a dead one is found
+    (research P22)."""
+    engine.dispose()
+    return ConnectionLost(reason=reason_of(error))
 
 
 def unavailable(error: DBAPIError) -> DatabaseUnavailable | StorageFull:
@@ -109,34 +140,52 @@ class Database:
         self.disk = Dependency(DISK) if on_disk else None
         self._directory = Path(database).resolve().parent if on_disk and database else None
 
-    async def run(self, user_id: str | None, work: Callable[[Connection], T]) -> T:
+    async def run(
+        self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
+    ) -> T:
         """`work(connection)` in one transaction bound to `user_id`, on a database thread (None:
-        bound to no user, which on PostgreSQL sees no task at all).
+        bound to no user, which on PostgreSQL sees no task at all). It only reads: when the
+        connection it drew is found dead, it runs once more on a new one.
 
         The transaction commits before this returns, so no response is sent for a write that
-        then failed to commit.
+        then failed to commit. `single`: `work` runs exactly one statement (see `transaction`).
         """
-        return await self._run(user_id, work, writes=False)
+        return await self._run(user_id, work, writes=False, single=single)
 
-    async def write(self, user_id: str | None, work: Callable[[Connection], T]) -> T:
-        """As `run`, for a transaction that writes: on SQLite, on the one writer thread."""
-        return await self._run(user_id, work, writes=self._serial_writes)
+    async def write(
+        self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
+    ) -> T:
+        """As `run`, for a transaction that writes: on SQLite, on the one writer thread; never
+        run twice (a write whose connection broke may have committed: 503, the client decides)."""
+        return await self._run(user_id, work, writes=True, single=single)
 
     async def _run(
-        self, user_id: str | None, work: Callable[[Connection], T], *, writes: bool
+        self, user_id: str | None, work: Callable[[Connection], T], *, writes: bool, single: bool
     ) -> T:
         abandoned = False
 
-        def in_transaction() -> T:
-            with transaction(self.engine, user_id) as connection:
+        def once() -> T:
+            with transaction(self.engine, user_id, single=single) as connection:
                 result = work(connection)
                 if abandoned:
                     # The request was cancelled (the shutdown's grace period ran out): nobody
-                    # will be told of this write, so it must not happen. Rolls back.
+                    # will be told of this write, so it must not happen. Rolls back (a single
+                    # statement's commit went with it: only a cancel before it is honoured).
                     raise RequestAbandoned
                 return result
 
-        executor = self._writer_thread() if writes else self._readers()
+        def in_transaction() -> T:
+            if writes:
+                return once()
+            try:
+                return once()
+            except ConnectionLost:
+                # A read has no effect to repeat; the pool was replaced, so this draws a new
+                # connection. Once only: a database that is away stays a 503.
+                return once()
+
+        serial = writes and self._serial_writes
+        executor = self._writer_thread() if serial else self._readers()
         try:
             result = await asyncio.get_running_loop().run_in_executor(executor, in_transaction)
         except asyncio.CancelledError:
@@ -155,7 +204,7 @@ class Database:
         # While all is well, two attribute reads: the transitions are the rare case.
         if not self.status.up:
             self.status.recovered()
-        if writes and self.disk is not None and not self.disk.up:
+        if serial and self.disk is not None and not self.disk.up:
             self.disk_problem()
         return result
 

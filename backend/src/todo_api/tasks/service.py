@@ -173,14 +173,14 @@ class Tasks:
                 next_cursor = encode_cursor(order, key, last.id)
             return TaskList(items=items, next_cursor=next_cursor)
 
-        return await self._database.run(owner_id, work)
+        return await self._database.run(owner_id, work, single=True)
 
     async def get_task(self, owner_id: str, task_id: int) -> Task:
         # If-None-Match is judged by the route on the task read here: reading is all it needs.
         def work(connection: Connection) -> Task:
             return _task(store.get_task(connection, owner_id=owner_id, task_id=task_id))
 
-        return await self._database.run(owner_id, work)
+        return await self._database.run(owner_id, work, single=True)
 
     def _insert(self, connection: Connection, owner_id: str, body: TaskCreate) -> Task:
         row = store.create_task(
@@ -209,7 +209,7 @@ class Tasks:
         """
         if idempotency_key is None:
             task = await self._database.write(
-                owner_id, lambda connection: self._insert(connection, owner_id, body)
+                owner_id, lambda connection: self._insert(connection, owner_id, body), single=True
             )
             return Created(task)
 
@@ -296,7 +296,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.write(owner_id, work)
+        return await self._database.write(owner_id, work, single=versions is None)
 
     async def toggle_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -310,7 +310,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.write(owner_id, work)
+        return await self._database.write(owner_id, work, single=versions is None)
 
     async def delete_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -323,4 +323,4 @@ class Tasks:
             )
             _written(connection, owner_id, task_id, versions, deleted)
 
-        await self._database.write(owner_id, work)
+        await self._database.write(owner_id, work, single=versions is None)

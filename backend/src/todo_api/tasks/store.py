@@ -524,7 +524,7 @@ def create_task(
     if max_tasks is None:
         return _first(connection, _CREATE, values)
     if connection.dialect.name == "postgresql":
-        _LOCK_OWNER.rows(connection, {"owner_id": owner_id})
+        _LOCK_OWNER.run(connection, {"owner_id": owner_id})
     return _first(connection, _CREATE_WITHIN_QUOTA, values | {"p_max_tasks": max_tasks})
 
 

@@ -18,6 +18,7 @@ from api_fixtures import User, all_tasks, create_task
 from todo_api.db import PoolOptions, make_engine, ping, transaction, utc_now
 from todo_api.db.driver import SecondStatement
 from todo_api.tasks import store
+from todo_api.tasks.listing import DEFAULT_SORT, Sort
 
 # Directly and through PgBouncer in transaction mode: the binding is transaction-local.
 pytestmark = pytest.mark.pooler
@@ -167,13 +168,16 @@ def _sent_on_the_driver(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]
     return sent
 
 
+NEWEST_FIRST = store.ListQuery(Sort.named(DEFAULT_SORT))
+
+
 def test_a_single_statement_transaction_is_one_exchange_bound_by_itself(
     engine: Engine, seeded: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ping(engine)  # SQLAlchemy's first-connect queries are not the transaction's
     sent = _sent_on_the_driver(monkeypatch)
     with transaction(engine, "alice", single=True) as session:
-        rows = store.list_tasks(session, owner_id="alice", completed=None, limit=10, before_id=None)
+        rows = store.list_tasks(session, owner_id="alice", query=NEWEST_FIRST, limit=10)
     assert [row.title for row in rows] == ["alice 1", "alice 0"]
     assert [kind for kind, _ in sent] == ["ClientCursor"]
     bind, statement = sent[0][1].split(";\n")
@@ -193,14 +197,7 @@ def test_the_single_exchange_binding_ends_with_its_transaction(
 ) -> None:
     one = make_engine(postgres.app_url, PoolOptions(size=1, max_overflow=0))
     with transaction(one, "alice", single=True) as session:
-        assert (
-            len(
-                store.list_tasks(
-                    session, owner_id="alice", completed=None, limit=10, before_id=None
-                )
-            )
-            == 2
-        )
+        assert len(store.list_tasks(session, owner_id="alice", query=NEWEST_FIRST, limit=10)) == 2
     with app_session(one, None) as session:
         assert _owners(session) == []
     one.dispose()

@@ -152,12 +152,14 @@ class Database:
         """
         return await self._run(user_id, work, writes=False, single=single)
 
-    async def write(
-        self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
-    ) -> T:
+    async def write(self, user_id: str | None, work: Callable[[Connection], T]) -> T:
         """As `run`, for a transaction that writes: on SQLite, on the one writer thread; never
-        run twice (a write whose connection broke may have committed: 503, the client decides)."""
-        return await self._run(user_id, work, writes=True, single=single)
+        run twice (a write whose connection broke may have committed: 503, the client decides).
+
+        Never in one exchange: a write whose request is cancelled at shutdown must be rolled back,
+        since its client is told "nothing was written", and the COMMIT of a single exchange is
+        already on the server with the statement (research P22)."""
+        return await self._run(user_id, work, writes=True, single=False)
 
     async def _run(
         self, user_id: str | None, work: Callable[[Connection], T], *, writes: bool, single: bool
@@ -169,8 +171,8 @@ class Database:
                 result = work(connection)
                 if abandoned:
                     # The request was cancelled (the shutdown's grace period ran out): nobody
-                    # will be told of this write, so it must not happen. Rolls back (a single
-                    # statement's commit went with it: only a cancel before it is honoured).
+                    # will be told of this write, so it must not happen. Rolls back. (Reads
+                    # only in a single exchange, whose commit went with it: nothing to undo.)
                     raise RequestAbandoned
                 return result
 

@@ -209,7 +209,7 @@ class Tasks:
         """
         if idempotency_key is None:
             task = await self._database.write(
-                owner_id, lambda connection: self._insert(connection, owner_id, body), single=True
+                owner_id, lambda connection: self._insert(connection, owner_id, body)
             )
             return Created(task)
 
@@ -296,7 +296,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.write(owner_id, work, single=versions is None)
+        return await self._database.write(owner_id, work)
 
     async def toggle_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -310,7 +310,7 @@ class Tasks:
             _written(connection, owner_id, task_id, versions, row is not None)
             return _task(row)
 
-        return await self._database.write(owner_id, work, single=versions is None)
+        return await self._database.write(owner_id, work)
 
     async def delete_task(
         self, owner_id: str, task_id: int, if_match: Condition | None = None
@@ -323,4 +323,4 @@ class Tasks:
             )
             _written(connection, owner_id, task_id, versions, deleted)
 
-        await self._database.write(owner_id, work, single=versions is None)
+        await self._database.write(owner_id, work)

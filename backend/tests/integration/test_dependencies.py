@@ -29,7 +29,7 @@ from pg_databases import database_away
 pytestmark = pytest.mark.server
 
 T = TypeVar("T")
-ALICE = {"Authorization": f"Bearer {mint('alice')}"}
+ALICE = {"Authorization": f"Bearer {mint('alice', ttl=3600)}"}
 TASKS = "/api/alice/tasks"
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="mounts a small tmpfs to fill: needs root (CI runs as root)"

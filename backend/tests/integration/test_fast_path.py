@@ -23,8 +23,9 @@ from todo_api.tasks.fast_path import FastPathRoute
 
 pytestmark = pytest.mark.anyio
 
-ALICE = {"Authorization": f"Bearer {mint('alice')}"}
-BOB = {"Authorization": f"Bearer {mint('bob')}"}
+# Minted at import, used minutes later in a long run: valid for an hour, not mint's 5 minutes.
+ALICE = {"Authorization": f"Bearer {mint('alice', ttl=3600)}"}
+BOB = {"Authorization": f"Bearer {mint('bob', ttl=3600)}"}
 JSON = {"Content-Type": "application/json"}
 TASK = "/api/alice/tasks/1"
 DUE = "2026-12-24T18:00:00Z"

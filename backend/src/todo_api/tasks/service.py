@@ -173,7 +173,9 @@ class Tasks:
                 next_cursor = encode_cursor(order, key, last.id)
             return TaskList(items=items, next_cursor=next_cursor)
 
-        return await self._database.run(owner_id, work, single=True)
+        # One statement, so one exchange on PostgreSQL; a `due_at` sort may read the undated
+        # tasks in a second range scan (store.list_tasks), so it keeps a transaction of its own.
+        return await self._database.run(owner_id, work, single=order.field != "due_at")
 
     async def get_task(self, owner_id: str, task_id: int) -> Task:
         # If-None-Match is judged by the route on the task read here: reading is all it needs.

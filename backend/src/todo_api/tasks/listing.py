@@ -22,23 +22,11 @@ import binascii
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from todo_api.errors import ValidationFailed
 
 SortField = Literal["created_at", "updated_at", "due_at", "priority", "title"]
-SORTS = (
-    "-created_at",
-    "created_at",
-    "-updated_at",
-    "updated_at",
-    "-due_at",
-    "due_at",
-    "-priority",
-    "priority",
-    "-title",
-    "title",
-)
 SortName = Literal[
     "-created_at",
     "created_at",
@@ -51,6 +39,7 @@ SortName = Literal[
     "-title",
     "title",
 ]
+SORTS: tuple[SortName, ...] = get_args(SortName)
 DEFAULT_SORT: SortName = "-created_at"
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}

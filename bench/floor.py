@@ -40,29 +40,32 @@ Send = Callable[[Message], Awaitable[None]]
 
 # The statements SQLAlchemy compiles from todo_api/tasks/store.py for SQLite, parameters in order.
 LIST = (
-    "SELECT id, title, description, completed, created_at, updated_at, version FROM tasks "
+    "SELECT id, title, description, completed, due_at, priority, created_at, updated_at, version "
+    "FROM tasks "
     "WHERE tasks.owner_id = ? ORDER BY tasks.id DESC LIMIT ? OFFSET ?"
 )
 GET = (
-    "SELECT id, title, description, completed, created_at, updated_at, version FROM tasks "
+    "SELECT id, title, description, completed, due_at, priority, created_at, updated_at, version "
+    "FROM tasks "
     "WHERE tasks.owner_id = ? AND tasks.id = ?"
 )
 CREATE = (
     "INSERT INTO tasks (owner_id, title, description, completed, created_at, updated_at) "
     "SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM tasks WHERE tasks.owner_id = ?) < ? "
-    "RETURNING id, title, description, completed, created_at, updated_at, version"
+    "RETURNING id, title, description, completed, due_at, priority, created_at, updated_at, version"
 )
 TOGGLE = (
     "UPDATE tasks SET completed=tasks.completed = 0, updated_at=?, version=(tasks.version + 1) "
     "WHERE tasks.owner_id = ? AND tasks.id = ? "
-    "RETURNING id, title, description, completed, created_at, updated_at, version"
+    "RETURNING id, title, description, completed, due_at, priority, created_at, updated_at, version"
 )
 RENAME = (
     "UPDATE tasks SET title=?, updated_at=?, version=(tasks.version + 1) "
     "WHERE tasks.owner_id = ? AND tasks.id = ? "
-    "RETURNING id, title, description, completed, created_at, updated_at, version"
+    "RETURNING id, title, description, completed, due_at, priority, created_at, updated_at, version"
 )
 MAX_TASKS = 10_000  # the product's MAX_TASKS_PER_USER default
+PRIORITIES = ("low", "normal", "high")  # by the rank the product stores
 MAX_TASK_ID = 2**63 - 1
 CACHE_SIZE = 16_384  # as the product's token cache
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -88,9 +91,11 @@ def _task(row: tuple[Any, ...]) -> dict[str, Any]:
         "title": row[1],
         "description": row[2],
         "completed": bool(row[3]),
-        "created_at": _stamp(row[4]),
-        "updated_at": _stamp(row[5]),
-        "version": row[6],
+        "due_at": None if row[4] is None else _stamp(row[4]),
+        "priority": PRIORITIES[row[5]],
+        "created_at": _stamp(row[6]),
+        "updated_at": _stamp(row[7]),
+        "version": row[8],
     }
 
 

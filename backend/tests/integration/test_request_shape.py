@@ -41,9 +41,9 @@ def named(body: dict[str, Any]) -> list[list[str]]:
 async def test_unknown_query_parameter_is_422_naming_it(
     client: httpx.AsyncClient, alice: User, path: str
 ) -> None:
-    response = await client.get(path, params={"sort": "title"}, headers=alice.headers)
+    response = await client.get(path, params={"order": "title"}, headers=alice.headers)
     body = problem(response, 422, "validation-error")
-    assert named(body) == [["query", "sort"]]
+    assert named(body) == [["query", "order"]]
     assert body["errors"][0]["type"] == "extra_forbidden"
 
 
@@ -204,8 +204,8 @@ async def test_unknown_and_repeated_parameters_are_named_together(
     client: httpx.AsyncClient, alice: User
 ) -> None:
     response = await client.get(
-        "/api/alice/tasks?sort=title&limit=1&limit=2", headers=alice.headers
+        "/api/alice/tasks?order=title&limit=1&limit=2", headers=alice.headers
     )
     body = problem(response, 422, "validation-error")
-    assert named(body) == [["query", "sort"], ["query", "limit"]]
+    assert named(body) == [["query", "order"], ["query", "limit"]]
     assert [error["type"] for error in body["errors"]] == ["extra_forbidden", "repeated_parameter"]

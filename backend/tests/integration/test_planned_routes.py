@@ -319,3 +319,15 @@ def test_a_planned_route_included_with_dependencies_is_refused_at_start() -> Non
     guarded.include_router(_router(), dependencies=[Depends(_guard)])
     with pytest.raises(RuntimeError, match="included with dependencies"):
         check_planned_routes(guarded.routes)
+
+
+def test_an_endpoint_without_a_response_model_is_left_to_fastapi() -> None:
+    router = APIRouter(route_class=PlannedRoute)
+
+    @router.get("/raw")
+    async def raw():  # type: ignore[no-untyped-def]  # no model: FastAPI's encoder answers
+        return {"a": 1}
+
+    route = router.routes[0]
+    assert isinstance(route, PlannedRoute)
+    assert route.planned is False

@@ -183,6 +183,11 @@ async def _solve(
     return await step.call(**arguments)
 
 
+def _returns_response(call: Callable[..., Any]) -> bool:
+    returns = typing.get_type_hints(call).get("return")
+    return isinstance(returns, type) and issubclass(returns, Response)
+
+
 class PlannedRoute(StrictRoute):
     """`StrictRoute` with a planned path for well-formed requests; FastAPI's handler for the
     rest (see the module docstring)."""
@@ -206,6 +211,8 @@ class PlannedRoute(StrictRoute):
             return fallback
         try:
             step = plan(self.endpoint)
+            if self.response_model is None and not _returns_response(self.endpoint):
+                raise Unplannable("no response model: FastAPI's jsonable_encoder answers")
         except Unplannable:
             return fallback
         self.planned = True
@@ -237,7 +244,7 @@ def _planned_handler(
         raw = await _solve(step, request, sub_response, values)
         if isinstance(raw, Response):
             return raw
-        if adapter is None:
+        if adapter is None:  # refused at build unless the endpoint declares a Response
             raise TypeError(f"{step.call!r} returned {type(raw)!r} and declares no model")
         status = sub_response.status_code or status_code or 200
         content = adapter.dump_json(

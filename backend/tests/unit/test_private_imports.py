@@ -1,7 +1,8 @@
 """Product code uses FastAPI, Starlette and pydantic through their public names only.
 
 A private name (a module or attribute whose name starts with `_`, dunders aside) can change or go
-in any release; relying on one pinned FastAPI to one minor version (research P20, P23). The check
+in any release; relying on three of them pinned FastAPI to one minor version (research P20,
+P24). The check
 reads each module's syntax tree: imports of a private module or name, and attribute access or
 `getattr` with a private name on anything bound to one of these packages.
 """

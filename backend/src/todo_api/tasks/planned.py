@@ -8,7 +8,7 @@ each path, query and header parameter with a pydantic `TypeAdapter` of its own a
 `Path`/`Query`/`Header` it declares is a pydantic `FieldInfo`: the same constraints FastAPI
 applies), the `Depends` functions to await in FastAPI's order, and a `TypeAdapter` of the route's
 response model. Only documented interfaces: the plan never reads FastAPI's dependant or private
-helpers, so a FastAPI upgrade cannot break it at import (research P23).
+helpers, so a FastAPI upgrade cannot break it at import (research P24).
 
 The plan answers only requests it can answer exactly as FastAPI would. Anything else goes to
 FastAPI's own handler (`super().get_route_handler()`), untouched: a required parameter missing or

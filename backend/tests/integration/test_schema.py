@@ -119,10 +119,11 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     Base.metadata.create_all(engine, tables=[store.TASKS])
     with engine.begin() as connection:
         # Issue 3's model had no version (migration 0002 adds it), nor due_at and priority
-        # (0004).
-        for column in ("due_at", "priority", "updated_at"):
-            connection.execute(text(f"DROP INDEX ix_tasks_owner_id_{column}_id"))
-        for column in ("version", "due_at", "priority"):
+        # (0004), nor number (0005).
+        for column in ("due_at", "priority", "updated_at", "title"):
+            connection.execute(text(f"DROP INDEX ix_tasks_owner_id_{column}_number"))
+        connection.execute(text("DROP INDEX ux_tasks_owner_id_number"))
+        for column in ("version", "due_at", "priority", "number"):
             connection.execute(text(f"ALTER TABLE tasks DROP COLUMN {column}"))
         connection.execute(
             store.TaskRow.__table__.insert().values(
@@ -136,8 +137,10 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     upgrade(engine)
     with engine.connect() as connection:
         assert current_revision(connection) == head()
-        rows = connection.execute(text("SELECT title, version, due_at, priority FROM tasks"))
-        assert [tuple(row) for row in rows] == [("kept", 1, None, 1)]
+        rows = connection.execute(
+            text("SELECT title, version, due_at, priority, number FROM tasks")
+        )
+        assert [tuple(row) for row in rows] == [("kept", 1, None, 1, 1)]
     engine.dispose()
 
 

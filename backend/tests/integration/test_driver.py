@@ -92,6 +92,8 @@ def _list_shapes() -> list[store.ListShape]:
         store.ListShape(default, "none", due_after=True),
         store.ListShape(default, "none", by_priority=True),
         store.ListShape(default, "none", search=True),
+        store.ListShape(default, "key", search=True, texts_index=True),
+        store.ListShape(Sort.named("created_at"), "none", search=True, texts_index=True),
         store.ListShape(default, "key", True, True, True, True, True),
     ]
     return shapes

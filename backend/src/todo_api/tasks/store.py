@@ -82,6 +82,24 @@ def _code_point_order_pg(element: code_point_order, compiler: SQLCompiler, **kw:
     return "(" + str(compiler.process(element.clauses.clauses[0], **kw)) + ' COLLATE "C")'
 
 
+class case_folded(GenericFunction[str]):  # noqa: N801 (SQLAlchemy's function naming)
+    """A text column for a LIKE against a lower-cased pattern: `lower(column)` on PostgreSQL.
+    SQLite's LIKE already ignores case, for ASCII letters only, as its lower() does: the
+    bare column matches the same rows and lets the search read the text from an index."""
+
+    inherit_cache = True
+
+
+@compiles(case_folded)
+def _case_folded(element: case_folded, compiler: SQLCompiler, **kw: object) -> str:
+    return str(compiler.process(element.clauses.clauses[0], **kw))
+
+
+@compiles(case_folded, "postgresql")
+def _case_folded_pg(element: case_folded, compiler: SQLCompiler, **kw: object) -> str:
+    return "lower(" + str(compiler.process(element.clauses.clauses[0], **kw)) + ")"
+
+
 class TaskRow(Base):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -99,6 +117,9 @@ class TaskRow(Base):
         # builds this index's title under COLLATE "C", which reflection does not show
         # (integration/test_lists.py checks the plan uses it).
         Index("ix_tasks_owner_id_title_number", "owner_id", "title", "number"),
+        # SQLite only (the migration; PostgreSQL would read the row before testing the text):
+        # `q` tests each task's texts in the index and reads only the matches from the table.
+        Index("ix_tasks_owner_id_number_texts", "owner_id", "number", "title", "description"),
         # SQLite's AUTOINCREMENT keeps ids strictly increasing even after deletes, so id order is
         # creation order and a cursor never meets a reused id.
         {"sqlite_autoincrement": True},
@@ -287,9 +308,11 @@ class ListShape(NamedTuple):
     due_after: bool = False
     by_priority: bool = False
     search: bool = False
-    # Under a due_at sort, the tasks without one, in id order: they come after every dated task,
-    # read by a second statement, so that each is a range of (owner_id, due_at, id).
+    # Under a due_at sort, the tasks without one, in number order: they come after every dated
+    # task, read by a second statement, so that each is a range of (owner_id, due_at, number).
     undated: bool = False
+    # SQLite, a search in number order: the texts are read from their index (migration 0005).
+    texts_index: bool = False
 
 
 def _sort_key(sort: Sort) -> Any:
@@ -315,37 +338,43 @@ def _after(shape: ListShape) -> Any:
 
 def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     # One owner's rows only, however large the table: a range of an (owner_id, ...) index.
-    query = select(*COLUMNS).where(TASKS.c.owner_id == bindparam(_OWNER))
+    owner = TASKS.c.owner_id == bindparam(_OWNER)
+    conditions: list[Any] = [owner]
     if shape.by_status:
-        query = query.where(TASKS.c.completed == bindparam("p_completed"))
+        conditions.append(TASKS.c.completed == bindparam("p_completed"))
     if shape.due_before:
-        query = query.where(TASKS.c.due_at < bindparam("p_due_before", type_=UTCDateTime))
+        conditions.append(TASKS.c.due_at < bindparam("p_due_before", type_=UTCDateTime))
     if shape.due_after:
-        query = query.where(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
+        conditions.append(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
     if shape.by_priority:
-        query = query.where(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
+        conditions.append(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
     if shape.search:
         # `p_like` is lower-cased and escaped by listing.like_pattern.
         pattern = bindparam("p_like", type_=String)
-        query = query.where(
+        conditions.append(
             or_(
-                func.lower(TASKS.c.title).like(pattern, escape="\\"),
-                func.lower(TASKS.c.description).like(pattern, escape="\\"),
+                case_folded(TASKS.c.title).like(pattern, escape="\\"),
+                case_folded(TASKS.c.description).like(pattern, escape="\\"),
             )
         )
     if shape.after != "none":
-        query = query.where(_after(shape))
+        conditions.append(_after(shape))
     sort = shape.sort
     if sort.field == "due_at":
-        query = query.where(
-            TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None)
-        )
+        conditions.append(TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None))
     order: list[Any] = []
     if sort.field != "created_at" and not shape.undated:
         key = _sort_key(sort)
         order.append(key.desc() if sort.descending else key.asc())
     order.append(TASKS.c.number.desc() if sort.descending else TASKS.c.number.asc())
-    return query.order_by(*order).limit(bindparam("p_limit"))
+    limit: Any = bindparam("p_limit")
+    if not shape.texts_index:
+        return select(*COLUMNS).where(*conditions).order_by(*order).limit(limit)
+    # The page's numbers first, from the index that holds the texts (SQLite chooses an index
+    # that covers its query over a narrower one that sends it to the table for every task's
+    # texts), then those tasks' rows.
+    numbers = select(TASKS.c.number).where(*conditions).order_by(*order).limit(limit)
+    return select(*COLUMNS).where(owner, TASKS.c.number.in_(numbers)).order_by(*order)
 
 
 @cache
@@ -514,6 +543,11 @@ def list_tasks(
         query.due_after is not None,
         query.priority is not None,
         query.like is not None,
+        texts_index=(
+            query.like is not None
+            and query.sort.field == "created_at"
+            and connection.dialect.name == "sqlite"
+        ),
     )
     after = query.after
     if after is not None:

@@ -17,7 +17,8 @@ Expand-only, so that the previous release keeps working during the rollout:
   same counter, so they stay addressable by this release.
 - The sorted lists' indexes end in `number`, as their tie-breaker now does; the previous
   release's `(owner_id, id)` index stays for its default list until a later contract phase.
-- A title index (code-point order: `COLLATE "C"` on PostgreSQL) for `sort=title`.
+- A title index (code-point order: `COLLATE "C"` on PostgreSQL) for `sort=title`, and on SQLite
+  an index that holds the texts `q` searches.
 A task the previous release created during the rollout has two names there (its `id` for that
 release, its `number` for this one); ids of tasks from before the migration are the same in both.
 
@@ -101,6 +102,15 @@ def upgrade() -> None:
         op.create_index(
             f"ix_tasks_owner_id_{column}_number", "tasks", ["owner_id", column, "number"]
         )
+    if not postgres:
+        # `q` on SQLite: the owner's tasks in number order with the texts the search reads, so
+        # that a non-matching task is rejected from the index alone and only matches are read
+        # from the table (research L3). PostgreSQL's index scans read the row first: no gain.
+        op.create_index(
+            "ix_tasks_owner_id_number_texts",
+            "tasks",
+            ["owner_id", "number", "title", "description"],
+        )
     title = sa.text('title COLLATE "C"') if postgres else sa.text("title")
     op.create_index(
         "ix_tasks_owner_id_title_number", "tasks", [sa.text("owner_id"), title, sa.text("number")]
@@ -110,6 +120,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     op.drop_index("ix_tasks_owner_id_title_number", "tasks")
+    if not postgres:
+        op.drop_index("ix_tasks_owner_id_number_texts", "tasks")
     for column in SORTED:
         op.drop_index(f"ix_tasks_owner_id_{column}_number", "tasks")
         op.create_index(f"ix_tasks_owner_id_{column}_id", "tasks", ["owner_id", column, "id"])

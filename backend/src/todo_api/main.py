@@ -223,7 +223,8 @@ def create_app(
     app.add_middleware(
         ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        # HEAD is answered wherever GET is (middleware/head.py): a browser may ask for it too.
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=[
             "Authorization",
             "Content-Type",

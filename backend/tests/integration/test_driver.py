@@ -32,6 +32,7 @@ OWNER = "alice"
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
 NEW_TASK = {
     "owner_id": OWNER,
+    "number": 3,  # the fixture's tasks are 1 and 2
     "title": "write the report",
     "description": "with figures",
     "completed": False,
@@ -54,8 +55,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def task_id(engine: Engine) -> int:
     with transaction(engine, OWNER) as connection:
-        for title, due_at in (("older", None), ("newer", NOW)):
-            values = NEW_TASK | {"title": title, "due_at": due_at}
+        for number, title, due_at in ((1, "older", None), (2, "newer", NOW)):
+            values = NEW_TASK | {"number": number, "title": title, "due_at": due_at}
             row = connection.execute(store._CREATE.statement, values).one()
     return int(row.id)
 
@@ -91,6 +92,8 @@ def _list_shapes() -> list[store.ListShape]:
         store.ListShape(default, "none", due_after=True),
         store.ListShape(default, "none", by_priority=True),
         store.ListShape(default, "none", search=True),
+        store.ListShape(default, "key", search=True, texts_index=True),
+        store.ListShape(Sort.named("created_at"), "none", search=True, texts_index=True),
         store.ListShape(default, "key", True, True, True, True, True),
     ]
     return shapes
@@ -196,6 +199,7 @@ def test_driver_statements_send_and_return_what_sqlalchemy_does(
     engine: Engine, task_id: int
 ) -> None:
     cases = _cases(task_id)
+    cases.append(("next-number", store._NEXT_NUMBER[engine.dialect.name], {store._OWNER: OWNER}))
     if engine.dialect.name == "sqlite":  # PostgreSQL functions
         cases = [case for case in cases if case[0] != "bind-user"]
     else:

@@ -148,7 +148,7 @@ async def _overhead(db: Path) -> dict[str, float]:
     real = product.create_app(settings)
     # The same app with the bare verifier: what the cache buys.
     uncached = product.create_app(settings, token_cache=False)
-    claims = product.make_verifier(settings, None).verify(token)
+    claims = TokenVerifier(settings.verifier_config(None)).verify(token)
     fixed = _without_auth(product.create_app(settings), Identity.from_claims(claims))
     path = f"/api/{user}/tasks"
     rounds = 1000 if QUICK else 4000

@@ -45,7 +45,7 @@ from todo_api.errors import (
 from todo_api.logs import flush_logs
 from todo_api.middleware.cancellation import CANCELLED_DETAIL
 from todo_api.middleware.request_id import new_request_id
-from todo_api.settings import Settings
+from todo_api.settings import ServerSettings, Settings
 
 log = logging.getLogger("todo_api.server")
 
@@ -71,7 +71,7 @@ class ConnectionLimits:
     shutdown_grace: float = 10.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+    def from_settings(cls, settings: ServerSettings) -> ConnectionLimits:
         return cls(
             max_header_bytes=settings.max_header_bytes,
             header_timeout=settings.header_timeout_seconds,

@@ -40,9 +40,8 @@ from todo_api.tasks.service import Tasks
 log = logging.getLogger("todo_api")
 
 # Collect young objects every 10,000 net allocations, not 700. A request allocates thousands of
-# objects, most gone by its end; at the default the server spent about a fifth of its time in the
-# collector under load (docs/benchmarks.md; research.md, "The garbage collector tuned once at
-# start").
+# objects, most gone by its end; at the default the server spent a large share of its time in the
+# collector under load (the figures: docs/benchmarks.md; research P10).
 GC_THRESHOLDS = (10_000, 10, 10)
 
 
@@ -81,27 +80,21 @@ async def check_rate_limit_store(limiter: Limiter, settings: LimitSettings) -> N
 def create_app(
     settings: Settings | None = None,
     *,
-    token_cache: bool = True,
-    tune_gc: bool = True,
     limiter: Limiter | None = None,
     docs_user: str | None = None,
 ) -> FastAPI:
     """The application for `settings` (read from the environment when None).
 
-    `token_cache=False` verifies every token's signature anew (the benchmark measures what the
-    cache buys). `tune_gc=False` leaves the garbage collector at CPython's defaults: tuning it is
-    a decision for the whole process, made here because each worker process builds one app.
     `limiter` replaces the one RATE_LIMIT_STORAGE_URL names (tests give it a clock of their own,
     or read its store failures). `docs_user` (`serve --demo-user`) is the `user_id` the served
-    document gives as its example, so that Swagger UI's "Try it out" is filled with it.
+    document gives as its example, so that Swagger UI's "Try it out" is filled with it. The
+    garbage collector is tuned for the whole process here, because each worker builds one app.
     """
     settings = settings or load_settings()
     pool = settings.pool_options()
     database = Database(make_engine(settings.database_url, pool), threads=pool.size)
     jwks = settings.jwks_cache()
-    verifier: Verifier = TokenVerifier(settings.verifier_config(jwks))
-    if token_cache:
-        verifier = cached_verifier(verifier, jwks)
+    verifier = cached_verifier(TokenVerifier(settings.verifier_config(jwks)), jwks)
     limiter = limiter or Limiter(settings.counters())
 
     @asynccontextmanager
@@ -113,8 +106,7 @@ def create_app(
         # tokens, and /readyz says so until the first fetch succeeds.
         refresher = asyncio.create_task(jwks.run()) if jwks else None
         purger = asyncio.create_task(tasks.purge_expired_keys_forever(settings.purge_interval()))
-        if tune_gc:
-            tune_garbage_collector()
+        tune_garbage_collector()
         log.info("ready", extra={"database": database.engine.url.get_backend_name()})
         try:
             yield

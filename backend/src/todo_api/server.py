@@ -351,10 +351,10 @@ def _write_exit_notice() -> None:
     os.write(2, b"todo-api: shutdown did not finish within the grace period; exiting now\n")
 
 
-# The standard library's event loop, not uvloop (uvicorn's "auto" when installed): under 100
-# keep-alive connections uvloop answered some requests many times later than the median (p99
-# about 10 times p50, against 1.3 here) for the same CPU per request; our work per request is
-# Python, not the loop's (docs/benchmarks.md; research P13).
+# The standard library's event loop, not uvloop (uvicorn's "auto" when installed): under many
+# keep-alive connections uvloop answered some requests many times later than the median, for the
+# same CPU per request; our work per request is Python, not the loop's (the figures:
+# docs/benchmarks.md; research P13).
 EVENT_LOOP = "asyncio"
 
 

@@ -17,8 +17,8 @@ from todo_api.settings.server import ServerSettings
 from todo_api.settings.tasks import TaskSettings
 
 
-# Bases are listed last concern first: pydantic gathers fields (and so reports several refusals)
-# from the last base to the first, and this keeps the order of .env.example, database first.
+# Bases are listed last concern first: pydantic gathers fields (and so lists several refusals)
+# from the last base to the first, so refusals come in the single class's order, database first.
 class Settings(
     ObservabilitySettings,
     ServerSettings,

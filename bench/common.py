@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -271,9 +270,3 @@ def _wait_ready(server: Server, timeout: float = 60.0) -> None:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"server not ready after {timeout} s; see {server.log}")
-
-
-def shuffled(values: Sequence[str], seed: int = 7) -> list[str]:
-    items = list(values)
-    random.Random(seed).shuffle(items)
-    return items

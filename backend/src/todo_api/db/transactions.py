@@ -52,7 +52,7 @@ def transaction(
     nothing.
 
     A Core connection, not an ORM session: the store issues single Core statements, and the
-    session's unit-of-work bookkeeping cost about 60 µs a request for nothing (docs/benchmarks.md).
+    session's unit-of-work bookkeeping cost time on every request for nothing (research P6).
     """
     # The store failing (gone, unreachable, locked, connection dropped mid-transaction, pool
     # exhausted) is not our code: the transaction rolled back, the caller may retry, so 503.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,9 +55,6 @@ def transaction(
     A Core connection, not an ORM session: the store issues single Core statements, and the
     session's unit-of-work bookkeeping cost about 60 µs a request for nothing (docs/benchmarks.md).
     """
-    # The store failing (gone, unreachable, locked, connection dropped mid-transaction, pool
-    # exhausted) is not our code: the transaction rolled back, the caller may retry, so 503.
-    # SQLite's disk full is a 507 of its own: a retry fails until an operator frees space.
     try:
         with engine.begin() as connection:
             if single and user_id is not None and connection.dialect.name == "postgresql":
@@ -70,17 +68,29 @@ def transaction(
                 if user_id is not None:
                     bind_user(connection, user_id)
                 yield connection
-    except (OperationalError, InterfaceError) as exc:
-        if getattr(exc, "connection_invalidated", False):
-            raise lost(engine, exc) from None
-        raise unavailable(exc) from None
-    except PoolTimeout:
+    except (DBAPIError, PoolTimeout) as exc:
+        failure = failed(engine, exc)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def failed(
+    engine: Engine, error: DBAPIError | PoolTimeout
+) -> DatabaseUnavailable | StorageFull | None:
+    """The API's error for the store failing under a transaction (None: not the store's
+    failure, e.g. a constraint the caller handles): gone, unreachable, locked, the connection
+    dropped mid-transaction, the pool exhausted. Not our code: the transaction rolled back and
+    the caller may retry, so 503; SQLite's full disk is a 507 of its own, since a retry fails
+    until an operator frees space."""
+    if isinstance(error, PoolTimeout):
         # This process holds every connection: the database is not at fault (reason None).
-        raise DatabaseUnavailable() from None
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise lost(engine, exc) from None
-        raise
+        return DatabaseUnavailable()
+    if error.connection_invalidated:
+        return lost(engine, error)
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return unavailable(error)
+    return None
 
 
 def lost(engine: Engine, error: DBAPIError) -> ConnectionLost:
@@ -139,6 +149,13 @@ class Database:
         on_disk = self._serial_writes and database not in (None, "", ":memory:")
         self.disk = Dependency(DISK) if on_disk else None
         self._directory = Path(database).resolve().parent if on_disk and database else None
+        # SQLite: each database thread keeps one connection for its life, drawn from the pool on
+        # its first transaction (research P23). PostgreSQL draws one per transaction: a dead
+        # connection is found there and the pool replaced (research P22).
+        self._hold = engine.dialect.name == "sqlite"
+        self._held = threading.local()
+        self._held_connections: list[Connection] = []
+        self._held_lock = threading.Lock()
 
     async def run(
         self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
@@ -166,15 +183,20 @@ class Database:
     ) -> T:
         abandoned = False
 
+        def committed(connection: Connection) -> T:
+            result = work(connection)
+            if abandoned:
+                # The request was cancelled (the shutdown's grace period ran out): nobody will
+                # be told of this write, so it must not happen. Rolls back. (Reads only in a
+                # single exchange, whose commit went with it: nothing to undo.)
+                raise RequestAbandoned
+            return result
+
         def once() -> T:
+            if self._hold:
+                return self._on_held(committed)
             with transaction(self.engine, user_id, single=single) as connection:
-                result = work(connection)
-                if abandoned:
-                    # The request was cancelled (the shutdown's grace period ran out): nobody
-                    # will be told of this write, so it must not happen. Rolls back. (Reads
-                    # only in a single exchange, whose commit went with it: nothing to undo.)
-                    raise RequestAbandoned
-                return result
+                return committed(connection)
 
         def in_transaction() -> T:
             if writes:
@@ -209,6 +231,45 @@ class Database:
         if serial and self.disk is not None and not self.disk.up:
             self.disk_problem()
         return result
+
+    def _on_held(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one transaction on this thread's own connection (SQLite, bound to no user:
+        SQLite has no RLS, the owner filter is in every statement). Its errors are mapped as
+        `transaction` maps them; a connection left unusable (invalidated, or still in a
+        transaction its rollback could not end) is given back, and the next transaction on this
+        thread draws another."""
+        connection: Connection | None = getattr(self._held, "connection", None)
+        try:
+            if connection is None:
+                connection = self._hold_one()
+            with connection.begin():
+                return work(connection)
+        except (DBAPIError, PoolTimeout) as exc:
+            self._release_if_broken(connection)
+            failure = failed(self.engine, exc)
+            if failure is None:
+                raise
+            raise failure from None
+        except BaseException:
+            self._release_if_broken(connection)
+            raise
+
+    def _hold_one(self) -> Connection:
+        connection = self.engine.connect()
+        with self._held_lock:
+            self._held_connections.append(connection)
+        self._held.connection = connection
+        return connection
+
+    def _release_if_broken(self, connection: Connection | None) -> None:
+        if connection is None or not (connection.invalidated or connection.in_transaction()):
+            return
+        self._held.connection = None
+        with self._held_lock:
+            if connection in self._held_connections:  # not yet taken by close()
+                self._held_connections.remove(connection)
+        with suppress(DBAPIError):
+            connection.close()
 
     def _disk_failed(self, reason: str) -> None:
         if self.disk is not None:
@@ -258,4 +319,9 @@ class Database:
             if executor is not None:
                 executor.shutdown(wait=True)
         self._executor = self._writer = None
+        with self._held_lock:
+            held, self._held_connections = self._held_connections, []
+        for connection in held:
+            with suppress(DBAPIError):
+                connection.close()
         self.engine.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
@@ -16,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
 from todo_api.db.driver import ONE_EXCHANGE, DriverStatement, Exchange
+from todo_api.db.workers import Workers
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
 from todo_api.errors import DatabaseUnavailable, StorageFull
 
@@ -138,10 +138,7 @@ class Database:
 
     def __init__(self, engine: Engine, threads: int) -> None:
         self.engine = engine
-        self._threads = max(1, threads)
         self._serial_writes = engine.dialect.name == "sqlite"
-        self._executor: ThreadPoolExecutor | None = None
-        self._writer: ThreadPoolExecutor | None = None
         # Does the database answer; and, for a SQLite file, does its disk take writes (on
         # PostgreSQL the disk is the server's, out of our sight).
         self.status = Dependency(DATABASE)
@@ -156,6 +153,10 @@ class Database:
         self._held = threading.local()
         self._held_connections: list[Connection] = []
         self._held_lock = threading.Lock()
+        # With a writer thread, one connection of the pool is its: the others read.
+        readers = threads - 1 if self._serial_writes else threads
+        self._readers = Workers(max(1, readers), "db")
+        self._writer = Workers(1, "db-writer")
 
     async def run(
         self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
@@ -199,6 +200,8 @@ class Database:
                 return committed(connection)
 
         def in_transaction() -> T:
+            if abandoned:  # cancelled while it queued for a thread: never begun
+                raise RequestAbandoned
             if writes:
                 return once()
             try:
@@ -209,9 +212,8 @@ class Database:
                 return once()
 
         serial = writes and self._serial_writes
-        executor = self._writer_thread() if serial else self._readers()
         try:
-            result = await asyncio.get_running_loop().run_in_executor(executor, in_transaction)
+            result = await (self._writer if serial else self._readers).call(in_transaction)
         except asyncio.CancelledError:
             abandoned = True
             raise
@@ -298,27 +300,10 @@ class Database:
             self.disk.recovered()
         return None
 
-    # Both created on first use, by the event loop's thread only: no race.
-    def _readers(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            # With a writer thread, one connection of the pool is its: the others read.
-            threads = (
-                self._threads - 1 if self._serial_writes and self._threads > 1 else self._threads
-            )
-            self._executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
-        return self._executor
-
-    def _writer_thread(self) -> ThreadPoolExecutor:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
-        return self._writer
-
     def close(self) -> None:
         """Wait for the transactions under way, then close the connections (at shutdown)."""
-        for executor in (self._executor, self._writer):
-            if executor is not None:
-                executor.shutdown(wait=True)
-        self._executor = self._writer = None
+        self._readers.close()
+        self._writer.close()
         with self._held_lock:
             held, self._held_connections = self._held_connections, []
         for connection in held:

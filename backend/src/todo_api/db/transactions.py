@@ -237,9 +237,9 @@ class Database:
     def _on_held(self, work: Callable[[Connection], T]) -> T:
         """`work` in one transaction on this thread's own connection (SQLite, bound to no user:
         SQLite has no RLS, the owner filter is in every statement). Its errors are mapped as
-        `transaction` maps them; a connection left unusable (invalidated, or still in a
-        transaction its rollback could not end) is given back, and the next transaction on this
-        thread draws another."""
+        `transaction` maps them. A driver connection found broken is invalidated by SQLAlchemy
+        (`ConnectionLost`: a read is asked once more), and the held `Connection` then draws a
+        new one from the pool at its next use."""
         connection: Connection | None = getattr(self._held, "connection", None)
         try:
             if connection is None:
@@ -247,14 +247,10 @@ class Database:
             with connection.begin():
                 return work(connection)
         except (DBAPIError, PoolTimeout) as exc:
-            self._release_if_broken(connection)
             failure = failed(self.engine, exc)
             if failure is None:
                 raise
             raise failure from None
-        except BaseException:
-            self._release_if_broken(connection)
-            raise
 
     def _hold_one(self) -> Connection:
         connection = self.engine.connect()
@@ -262,16 +258,6 @@ class Database:
             self._held_connections.append(connection)
         self._held.connection = connection
         return connection
-
-    def _release_if_broken(self, connection: Connection | None) -> None:
-        if connection is None or not (connection.invalidated or connection.in_transaction()):
-            return
-        self._held.connection = None
-        with self._held_lock:
-            if connection in self._held_connections:  # not yet taken by close()
-                self._held_connections.remove(connection)
-        with suppress(DBAPIError):
-            connection.close()
 
     def _disk_failed(self, reason: str) -> None:
         if self.disk is not None:

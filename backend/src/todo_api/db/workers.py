@@ -42,9 +42,9 @@ class Workers:
         self._threads: list[threading.Thread] = []
 
     async def call(self, function: Callable[[], T]) -> T:
-        """`function()` on one of the threads; its result or its exception here. Cancelling the
-        awaiting task does not stop a call under way or queued: the caller's function must see
-        that itself (transactions.py rolls back)."""
+        """`function()` on one of the threads; its result or its exception here. A call whose
+        awaiting task is cancelled while it queues never runs; one under way runs on, and the
+        caller's function must see that itself (transactions.py rolls back)."""
         if not self._threads:
             self._start()
         loop = asyncio.get_running_loop()
@@ -64,6 +64,11 @@ class Workers:
         jobs = self._jobs
         while (job := jobs.get()) is not None:
             function, future, loop = job
+            if future.cancelled():
+                # Its task was cancelled while it queued (`Task.cancel` cancels the future it
+                # awaits at once): never begun, as an executor skips a cancelled future. Only a
+                # read of the future's state from this thread; the loop alone changes it.
+                continue
             try:
                 result = function()
             except BaseException as error:  # handed to the awaiting task, as an executor does

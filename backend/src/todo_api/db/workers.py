@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
-from queue import SimpleQueue
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -31,60 +31,102 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
 
 
+class _Thread:
+    """One worker's hand-off slot: the job it is given, and a lock released to wake it."""
+
+    __slots__ = ("job", "wake")
+
+    def __init__(self, job: _Job) -> None:
+        self.job: _Job | None = job
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
 class Workers:
-    """`count` threads named `name`-N, started on first use; `close` lets the calls under way
-    and queued finish, then ends them."""
+    """Up to `count` threads named `name`-N, each started when a call finds every thread busy;
+    `close` lets the calls under way and queued finish, then ends them.
+
+    A call goes to the thread that went idle last (its stack and caches are the warmest), or
+    waits in a backlog that finishing threads take from before they sleep: with requests one at
+    a time, one thread does all the work, as with an executor's lazily started threads."""
 
     def __init__(self, count: int, name: str) -> None:
         self._count = count
         self._name = name
-        self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle: list[_Thread] = []
+        self._backlog: deque[_Job] = deque()
         self._threads: list[threading.Thread] = []
+        self._closing = False
 
     async def call(self, function: Callable[[], T]) -> T:
         """`function()` on one of the threads; its result or its exception here. A call whose
         awaiting task is cancelled while it queues never runs; one under way runs on, and the
         caller's function must see that itself (transactions.py rolls back)."""
-        if not self._threads:
-            self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((function, future, loop))
+        job: _Job = (function, future, loop)
+        with self._lock:
+            if self._idle:
+                worker = self._idle.pop()
+                worker.job = job
+                worker.wake.release()
+            elif len(self._threads) < self._count:
+                thread = threading.Thread(
+                    target=self._serve,
+                    args=(_Thread(job),),
+                    name=f"{self._name}-{len(self._threads)}",
+                    daemon=True,
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._backlog.append(job)
         return await future
 
-    def _start(self) -> None:
-        for number in range(self._count):
-            thread = threading.Thread(
-                target=self._serve, name=f"{self._name}-{number}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def _serve(self) -> None:
-        jobs = self._jobs
-        while (job := jobs.get()) is not None:
-            function, future, loop = job
-            if future.cancelled():
-                # Its task was cancelled while it queued (`Task.cancel` cancels the future it
-                # awaits at once): never begun, as an executor skips a cancelled future. Only a
-                # read of the future's state from this thread; the loop alone changes it.
-                continue
-            try:
-                result = function()
-            except BaseException as error:  # handed to the awaiting task, as an executor does
-                outcome: tuple[Any, BaseException | None] = (None, error)
-            else:
-                outcome = (result, None)
-            del job, function
-            # A closed loop (RuntimeError): nobody awaits the answer any more.
-            with suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, *outcome)
-            del future, loop, outcome
+    def _serve(self, me: _Thread) -> None:
+        while True:
+            job = me.job
+            me.job = None
+            if job is None:  # closing
+                return
+            _run(job)
+            del job
+            with self._lock:
+                if self._backlog:
+                    me.job = self._backlog.popleft()
+                    continue
+                if self._closing:
+                    return
+                self._idle.append(me)
+            me.wake.acquire()
 
     def close(self) -> None:
         """Wait for every call under way or queued, then end the threads."""
-        threads, self._threads = self._threads, []
-        for _ in threads:
-            self._jobs.put(None)
+        with self._lock:
+            self._closing = True
+            threads, self._threads = self._threads, []
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.wake.release()  # job None: ends
         for thread in threads:
             thread.join()
+        self._closing = False
+
+
+def _run(job: _Job) -> None:
+    function, future, loop = job
+    if future.cancelled():
+        # Its task was cancelled while it queued (`Task.cancel` cancels the future it awaits at
+        # once): never begun, as an executor skips a cancelled future. Only a read of the
+        # future's state from this thread; the loop alone changes it.
+        return
+    try:
+        result = function()
+    except BaseException as error:  # handed to the awaiting task, as an executor does
+        outcome: tuple[Any, BaseException | None] = (None, error)
+    else:
+        outcome = (result, None)
+    # A closed loop (RuntimeError): nobody awaits the answer any more.
+    with suppress(RuntimeError):
+        loop.call_soon_threadsafe(_settle, future, *outcome)

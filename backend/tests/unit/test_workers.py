@@ -1,76 +1,27 @@
-"""db/workers.py: the database's threads, started as needed, the warmest one first."""
+"""workers.py: how many workers, from --workers or WEB_CONCURRENCY (the supervisor itself is
+exercised with real processes in integration/test_workers.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import pytest
 
-from todo_api.db.workers import Workers
-
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+from todo_api.settings import ConfigError
+from todo_api.workers import worker_count
 
 
-def _name() -> str:
-    return threading.current_thread().name
+def test_the_flag_wins_over_web_concurrency_and_one_is_the_default() -> None:
+    assert worker_count(3, {"WEB_CONCURRENCY": "5"}) == 3
+    assert worker_count(None, {"WEB_CONCURRENCY": " 5 "}) == 5
+    assert worker_count(None, {"WEB_CONCURRENCY": ""}) == 1
+    assert worker_count(None, {}) == 1
 
 
-async def test_calls_one_at_a_time_go_to_the_thread_that_went_idle_last() -> None:
-    workers = Workers(3, "db")
-    barrier = threading.Barrier(3, timeout=10)
-
-    def together() -> str:
-        barrier.wait()  # three calls at once: three threads
-        return _name()
-
-    try:
-        assert len(set(await asyncio.gather(*(workers.call(together) for _ in range(3))))) == 3
-        alone = {await workers.call(_name) for _ in range(20)}
-        assert len(alone) == 1
-    finally:
-        workers.close()
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_a_web_concurrency_that_is_no_count_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match="WEB_CONCURRENCY must be a whole number"):
+        worker_count(None, {"WEB_CONCURRENCY": value})
 
 
-async def test_more_calls_than_threads_wait_and_all_answer() -> None:
-    workers = Workers(2, "db")
-    running = 0
-    most = 0
-    lock = threading.Lock()
-
-    def counted(n: int) -> int:
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-        threading.Event().wait(0.01)
-        with lock:
-            running -= 1
-        return n
-
-    try:
-        assert await asyncio.gather(*(workers.call(lambda n=n: counted(n)) for n in range(20))) == [
-            *range(20)
-        ]
-        assert most == 2
-    finally:
-        workers.close()
-
-
-async def test_an_exception_comes_back_to_the_caller_and_close_ends_every_thread() -> None:
-    workers = Workers(2, "db-test-close")
-
-    def fails() -> None:
-        raise LookupError("from the thread")
-
-    with pytest.raises(LookupError, match="from the thread"):
-        await workers.call(fails)
-    workers.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("db-test-close")]
-    assert await workers.call(_name) == "db-test-close-0"  # usable again, as after a restart
-    workers.close()
+def test_zero_workers_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--workers"):
+        worker_count(0, {})

@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
 from todo_api.db.driver import ONE_EXCHANGE, DriverStatement, Exchange
-from todo_api.db.workers import Workers
+from todo_api.db.threads import Threads
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
 from todo_api.errors import DatabaseUnavailable, StorageFull
 
@@ -155,8 +155,8 @@ class Database:
         self._held_lock = threading.Lock()
         # With a writer thread, one connection of the pool is its: the others read.
         readers = threads - 1 if self._serial_writes else threads
-        self._readers = Workers(max(1, readers), "db")
-        self._writer = Workers(1, "db-writer")
+        self._readers = Threads(max(1, readers), "db")
+        self._writer = Threads(1, "db-writer")
 
     async def run(
         self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False

@@ -1,4 +1,4 @@
-"""db/workers.py: the database's threads, started as needed, the warmest one first."""
+"""db/threads.py: the database's threads, started as needed, the warmest one first."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from todo_api.db.workers import Workers
+from todo_api.db.threads import Threads
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,7 @@ def _name() -> str:
 
 
 async def test_calls_one_at_a_time_go_to_the_thread_that_went_idle_last() -> None:
-    workers = Workers(3, "db")
+    threads = Threads(3, "db")
     barrier = threading.Barrier(3, timeout=10)
 
     def together() -> str:
@@ -30,15 +30,15 @@ async def test_calls_one_at_a_time_go_to_the_thread_that_went_idle_last() -> Non
         return _name()
 
     try:
-        assert len(set(await asyncio.gather(*(workers.call(together) for _ in range(3))))) == 3
-        alone = {await workers.call(_name) for _ in range(20)}
+        assert len(set(await asyncio.gather(*(threads.call(together) for _ in range(3))))) == 3
+        alone = {await threads.call(_name) for _ in range(20)}
         assert len(alone) == 1
     finally:
-        workers.close()
+        threads.close()
 
 
 async def test_more_calls_than_threads_wait_and_all_answer() -> None:
-    workers = Workers(2, "db")
+    threads = Threads(2, "db")
     running = 0
     most = 0
     lock = threading.Lock()
@@ -54,23 +54,23 @@ async def test_more_calls_than_threads_wait_and_all_answer() -> None:
         return n
 
     try:
-        assert await asyncio.gather(*(workers.call(lambda n=n: counted(n)) for n in range(20))) == [
+        assert await asyncio.gather(*(threads.call(lambda n=n: counted(n)) for n in range(20))) == [
             *range(20)
         ]
         assert most == 2
     finally:
-        workers.close()
+        threads.close()
 
 
 async def test_an_exception_comes_back_to_the_caller_and_close_ends_every_thread() -> None:
-    workers = Workers(2, "db-test-close")
+    threads = Threads(2, "db-test-close")
 
     def fails() -> None:
         raise LookupError("from the thread")
 
     with pytest.raises(LookupError, match="from the thread"):
-        await workers.call(fails)
-    workers.close()
+        await threads.call(fails)
+    threads.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("db-test-close")]
-    assert await workers.call(_name) == "db-test-close-0"  # usable again, as after a restart
-    workers.close()
+    assert await threads.call(_name) == "db-test-close-0"  # usable again, as after a restart
+    threads.close()

@@ -42,7 +42,7 @@ class _Thread:
         self.wake.acquire()
 
 
-class Workers:
+class Threads:
     """Up to `count` threads named `name`-N, each started when a call finds every thread busy;
     `close` lets the calls under way and queued finish, then ends them.
 
@@ -90,16 +90,29 @@ class Workers:
             me.job = None
             if job is None:  # closing
                 return
-            _run(job)
+            function, future, loop = job
             del job
+            outcome = _outcome(function, future)
+            del function
+            # Idle (or on to the backlog) before the answer goes: the loop's next call then
+            # finds this thread, the warmest, waiting.
+            idle = False
             with self._lock:
                 if self._backlog:
                     me.job = self._backlog.popleft()
-                    continue
-                if self._closing:
-                    return
-                self._idle.append(me)
-            me.wake.acquire()
+                elif not self._closing:
+                    self._idle.append(me)
+                    idle = True
+                closing = self._closing and me.job is None
+            if outcome is not None:
+                # A closed loop (RuntimeError): nobody awaits the answer any more.
+                with suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, future, *outcome)
+            del future, loop, outcome
+            if closing:
+                return
+            if idle:  # a call (or close) that takes this thread from the idle list wakes it
+                me.wake.acquire()
 
     def close(self) -> None:
         """Wait for every call under way or queued, then end the threads."""
@@ -114,19 +127,16 @@ class Workers:
         self._closing = False
 
 
-def _run(job: _Job) -> None:
-    function, future, loop = job
+def _outcome(
+    function: Callable[[], Any], future: asyncio.Future[Any]
+) -> tuple[Any, BaseException | None] | None:
+    """The call's result or exception; None when it was not made."""
     if future.cancelled():
         # Its task was cancelled while it queued (`Task.cancel` cancels the future it awaits at
         # once): never begun, as an executor skips a cancelled future. Only a read of the
         # future's state from this thread; the loop alone changes it.
-        return
+        return None
     try:
-        result = function()
+        return function(), None
     except BaseException as error:  # handed to the awaiting task, as an executor does
-        outcome: tuple[Any, BaseException | None] = (None, error)
-    else:
-        outcome = (result, None)
-    # A closed loop (RuntimeError): nobody awaits the answer any more.
-    with suppress(RuntimeError):
-        loop.call_soon_threadsafe(_settle, future, *outcome)
+        return None, error

@@ -200,8 +200,6 @@ class Database:
                 return committed(connection)
 
         def in_transaction() -> T:
-            if abandoned:  # cancelled while it queued for a thread: never begun
-                raise RequestAbandoned
             if writes:
                 return once()
             try:

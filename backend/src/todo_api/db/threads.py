@@ -1,10 +1,10 @@
-"""Threads that run blocking calls for the event loop: a fixed set fed by one queue, each answer
-handed back with one `call_soon_threadsafe`.
+"""Threads that run blocking calls for the event loop: started as needed, the one that went idle
+last takes the next call, and each answer goes back with one `call_soon_threadsafe`.
 
 `loop.run_in_executor` with a `ThreadPoolExecutor` does the same with more machinery on every
 call: a `concurrent.futures.Future` with its condition variable, an asyncio future chained to it
 by callbacks both ways, the pool's idle semaphore taken and released. The database's hop is on
-every request; here it is one queue put, one future, and one callback (research P23).
+every request; here it is one lock, one future and one callback (research P23).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from todo_api.errors import DatabaseUnavailable
 from todo_api.settings import Settings
 from todo_api.tasks import store
 from todo_api.tasks.listing import SORTS, Sort
+from todo_api.tasks.schemas import Task
 
 OWNER = "alice"
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -242,6 +243,52 @@ def test_a_single_exchange_returns_what_the_driver_returns_in_a_transaction(
         if not rows:
             differences.append(f"{name}: no row to compare")
     assert differences == []
+
+
+def test_rows_taken_as_the_api_task_give_the_task_of_their_record(
+    engine: Engine, task_id: int
+) -> None:
+    # A page of a list goes to pydantic from the rows' own values (store.list_page), not through
+    # Records: the same Task, and the same JSON, as the Record gives. The rows hold a due date
+    # and none, microseconds and none.
+    with transaction(engine, OWNER) as connection:
+        connection.execute(
+            store._CREATE.statement,
+            NEW_TASK | {"created_at": NOW.replace(microsecond=0), "description": None},
+        )
+    dialect = engine.dialect.name
+    differences = []
+    seen = 0
+    for name, statement, params in _cases(task_id):
+        if not name.startswith(("list", "get")):
+            continue
+        _, _, rows = _through_the_driver(engine, statement, params)
+        for row in rows:
+            seen += 1
+            record = store._DECODE[dialect](row)
+            expected = Task.model_validate(record._asdict())
+            taken = Task.model_validate(store._FIELDS[dialect](row))
+            if (taken, taken.model_dump_json()) != (expected, expected.model_dump_json()):
+                differences.append(f"{name}: {taken.model_dump_json()} != {expected!r}")
+    assert seen > 0
+    assert differences == []
+
+
+def test_a_page_is_the_rows_of_the_list_and_where_the_next_starts(engine: Engine) -> None:
+    with transaction(engine, OWNER) as connection:
+        for title in ("a", "b", "c"):
+            connection.execute(store._CREATE.statement, NEW_TASK | {"title": title})
+    query = store.ListQuery(Sort.named("-created_at"))
+    with transaction(engine, OWNER) as connection:
+        records = store.list_tasks(connection, owner_id=OWNER, query=query, limit=3)
+        first = store.list_page(connection, owner_id=OWNER, query=query, limit=2)
+        whole = store.list_page(connection, owner_id=OWNER, query=query, limit=3)
+    assert [task["title"] for task in first.tasks] == ["c", "b"]
+    assert first.more
+    assert first.last == records[1]
+    assert [task["title"] for task in whole.tasks] == ["c", "b", "a"]
+    assert not whole.more
+    assert whole.last is None
 
 
 def test_every_statement_decoded_as_a_record_returns_the_task_columns() -> None:

@@ -276,8 +276,9 @@ def test_rows_taken_as_the_api_task_give_the_task_of_their_record(
 
 def test_a_page_is_the_rows_of_the_list_and_where_the_next_starts(engine: Engine) -> None:
     with transaction(engine, OWNER) as connection:
-        for title in ("a", "b", "c"):
-            connection.execute(store._CREATE.statement, NEW_TASK | {"title": title})
+        for number, title in enumerate(("a", "b", "c"), start=3):
+            values = NEW_TASK | {"number": number, "title": title}
+            connection.execute(store._CREATE.statement, values)
     query = store.ListQuery(Sort.named("-created_at"))
     with transaction(engine, OWNER) as connection:
         records = store.list_tasks(connection, owner_id=OWNER, query=query, limit=3)

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(OWNERSHIP)/pyproject.t
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help install lock run test test-pg lint format unit integration contract e2e fuzz bench clean
+.PHONY: help install lock run test test-pg lint format unit integration contract e2e fuzz bench bench-test clean
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' \
@@ -79,6 +79,12 @@ bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers
 
 test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory bench-test
+
+# The bench's measuring sticks (the floor, the product variants) checked against the product: a
+# suite of its own, outside the product's test paths, needing nothing of requirements/bench.lock.
+bench-test: $(STAMP)  ## the bench's own tests (bench/tests), also run by `make test`
+	$(BIN)/pytest bench/tests
 
 test-pg:  ## `make test` on SQLite and the local PostgreSQL (also through PgBouncer), with the local Redis (as .ci/run does)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} \

@@ -26,6 +26,7 @@ from common import (
     sqlite_url,
     work_dir,
 )
+from product_variants import without_token_cache
 from todo_api import main as product
 from todo_api.auth.identity import Identity
 from todo_api.auth.middleware import AuthMiddleware
@@ -147,8 +148,8 @@ async def _overhead(db: Path) -> dict[str, float]:
     )
     real = product.create_app(settings)
     # The same app with the bare verifier: what the cache buys.
-    uncached = product.create_app(settings, token_cache=False)
-    claims = product.make_verifier(settings, None).verify(token)
+    uncached = without_token_cache(product.create_app(settings))
+    claims = TokenVerifier(settings.verifier_config(None)).verify(token)
     fixed = _without_auth(product.create_app(settings), Identity.from_claims(claims))
     path = f"/api/{user}/tasks"
     rounds = 1000 if QUICK else 4000

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -71,7 +70,7 @@ def seed_tasks(
     superuser would make it the table's owner).
     """
     from todo_api.db.lifecycle import upgrade
-    from todo_api.tasks.store import TaskRow
+    from todo_api.tasks.store import TaskCounterRow, TaskRow
 
     sqlite = url.startswith("sqlite:///")
     if fresh and sqlite:
@@ -88,6 +87,7 @@ def seed_tasks(
     marks = {int(i * step) for i in range(len(slots))}
     owner_cycle = 0
     filler_owner = 0
+    numbers: dict[str, int] = {}  # each owner's last task number, as the app counts them
     rows: list[dict[str, object]] = []
     with engine.begin() as connection:
         if sqlite:
@@ -100,9 +100,11 @@ def seed_tasks(
                 owner = f"filler-{filler_owner % 50_000}"
                 filler_owner += 1
             stamp = start + timedelta(seconds=position)
+            numbers[owner] = numbers.get(owner, 0) + 1
             rows.append(
                 {
                     "owner_id": owner,
+                    "number": numbers[owner],
                     "title": f"task {position}",
                     "description": None if position % 3 else "some words about the task",
                     "completed": position % 4 == 0,
@@ -118,8 +120,12 @@ def seed_tasks(
                 rows = []
         if rows:
             connection.execute(insert(TaskRow), rows)
+        connection.execute(
+            insert(TaskCounterRow),
+            [{"owner_id": owner, "last_number": last} for owner, last in numbers.items()],
+        )
         ids: dict[str, list[int]] = {owner: [] for owner in owners}
-        mine = select(TaskRow.owner_id, TaskRow.id).order_by(TaskRow.id)
+        mine = select(TaskRow.owner_id, TaskRow.number).order_by(TaskRow.id)
         if len(owners) <= 2:  # the index serves a few owners; many are one pass over the table
             mine = mine.where(TaskRow.owner_id.in_(owners))
         for owner, task_id in connection.execute(mine):
@@ -264,9 +270,3 @@ def _wait_ready(server: Server, timeout: float = 60.0) -> None:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"server not ready after {timeout} s; see {server.log}")
-
-
-def shuffled(values: Sequence[str], seed: int = 7) -> list[str]:
-    items = list(values)
-    random.Random(seed).shuffle(items)
-    return items

@@ -22,8 +22,8 @@ before/after of a change to the app.
 With `--postgres` (BENCH_PG_URL names a superuser; default: the local server, trust
 authentication) the parent makes one database with the test suite's `Cluster`, seeds it (200
 users, 20 tasks each) and every child serves it as the app role; each child then also reports the
-CPU of the PostgreSQL backends its connections used (/proc, so the server must be local, as in
-bench/prepared.py) and the wall time per request (one request at a time: the latency).
+CPU of the PostgreSQL backends its connections used (/proc, so the server must be local) and
+the wall time per request (one request at a time: the latency).
 """
 
 from __future__ import annotations

@@ -90,7 +90,31 @@ def _scaling(scaling: list[dict[str, Any]]) -> list[str]:
             f"×{hi['first_p50_ms'] / lo['first_p50_ms']:.2f}, deep page "
             f"×{hi['deep_p50_ms'] / lo['deep_p50_ms']:.2f} (target ≤ 1.2).",
         ]
+    lines += _sorted_and_searched(scaling)
     return lines
+
+
+def _sorted_and_searched(scaling: list[dict[str, Any]]) -> list[str]:
+    """Issue 25: the largest user's title and q pages at the largest table, against today's list
+    (the 20-task user's first page at the smallest table)."""
+    small = [r for r in scaling if r["user_rows"] == 20]
+    large = [r for r in scaling if r["user_rows"] > 20 and r.get("search_p50_ms") is not None]
+    if not small or not large:
+        return []
+    base, top = small[0], large[-1]
+    ratios = ", ".join(
+        f"{name} ×{top[key] / base['first_p50_ms']:.2f}"
+        for name, key in (
+            ("`sort=title`", "by_title_p50_ms"),
+            ("`q`", "search_p50_ms"),
+            ("its own default list", "first_p50_ms"),
+        )
+    )
+    return [
+        "",
+        f"{top['table_rows']:,} rows, {top['user_rows']:,}-task user, against the 20-task user's "
+        f"list at {base['table_rows']:,} rows: {ratios} (target ≤ 1.5).",
+    ]
 
 
 def _summary(results: dict[str, Any]) -> list[str]:

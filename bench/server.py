@@ -2,45 +2,40 @@
 
 Run as a script (`python bench/server.py --port P --workers N`); uvicorn imports `server:build`
 in each worker. Logging is the product's (one JSON access line per request, to stderr), so its
-cost is measured. `BENCH_TOKEN_CACHE=0` and `BENCH_GC_TUNED=0` pass `create_app`'s
-`token_cache=False` and `tune_gc=False` (every signature checked anew; CPython's collector
-defaults), and `BENCH_SQLITE_SYNCHRONOUS` sets that pragma: a benchmark-only comparison, the
-product has no such switch. `--http` is `guarded` by default, the protocol `todo-api serve` runs
-(a revision without it gets uvicorn's plain httptools), or any of uvicorn's (`httptools`, `h11`)
-to compare.
+cost is measured. `BENCH_TOKEN_CACHE=0` and `BENCH_GC_TUNED=0` undo two of the product's
+decisions on the app it builds (product_variants.py: every signature checked anew; CPython's
+collector defaults), and `BENCH_SQLITE_SYNCHRONOUS` sets that pragma: benchmark-only
+comparisons, the product has no such switch. `--http` is `guarded` by default, the protocol
+`todo-api serve` runs (a revision without it gets uvicorn's plain httptools), or any of uvicorn's
+(`httptools`, `h11`) to compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import faulthandler
-import inspect
 import os
 import signal
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import event
+from starlette.types import ASGIApp
 
+from product_variants import GcAtDefaults, without_token_cache
 from todo_api.logs import configure_logging
 from todo_api.main import create_app
 from todo_api.settings import load_settings
 
 
-def build() -> FastAPI:
+def build() -> ASGIApp:
     # `kill -USR1 <pid>` dumps every thread's stack to the server log: how a stall is diagnosed.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings = load_settings()
     configure_logging(settings.log_level)
-    options: dict[str, Any] = {
-        "token_cache": os.environ.get("BENCH_TOKEN_CACHE", "1") != "0",
-        "tune_gc": os.environ.get("BENCH_GC_TUNED", "1") != "0",
-    }
-    # A revision from before these options (bench/compare.py) gets none: asked, not guessed from
-    # a TypeError, which would also swallow a real one raised inside create_app.
-    accepted = inspect.signature(create_app).parameters
-    app = create_app(settings, **{k: v for k, v in options.items() if k in accepted})
+    app = create_app(settings)
+    if os.environ.get("BENCH_TOKEN_CACHE", "1") == "0":
+        without_token_cache(app)
     synchronous = os.environ.get("BENCH_SQLITE_SYNCHRONOUS")
     if synchronous in {"OFF", "NORMAL", "FULL"}:
         # A candidate measured by the benchmark, not a product setting.
@@ -50,6 +45,8 @@ def build() -> FastAPI:
         def _synchronous(dbapi_connection: Any, _: Any) -> None:
             dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
 
+    if os.environ.get("BENCH_GC_TUNED", "1") == "0":
+        return GcAtDefaults(app)
     return app
 
 

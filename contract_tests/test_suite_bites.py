@@ -49,7 +49,7 @@ Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
 
 def _list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     def list_tasks(connection: Any, *, owner_id: str, query: Any, limit: int) -> Any:
-        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
+        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.number.desc()).limit(limit)
         return [store.Record(*row) for row in connection.execute(unscoped)]
 
     monkeypatch.setattr(store, "list_tasks", list_tasks)
@@ -62,7 +62,7 @@ def _sorted_list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPa
     def list_tasks(connection: Any, *, owner_id: str, query: Any, limit: int) -> Any:
         if query.sort.is_default:
             return scoped(connection, owner_id=owner_id, query=query, limit=limit)
-        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
+        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.number.desc()).limit(limit)
         return [store.Record(*row) for row in connection.execute(unscoped)]
 
     monkeypatch.setattr(store, "list_tasks", list_tasks)
@@ -70,7 +70,8 @@ def _sorted_list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPa
 
 def _get_by_id_alone(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     def get_task(connection: Any, *, owner_id: str, task_id: int) -> Any:
-        return connection.execute(select(*store.COLUMNS).where(store.TASKS.c.id == task_id)).first()
+        by_number = store.TASKS.c.number == task_id  # the task's id, without its owner
+        return connection.execute(select(*store.COLUMNS).where(by_number)).first()
 
     monkeypatch.setattr(store, "get_task", get_task)
 

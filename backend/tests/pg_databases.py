@@ -55,7 +55,7 @@ class Database:
     def truncate(self) -> None:
         engine = self.admin_engine()
         with engine.begin() as connection:
-            connection.execute(text("TRUNCATE tasks"))
+            connection.execute(text("TRUNCATE tasks, task_counters"))  # numbers start again at 1
         engine.dispose()
 
 

@@ -21,17 +21,19 @@ from todo_api.auth.tokens import USER_ID_CHARACTERS, USER_ID_MAX_LENGTH, USER_ID
 from todo_api.db import DatabaseNotReady, describe, make_engine
 from todo_api.logs import configure_logging
 from todo_api.settings import (
-    PROJECT_NAME,
+    AuthSettings,
     ConfigError,
     DatabaseSettings,
+    LimitSettings,
     Settings,
     find_env_file,
     load_settings,
 )
+from todo_api.settings.env import PROJECT_NAME
 
 
 def mint_token(
-    settings: Settings,
+    settings: AuthSettings,
     sub: str,
     *,
     email: str | None = None,
@@ -109,13 +111,12 @@ def _serve(settings: Settings, host: str, port: int, demo_user: str | None, work
     return 0
 
 
-async def _require_rate_limit_store(settings: Settings) -> None:
+async def _require_rate_limit_store(settings: LimitSettings) -> None:
     """The lifespan's check, once before uvicorn, for the same reason as the database's."""
     from todo_api.main import check_rate_limit_store
-    from todo_api.ratelimit.counters import make_counters
     from todo_api.ratelimit.limiter import Limiter
 
-    limiter = Limiter(make_counters(settings.rate_limit_storage_url))
+    limiter = Limiter(settings.counters())
     try:
         await check_rate_limit_store(limiter, settings)
     finally:

@@ -17,8 +17,8 @@ from todo_api.auth import routes as auth_routes
 from todo_api.auth.keys import JwksCache
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.token_cache import TokenCache, Verifier
-from todo_api.auth.tokens import TokenVerifier, VerifierConfig
-from todo_api.db import Database, PoolOptions, make_engine
+from todo_api.auth.tokens import TokenVerifier
+from todo_api.db import Database, make_engine
 from todo_api.db.lifecycle import prepare_database
 from todo_api.errors import install_error_handlers
 from todo_api.metrics import Metrics, MetricsMiddleware
@@ -28,12 +28,10 @@ from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.middleware.head import HeadMiddleware
 from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
 from todo_api.ratelimit.auth_failures import AuthFailureThrottle
-from todo_api.ratelimit.counters import make_counters
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.middleware import UserRateLimitMiddleware
-from todo_api.ratelimit.policy import Policy, Rate
 from todo_api.routing import StrictRoute
-from todo_api.settings import ConfigError, Settings, load_settings
+from todo_api.settings import ConfigError, LimitSettings, Settings, load_settings
 from todo_api.spec import load_spec, serve_index, serve_redoc, serve_spec
 from todo_api.state import AppState, attach
 from todo_api.tasks import routes as task_routes
@@ -43,60 +41,14 @@ from todo_api.tasks.service import Tasks
 log = logging.getLogger("todo_api")
 
 # Collect young objects every 10,000 net allocations, not 700. A request allocates thousands of
-# objects, most gone by its end; at the default the server spent about a fifth of its time in the
-# collector under load (docs/benchmarks.md; research.md, "The garbage collector tuned once at
-# start").
+# objects, most gone by its end; at the default the server spent a large share of its time in the
+# collector under load (the figures: docs/benchmarks.md; research P10).
 GC_THRESHOLDS = (10_000, 10, 10)
-
-
-def make_jwks(settings: Settings) -> JwksCache | None:
-    if settings.auth_jwks_url is None:
-        return None
-    return JwksCache(
-        settings.auth_jwks_url,
-        refresh_seconds=settings.auth_jwks_refresh_seconds,
-        min_refetch_seconds=settings.auth_jwks_min_refetch_seconds,
-        timeout_seconds=settings.auth_jwks_timeout_seconds,
-        max_stale_seconds=settings.auth_jwks_max_stale_seconds,
-    )
-
-
-def make_verifier(settings: Settings, jwks: JwksCache | None) -> TokenVerifier:
-    return TokenVerifier(
-        VerifierConfig(
-            algorithms=tuple(settings.auth_algorithms),
-            secrets=settings.secret_keys(),
-            jwks=jwks,
-            issuer=settings.auth_issuer,
-            audience=settings.auth_audience,
-            leeway_seconds=settings.auth_leeway_seconds,
-        )
-    )
-
-
-def pool_options(settings: Settings) -> PoolOptions:
-    return PoolOptions(
-        size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        timeout=settings.db_pool_timeout,
-        connect_timeout=settings.db_connect_timeout,
-        prepared_statements=settings.db_prepared_statements,
-    )
 
 
 def cached_verifier(verifier: Verifier, jwks: JwksCache | None) -> Verifier:
     """Repeat tokens skip the signature check (bounded, never past `exp`; see token_cache)."""
     return TokenCache(verifier, generation=(lambda: jwks.generation) if jwks else None)
-
-
-def _policy(name: str, rate: Rate | None) -> Policy | None:
-    return Policy(name, rate) if rate is not None else None
-
-
-def _purge_interval(settings: Settings) -> float:
-    """Expired Idempotency-Key answers go within five minutes (sooner for a shorter TTL); they
-    are never replayed once expired, whenever the purge comes."""
-    return float(min(settings.idempotency_ttl_seconds, 300))
 
 
 def tune_garbage_collector() -> None:
@@ -109,7 +61,7 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def check_rate_limit_store(limiter: Limiter, settings: Settings) -> None:
+async def check_rate_limit_store(limiter: Limiter, settings: LimitSettings) -> None:
     """A store that does not answer at start: a warning (limits fail open until it does), or
     ConfigError under RATE_LIMIT_STORE_REQUIRED. Never the URL: it may hold a password."""
     reason = await limiter.check()
@@ -129,28 +81,22 @@ async def check_rate_limit_store(limiter: Limiter, settings: Settings) -> None:
 def create_app(
     settings: Settings | None = None,
     *,
-    token_cache: bool = True,
-    tune_gc: bool = True,
     limiter: Limiter | None = None,
     docs_user: str | None = None,
 ) -> FastAPI:
     """The application for `settings` (read from the environment when None).
 
-    `token_cache=False` verifies every token's signature anew (the benchmark measures what the
-    cache buys). `tune_gc=False` leaves the garbage collector at CPython's defaults: tuning it is
-    a decision for the whole process, made here because each worker process builds one app.
     `limiter` replaces the one RATE_LIMIT_STORAGE_URL names (tests give it a clock of their own,
     or read its store failures). `docs_user` (`serve --demo-user`) is the `user_id` the served
-    document gives as its example, so that Swagger UI's "Try it out" is filled with it.
+    document gives as its example, so that Swagger UI's "Try it out" is filled with it. The
+    garbage collector is tuned for the whole process here, because each worker builds one app.
     """
     settings = settings or load_settings()
-    pool = pool_options(settings)
+    pool = settings.pool_options()
     database = Database(make_engine(settings.database_url, pool), threads=pool.size)
-    jwks = make_jwks(settings)
-    verifier: Verifier = make_verifier(settings, jwks)
-    if token_cache:
-        verifier = cached_verifier(verifier, jwks)
-    limiter = limiter or Limiter(make_counters(settings.rate_limit_storage_url))
+    jwks = settings.jwks_cache()
+    verifier = cached_verifier(TokenVerifier(settings.verifier_config(jwks)), jwks)
+    limiter = limiter or Limiter(settings.counters())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -160,9 +106,8 @@ def create_app(
         # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
         # tokens, and /readyz says so until the first fetch succeeds.
         refresher = asyncio.create_task(jwks.run()) if jwks else None
-        purger = asyncio.create_task(tasks.purge_expired_keys_forever(_purge_interval(settings)))
-        if tune_gc:
-            tune_garbage_collector()
+        purger = asyncio.create_task(tasks.purge_expired_keys_forever(settings.purge_interval()))
+        tune_garbage_collector()
         log.info("ready", extra={"database": database.engine.url.get_backend_name()})
         try:
             yield
@@ -211,13 +156,11 @@ def create_app(
     # budgets right after authentication, before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeadMiddleware)  # inside auth and limits, which see a HEAD (a read)
-    requests = _policy("requests", settings.rate_limit)
-    writes = _policy("writes", settings.rate_limit_writes)
+    requests, writes, failures = settings.budgets()
     if requests or writes:  # both off: not even a pass-through layer
         app.add_middleware(
             UserRateLimitMiddleware, limiter=limiter, requests=requests, writes=writes
         )
-    failures = _policy("auth-failures", settings.rate_limit_auth_failures)
     throttle = (
         AuthFailureThrottle(limiter, failures, settings.proxy_networks()) if failures else None
     )
@@ -225,7 +168,8 @@ def create_app(
     app.add_middleware(
         ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        # HEAD is answered wherever GET is (middleware/head.py): a browser may ask for it too.
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=[
             "Authorization",
             "Content-Type",

@@ -45,7 +45,7 @@ from todo_api.errors import (
 from todo_api.logs import flush_logs
 from todo_api.middleware.cancellation import CANCELLED_DETAIL
 from todo_api.middleware.request_id import new_request_id
-from todo_api.settings import Settings
+from todo_api.settings import ServerSettings, Settings
 
 log = logging.getLogger("todo_api.server")
 
@@ -71,7 +71,7 @@ class ConnectionLimits:
     shutdown_grace: float = 10.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+    def from_settings(cls, settings: ServerSettings) -> ConnectionLimits:
         return cls(
             max_header_bytes=settings.max_header_bytes,
             header_timeout=settings.header_timeout_seconds,
@@ -351,10 +351,10 @@ def _write_exit_notice() -> None:
     os.write(2, b"todo-api: shutdown did not finish within the grace period; exiting now\n")
 
 
-# The standard library's event loop, not uvloop (uvicorn's "auto" when installed): under 100
-# keep-alive connections uvloop answered some requests many times later than the median (p99
-# about 10 times p50, against 1.3 here) for the same CPU per request; our work per request is
-# Python, not the loop's (docs/benchmarks.md; research P13).
+# The standard library's event loop, not uvloop (uvicorn's "auto" when installed): under many
+# keep-alive connections uvloop answered some requests many times later than the median, for the
+# same CPU per request; our work per request is Python, not the loop's (the figures:
+# docs/benchmarks.md; research P13).
 EVENT_LOOP = "asyncio"
 
 

@@ -27,11 +27,13 @@ from todo_api.errors import DatabaseUnavailable
 from todo_api.settings import Settings
 from todo_api.tasks import store
 from todo_api.tasks.listing import SORTS, Sort
+from todo_api.tasks.schemas import Task
 
 OWNER = "alice"
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
 NEW_TASK = {
     "owner_id": OWNER,
+    "number": 3,  # the fixture's tasks are 1 and 2
     "title": "write the report",
     "description": "with figures",
     "completed": False,
@@ -54,8 +56,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def task_id(engine: Engine) -> int:
     with transaction(engine, OWNER) as connection:
-        for title, due_at in (("older", None), ("newer", NOW)):
-            values = NEW_TASK | {"title": title, "due_at": due_at}
+        for number, title, due_at in ((1, "older", None), (2, "newer", NOW)):
+            values = NEW_TASK | {"number": number, "title": title, "due_at": due_at}
             row = connection.execute(store._CREATE.statement, values).one()
     return int(row.id)
 
@@ -91,6 +93,8 @@ def _list_shapes() -> list[store.ListShape]:
         store.ListShape(default, "none", due_after=True),
         store.ListShape(default, "none", by_priority=True),
         store.ListShape(default, "none", search=True),
+        store.ListShape(default, "key", search=True, texts_index=True),
+        store.ListShape(Sort.named("created_at"), "none", search=True, texts_index=True),
         store.ListShape(default, "key", True, True, True, True, True),
     ]
     return shapes
@@ -196,6 +200,7 @@ def test_driver_statements_send_and_return_what_sqlalchemy_does(
     engine: Engine, task_id: int
 ) -> None:
     cases = _cases(task_id)
+    cases.append(("next-number", store._NEXT_NUMBER[engine.dialect.name], {store._OWNER: OWNER}))
     if engine.dialect.name == "sqlite":  # PostgreSQL functions
         cases = [case for case in cases if case[0] != "bind-user"]
     else:
@@ -238,6 +243,53 @@ def test_a_single_exchange_returns_what_the_driver_returns_in_a_transaction(
         if not rows:
             differences.append(f"{name}: no row to compare")
     assert differences == []
+
+
+def test_rows_taken_as_the_api_task_give_the_task_of_their_record(
+    engine: Engine, task_id: int
+) -> None:
+    # A page of a list goes to pydantic from the rows' own values (store.list_page), not through
+    # Records: the same Task, and the same JSON, as the Record gives. The rows hold a due date
+    # and none, microseconds and none.
+    with transaction(engine, OWNER) as connection:
+        connection.execute(
+            store._CREATE.statement,
+            NEW_TASK | {"created_at": NOW.replace(microsecond=0), "description": None},
+        )
+    dialect = engine.dialect.name
+    differences = []
+    seen = 0
+    for name, statement, params in _cases(task_id):
+        if not name.startswith(("list", "get")):
+            continue
+        _, _, rows = _through_the_driver(engine, statement, params)
+        for row in rows:
+            seen += 1
+            record = store._DECODE[dialect](row)
+            expected = Task.model_validate(record._asdict())
+            taken = Task.model_validate(store._FIELDS[dialect](row))
+            if (taken, taken.model_dump_json()) != (expected, expected.model_dump_json()):
+                differences.append(f"{name}: {taken.model_dump_json()} != {expected!r}")
+    assert seen > 0
+    assert differences == []
+
+
+def test_a_page_is_the_rows_of_the_list_and_where_the_next_starts(engine: Engine) -> None:
+    with transaction(engine, OWNER) as connection:
+        for number, title in enumerate(("a", "b", "c"), start=3):
+            values = NEW_TASK | {"number": number, "title": title}
+            connection.execute(store._CREATE.statement, values)
+    query = store.ListQuery(Sort.named("-created_at"))
+    with transaction(engine, OWNER) as connection:
+        records = store.list_tasks(connection, owner_id=OWNER, query=query, limit=3)
+        first = store.list_page(connection, owner_id=OWNER, query=query, limit=2)
+        whole = store.list_page(connection, owner_id=OWNER, query=query, limit=3)
+    assert [task["title"] for task in first.tasks] == ["c", "b"]
+    assert first.more
+    assert first.last == records[1]
+    assert [task["title"] for task in whole.tasks] == ["c", "b", "a"]
+    assert not whole.more
+    assert whole.last is None
 
 
 def test_every_statement_decoded_as_a_record_returns_the_task_columns() -> None:

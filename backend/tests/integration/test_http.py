@@ -206,6 +206,33 @@ async def test_cors_preflight_needs_no_token_and_exposes_headers(tmp_path: Path)
         }
 
 
+async def test_cors_preflight_allows_head_wherever_get_is_answered(tmp_path: Path) -> None:
+    """HEAD is answered on every GET route (the probes and lists): a page on an allowed origin
+    may send it, and a method the API never answers is still refused."""
+    app = create_app(make_settings(tmp_path, CORS_ORIGINS="http://localhost:3000"))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        origin = {"Origin": "http://localhost:3000"}
+        for path in ("/api/alice/tasks", "/api/alice/tasks/1", "/healthz"):
+            head = await client.options(
+                path, headers={**origin, "Access-Control-Request-Method": "HEAD"}
+            )
+            assert head.status_code == 200, (path, head.text)
+            assert "HEAD" in head.headers["access-control-allow-methods"].split(", ")
+        trace = await client.options(
+            "/api/alice/tasks", headers={**origin, "Access-Control-Request-Method": "TRACE"}
+        )
+        assert trace.status_code == 400
+        assert trace.json()["detail"] == "Disallowed CORS method"
+        # And the HEAD itself, from that origin, is answered as the GET would be.
+        probe = await client.head("/healthz", headers=origin)
+        assert probe.status_code == 200
+        assert probe.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
 async def test_every_response_is_nosniff_and_api_responses_are_never_cached(
     app: FastAPI, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

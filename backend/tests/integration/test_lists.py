@@ -18,7 +18,7 @@ from api_fixtures import User, asgi_client, create_task, running_app, settings_w
 from todo_api.db import make_engine, transaction
 from todo_api.settings import Settings
 from todo_api.tasks import store
-from todo_api.tasks.listing import PRIORITY_RANK, SORTS
+from todo_api.tasks.listing import PRIORITY_RANK, SORTS, Sort
 
 pytestmark = pytest.mark.anyio
 
@@ -266,3 +266,50 @@ async def test_due_at_and_priority_are_written_and_put_without_them_keeps_them(
     assert patched.headers["etag"] == '"4"'
     plain = await create_task(api, alice, "defaults")
     assert (plain["due_at"], plain["priority"]) == (None, "normal")
+
+
+# --- Which index serves a page: read from the database's own plan ------------------------------
+
+
+def _plan(connection: Any, shape: store.ListShape, params: dict[str, Any]) -> str:
+    rendered = store.list_statement(shape).rendered(connection.dialect)
+    values = rendered.values(params)
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + rendered.sql, values).all()
+        return "\n".join(str(row[-1]) for row in rows)
+    # PostgreSQL: with sorting priced out, a plan still sorts only if no index gives the order.
+    connection.exec_driver_sql("SET LOCAL enable_sort = off")
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    rows = connection.exec_driver_sql("EXPLAIN " + rendered.sql, values).all()
+    return "\n".join(str(row[0]) for row in rows)
+
+
+def test_a_title_page_and_a_search_page_read_their_indexes(settings: Settings) -> None:
+    """sort=title is a range of its index in code-point order (on PostgreSQL the index's title is
+    under COLLATE "C", as the ORDER BY is: another collation could not give the order); q on
+    SQLite tests the texts in their covering index (research L3)."""
+    engine = make_engine(settings.database_url)
+    try:
+        if engine.dialect.name == "sqlite":
+            from todo_api.db.lifecycle import upgrade
+
+            upgrade(engine)
+        owner = {store._OWNER: "alice", "p_limit": 21}
+        with transaction(engine, "alice") as connection:
+            title = store.ListShape(Sort.named("title"), "none")
+            by_title = _plan(connection, title, owner)
+            after = store.ListShape(Sort.named("-title"), "key")
+            key = {"p_after_key": "m", "p_after_id": 5}
+            after_title = _plan(connection, after, owner | key)
+            search = store.ListShape(
+                Sort.named("-created_at"), "none", search=True, texts_index=True
+            )
+            by_text = _plan(connection, search, owner | {"p_like": "%x%"})
+    finally:
+        engine.dispose()
+    for plan in (by_title, after_title):
+        assert "ix_tasks_owner_id_title_number" in plan
+        assert "Sort" not in plan
+        assert "TEMP B-TREE" not in plan
+    if engine.dialect.name == "sqlite":
+        assert "COVERING INDEX ix_tasks_owner_id_number_texts" in by_text

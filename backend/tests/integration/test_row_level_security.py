@@ -134,13 +134,15 @@ async def test_store_without_owner_filter_still_keeps_users_apart(
     contract_tests/test_suite_bites.py shows leaking on SQLite)."""
 
     def list_tasks(connection: Connection, *, owner_id: str, limit: int, **_: Any) -> Any:
-        query = select(*store.COLUMNS).order_by(store.TASKS.c.id.desc()).limit(limit)
+        query = select(*store.COLUMNS).order_by(store.TASKS.c.number.desc()).limit(limit)
         return connection.execute(query).all()
 
     def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Any:
-        return connection.execute(select(*store.COLUMNS).where(store.TASKS.c.id == task_id)).first()
+        by_number = store.TASKS.c.number == task_id
+        return connection.execute(select(*store.COLUMNS).where(by_number)).first()
 
-    secret = await create_task(pg_client, alice, "alice's secret")
+    await create_task(pg_client, alice, "alice's first")
+    secret = await create_task(pg_client, alice, "alice's secret")  # 2: bob has no task 2
     await create_task(pg_client, bob, "bob's")
     monkeypatch.setattr(store, "list_tasks", list_tasks)
     monkeypatch.setattr(store, "get_task", get_task)
@@ -148,7 +150,10 @@ async def test_store_without_owner_filter_still_keeps_users_apart(
     assert [task["title"] for task in await all_tasks(pg_client, bob)] == ["bob's"]
     stolen = await pg_client.get(f"/api/{bob.id}/tasks/{secret['id']}", headers=bob.headers)
     assert stolen.status_code == 404
-    assert [task["title"] for task in await all_tasks(pg_client, alice)] == ["alice's secret"]
+    assert [task["title"] for task in await all_tasks(pg_client, alice)] == [
+        "alice's secret",
+        "alice's first",
+    ]
 
 
 # A single-statement transaction (db.transaction(single=True), research P22): the bind and the

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
@@ -35,12 +35,21 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
     engine.dispose()
 
 
+def _on_postgresql(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
+    # The index of q's texts serves SQLite only (migration 0005): PostgreSQL has none.
+    return name != "ix_tasks_owner_id_number_texts"
+
+
 def test_migrations_build_exactly_the_models(migrated: Engine) -> None:
     on_postgres = migrated.dialect.name == "postgresql"
     with migrated.connect() as connection:
         # Defaults (the BIGINT identity among them) compare reliably on PostgreSQL only: SQLite
         # reflects no identity, so there AUTOINCREMENT is checked from the DDL itself.
-        options = {"compare_type": True, "compare_server_default": on_postgres}
+        options = {
+            "compare_type": True,
+            "compare_server_default": on_postgres,
+            **({"include_object": _on_postgresql} if on_postgres else {}),
+        }
         context = MigrationContext.configure(connection, opts=options)
         assert compare_metadata(context, Base.metadata) == []
         assert current_revision(connection) == head()
@@ -119,10 +128,12 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     Base.metadata.create_all(engine, tables=[store.TASKS])
     with engine.begin() as connection:
         # Issue 3's model had no version (migration 0002 adds it), nor due_at and priority
-        # (0004).
-        for column in ("due_at", "priority", "updated_at"):
-            connection.execute(text(f"DROP INDEX ix_tasks_owner_id_{column}_id"))
-        for column in ("version", "due_at", "priority"):
+        # (0004), nor number (0005).
+        for column in ("due_at", "priority", "updated_at", "title"):
+            connection.execute(text(f"DROP INDEX ix_tasks_owner_id_{column}_number"))
+        connection.execute(text("DROP INDEX ix_tasks_owner_id_number_texts"))
+        connection.execute(text("DROP INDEX ux_tasks_owner_id_number"))
+        for column in ("version", "due_at", "priority", "number"):
             connection.execute(text(f"ALTER TABLE tasks DROP COLUMN {column}"))
         connection.execute(
             store.TaskRow.__table__.insert().values(
@@ -136,8 +147,10 @@ def test_a_sqlite_file_from_before_migrations_is_adopted_with_its_rows(tmp_path:
     upgrade(engine)
     with engine.connect() as connection:
         assert current_revision(connection) == head()
-        rows = connection.execute(text("SELECT title, version, due_at, priority FROM tasks"))
-        assert [tuple(row) for row in rows] == [("kept", 1, None, 1)]
+        rows = connection.execute(
+            text("SELECT title, version, due_at, priority, number FROM tasks")
+        )
+        assert [tuple(row) for row in rows] == [("kept", 1, None, 1, 1)]
     engine.dispose()
 
 
@@ -306,3 +319,85 @@ def test_migration_0004_serves_the_previous_release_alongside(kind: str, tmp_pat
         ("renamed", "high", False, 2),  # the previous release's UPDATE kept both
         ("renamed", "normal", True, 2),
     ]
+
+
+# --- Migration 0005 (per-owner numbers) on the previous release's data ------------------------
+
+# The previous release's create, as it runs it: no `number`, the global id returned.
+PREVIOUS_CREATE = text(
+    "INSERT INTO tasks (owner_id, title, description, completed, created_at, updated_at) "
+    "VALUES (:owner, :title, NULL, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
+)
+
+
+def _previous_create(connection: Connection, owner: str, title: str) -> int:
+    as_owner(connection, owner)
+    return int(connection.execute(PREVIOUS_CREATE, {"owner": owner, "title": title}).scalar_one())
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_migration_0005_keeps_every_id_and_numbers_the_previous_releases_creates(
+    kind: str, tmp_path: Path
+) -> None:
+    with database_at("0004", kind, tmp_path) as engine:
+        before: dict[str, list[int]] = {"alice": [], "bob": []}
+        for owner, title in [("alice", "a1"), ("bob", "b1"), ("alice", "a2"), ("bob", "b2")]:
+            with engine.begin() as connection:
+                before[owner].append(_previous_create(connection, owner, title))
+        upgrade(engine)
+        # During the rollout the previous release still creates: the trigger numbers its task
+        # from the owner's counter, which starts after the highest id they held.
+        with engine.begin() as connection:
+            during_id = _previous_create(connection, "alice", "a3 (previous release)")
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            created = store.create_task(
+                connection, owner_id="alice", title="a4", description=None, completed=False
+            )
+            query = store.ListQuery(Sort.named("created_at"))
+            alices = store.list_tasks(connection, owner_id="alice", query=query, limit=10)
+            previous_row = connection.execute(
+                text("SELECT number FROM tasks WHERE id = :id"), {"id": during_id}
+            ).scalar_one()
+        with engine.begin() as connection:
+            as_owner(connection, "bob")
+            bobs = store.list_tasks(connection, owner_id="bob", query=query, limit=10)
+    assert before == {"alice": [1, 3], "bob": [2, 4]}
+    # Every id a client held before the migration still names the same task.
+    assert [(t.id, t.title) for t in bobs] == [(2, "b1"), (4, "b2")]
+    assert previous_row == 4
+    assert created is not None
+    assert created.id == 5
+    assert [(t.id, t.title) for t in alices] == [
+        (1, "a1"),
+        (3, "a2"),
+        (4, "a3 (previous release)"),
+        (5, "a4"),
+    ]
+
+
+def test_task_counters_are_walled_by_row_level_security(
+    postgres: pg_databases.Database,
+) -> None:
+    """A counter says how many tasks its owner created: nobody else reads or moves it."""
+    engine = make_engine(postgres.app_url)
+    try:
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            store.create_task(
+                connection, owner_id="alice", title="a", description=None, completed=False
+            )
+        with engine.begin() as connection:
+            as_owner(connection, "bob")
+            assert connection.execute(text("SELECT * FROM task_counters")).all() == []
+            moved = connection.execute(text("UPDATE task_counters SET last_number = 0"))
+            assert moved.rowcount == 0
+            with pytest.raises(ProgrammingError, match="row-level security"):
+                connection.execute(
+                    text("INSERT INTO task_counters VALUES ('alice', 100) ON CONFLICT DO NOTHING")
+                )
+        with engine.begin() as connection:
+            unbound = connection.execute(text("SELECT count(*) FROM task_counters")).scalar_one()
+            assert unbound == 0
+    finally:
+        engine.dispose()

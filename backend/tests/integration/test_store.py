@@ -1,18 +1,24 @@
-"""store.py against a real SQLite file: what the pre-built statements refuse to write."""
+"""store.py against real databases: what the pre-built statements refuse to write, and how an
+owner's task numbers are handed out."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from todo_api.db import make_engine, transaction
+import pg_databases
+from todo_api.db import PoolOptions, make_engine, transaction
 from todo_api.db.lifecycle import upgrade
 from todo_api.tasks import store
 
 in_transaction = transaction
+THREADS = 8
+ROUNDS = 10
 
 
 @pytest.fixture
@@ -41,3 +47,41 @@ def test_update_refuses_columns_outside_the_writable_ones(
     with in_transaction(engine, "alice") as connection:
         rows = connection.execute(select(store.TASKS.c.owner_id, store.TASKS.c.title)).all()
     assert [tuple(row) for row in rows] == [("alice", "mine")]
+
+
+@pytest.mark.parametrize("max_tasks", [None, 1000], ids=["unlimited", "within-quota"])
+def test_concurrent_creates_of_one_user_on_postgresql_get_distinct_numbers(
+    postgres: pg_databases.Database, max_tasks: int | None
+) -> None:
+    """Threads, each with its own connection as the app role, create at once: the counter row's
+    lock makes them take turns, so the numbers are 1..N, none twice, none skipped."""
+    engine = make_engine(postgres.app_url, PoolOptions(size=THREADS, max_overflow=0))
+    start = threading.Barrier(THREADS)
+
+    def create(i: int) -> list[int]:
+        start.wait()
+        numbers = []
+        for j in range(ROUNDS):
+            with in_transaction(engine, "alice") as connection:
+                task = store.create_task(
+                    connection,
+                    owner_id="alice",
+                    title=f"t{i}.{j}",
+                    description=None,
+                    completed=False,
+                    max_tasks=max_tasks,
+                )
+            assert task is not None
+            numbers.append(task.id)
+        return numbers
+
+    try:
+        with ThreadPoolExecutor(THREADS) as pool:
+            results = list(pool.map(create, range(THREADS)))
+        with in_transaction(engine, "alice") as connection:
+            stored = connection.execute(select(store.TASKS.c.number)).scalars().all()
+    finally:
+        engine.dispose()
+    handed_out = sorted(number for numbers in results for number in numbers)
+    assert handed_out == list(range(1, THREADS * ROUNDS + 1))
+    assert sorted(stored) == handed_out

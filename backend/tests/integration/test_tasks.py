@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import User, all_tasks, create_task
+from api_fixtures import User, all_tasks, asgi_client, create_task, running_app, settings_with
+from todo_api.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +169,63 @@ async def test_any_well_formed_cursor_is_a_page(client: httpx.AsyncClient, alice
     assert bottom.json() == {"items": [], "next_cursor": None}
     top = await client.get("/api/alice/tasks?cursor=" + "9" * 19, headers=alice.headers)
     assert [t["id"] for t in top.json()["items"]] == ids[::-1]
+
+
+# --- Ids that reveal nothing (research L2): a task's id is its number among its owner's tasks --
+
+
+async def test_a_users_first_task_is_1_whatever_others_created(
+    client: httpx.AsyncClient, alice: User, bob: User
+) -> None:
+    for i in range(3):
+        await create_task(client, bob, f"bob's {i}")
+    assert (await create_task(client, alice, "alice's first"))["id"] == 1
+    assert (await create_task(client, bob, "bob's fourth"))["id"] == 4
+    assert (await create_task(client, alice, "alice's second"))["id"] == 2
+
+
+async def test_ids_are_not_reused_after_a_delete(client: httpx.AsyncClient, alice: User) -> None:
+    first, second = [await create_task(client, alice, f"t{i}") for i in range(2)]
+    for task in (second, first):
+        deleted = await client.delete(f"/api/alice/tasks/{task['id']}", headers=alice.headers)
+        assert deleted.status_code == 204
+    # max + 1 would hand out 1 again, and an old link or cursor would meet another task.
+    assert (await create_task(client, alice, "after"))["id"] == 3
+
+
+async def test_quota_refusal_uses_up_no_number(settings: Settings, alice: User) -> None:
+    limited = settings_with(settings, MAX_TASKS_PER_USER="1")
+    async with running_app(limited) as app, asgi_client(app) as client:
+        assert (await create_task(client, alice, "one"))["id"] == 1
+        refused = await client.post(
+            "/api/alice/tasks", json={"title": "two"}, headers=alice.headers
+        )
+        assert refused.status_code == 409, refused.text
+        await client.delete("/api/alice/tasks/1", headers=alice.headers)
+        assert (await create_task(client, alice, "two"))["id"] == 2
+
+
+async def test_another_users_task_with_the_same_number_is_a_404(
+    client: httpx.AsyncClient, alice: User, bob: User
+) -> None:
+    for i in range(2):
+        await create_task(client, alice, f"alice's {i}")
+    bobs = await create_task(client, bob, "bob's own")
+    assert bobs["id"] == 1
+    # Alice's task 2 exists; for bob, task 2 is none of his: every operation answers 404.
+    path = f"/api/{bob.id}/tasks/2"
+    answers = [
+        await client.get(path, headers=bob.headers),
+        await client.put(
+            path, json={"title": "x", "description": None, "completed": True}, headers=bob.headers
+        ),
+        await client.patch(path, json={"title": "x"}, headers=bob.headers),
+        await client.patch(path + "/complete", headers=bob.headers),
+        await client.delete(path, headers=bob.headers),
+    ]
+    assert [answer.status_code for answer in answers] == [404] * 5
+    # Task 1 is bob's own for bob, alice's own for alice: neither reaches the other's.
+    own = await client.get(f"/api/{bob.id}/tasks/1", headers=bob.headers)
+    assert own.json()["title"] == "bob's own"
+    assert (await client.delete(f"/api/{bob.id}/tasks/1", headers=bob.headers)).status_code == 204
+    assert [t["title"] for t in await all_tasks(client, alice)] == ["alice's 1", "alice's 0"]

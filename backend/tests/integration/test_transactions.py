@@ -82,3 +82,59 @@ async def test_many_concurrent_writes_all_commit_none_lost(database: Database) -
         assert await database.run("alice", _count) == 50
     finally:
         database.close()
+
+
+async def test_a_write_cancelled_while_it_queues_never_begins(database: Database) -> None:
+    # The writer thread is busy; the queued write's request is cancelled (a client gone, the
+    # shutdown's deadline): its work must never run, as an executor's cancelled future never did.
+    first_holds = threading.Event()
+    release_first = threading.Event()
+    second_ran = threading.Event()
+
+    def first(connection: Connection) -> None:
+        first_holds.set()
+        assert release_first.wait(10)
+
+    def second(connection: Connection) -> None:
+        second_ran.set()
+        _insert(connection, "cancelled")
+
+    try:
+        writing = asyncio.ensure_future(database.write("alice", first))
+        assert await asyncio.to_thread(first_holds.wait, 10)
+        queued = asyncio.ensure_future(database.write("alice", second))
+        await asyncio.sleep(0)  # queued behind the first
+        queued.cancel()
+        release_first.set()
+        await writing
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await database.write("alice", lambda c: None)  # the writer thread has passed the second
+        assert not second_ran.is_set()
+        assert await database.run("alice", _count) == 0
+    finally:
+        release_first.set()
+        database.close()
+
+
+async def test_a_thread_whose_connection_broke_reads_on_a_new_one(database: Database) -> None:
+    # Each database thread keeps its connection (research P23). One that breaks under it is given
+    # back: the read is asked once more (ConnectionLost) on a new connection, and succeeds.
+    held: list[Connection] = []
+
+    def remember(connection: Connection) -> int:
+        held.append(connection)
+        return _count(connection)
+
+    try:
+        for _ in range(8):  # every reader thread has drawn its connection
+            await asyncio.gather(*(database.run("alice", remember) for _ in range(8)))
+        for connection in {id(c): c for c in held}.values():
+            dbapi = connection.connection.dbapi_connection
+            assert dbapi is not None
+            dbapi.close()  # "Cannot operate on a closed database": a disconnect to SQLAlchemy
+        held.clear()
+        assert await asyncio.gather(*(database.run("alice", remember) for _ in range(8))) == [0] * 8
+        assert all(not connection.invalidated for connection in held)
+    finally:
+        database.close()

@@ -57,12 +57,10 @@ def test_pool_limits_are_bounded(variable: str) -> None:
 
 def test_prepared_statements_are_off_unless_asked_for() -> None:
     """Off by default, so that the URL of a transaction pooler works as it is."""
-    from todo_api.main import pool_options
-
     default = load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD)
-    assert pool_options(default).prepared_statements is False
+    assert default.pool_options().prepared_statements is False
     asked = load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD, DB_PREPARED_STATEMENTS="true")
-    assert pool_options(asked).prepared_statements is True
+    assert asked.pool_options().prepared_statements is True
     with pytest.raises(ConfigError, match="DB_PREPARED_STATEMENTS"):
         load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD, DB_PREPARED_STATEMENTS="maybe")
 

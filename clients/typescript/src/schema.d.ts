@@ -139,8 +139,9 @@ export interface paths {
                  */
                 user_id: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
-                 * @example 42
+                 * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+                 *     user's task with the same number is a 404, like a task that does not exist.
+                 * @example 1
                  */
                 task_id: components["parameters"]["TaskId"];
             };
@@ -185,8 +186,9 @@ export interface paths {
                  */
                 user_id: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
-                 * @example 42
+                 * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+                 *     user's task with the same number is a 404, like a task that does not exist.
+                 * @example 1
                  */
                 task_id: components["parameters"]["TaskId"];
             };
@@ -233,7 +235,14 @@ export interface components {
             expires_at: string;
         };
         Task: {
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The task's number among its owner's tasks: 1 for a user's first task, then counted
+             *     up per user and never reused, even after a delete. It says nothing of how many tasks
+             *     other users create; two users each have a task 1. Ids given before per-user numbering
+             *     stay valid.
+             * @example 3
+             */
             id: number;
             title: string;
             description: string | null;
@@ -349,7 +358,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "id": 42,
+                 *       "id": 3,
                  *       "title": "Write the spec first",
                  *       "description": null,
                  *       "completed": true,
@@ -651,8 +660,9 @@ export interface components {
          */
         UserId: string;
         /**
-         * @description The task's id.
-         * @example 42
+         * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+         *     user's task with the same number is a 404, like a task that does not exist.
+         * @example 1
          */
         TaskId: number;
         /**
@@ -874,7 +884,7 @@ export interface operations {
                      * @example {
                      *       "items": [
                      *         {
-                     *           "id": 42,
+                     *           "id": 3,
                      *           "title": "Write the spec first",
                      *           "description": null,
                      *           "completed": false,
@@ -885,7 +895,7 @@ export interface operations {
                      *           "version": 1
                      *         }
                      *       ],
-                     *       "next_cursor": "42"
+                     *       "next_cursor": "3"
                      *     }
                      */
                     "application/json": components["schemas"]["TaskList"];
@@ -980,8 +990,9 @@ export interface operations {
                  */
                 user_id: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
-                 * @example 42
+                 * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+                 *     user's task with the same number is a 404, like a task that does not exist.
+                 * @example 1
                  */
                 task_id: components["parameters"]["TaskId"];
             };
@@ -1018,8 +1029,9 @@ export interface operations {
                  */
                 user_id: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
-                 * @example 42
+                 * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+                 *     user's task with the same number is a 404, like a task that does not exist.
+                 * @example 1
                  */
                 task_id: components["parameters"]["TaskId"];
             };
@@ -1071,8 +1083,9 @@ export interface operations {
                  */
                 user_id: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
-                 * @example 42
+                 * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+                 *     user's task with the same number is a 404, like a task that does not exist.
+                 * @example 1
                  */
                 task_id: components["parameters"]["TaskId"];
             };
@@ -1121,8 +1134,9 @@ export interface operations {
                  */
                 user_id: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
-                 * @example 42
+                 * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+                 *     user's task with the same number is a 404, like a task that does not exist.
+                 * @example 1
                  */
                 task_id: components["parameters"]["TaskId"];
             };
@@ -1172,8 +1186,9 @@ export interface operations {
                  */
                 user_id: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
-                 * @example 42
+                 * @description The task's id: its number among the owner's tasks (1 for their first task). Another
+                 *     user's task with the same number is a 404, like a task that does not exist.
+                 * @example 1
                  */
                 task_id: components["parameters"]["TaskId"];
             };

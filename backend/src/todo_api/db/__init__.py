@@ -1,6 +1,6 @@
-"""Storage: the engine (engine.py), transactions and their threads (transactions.py), the ORM base
-(orm.py), statements run on the driver (driver.py), and the schema's lifecycle (lifecycle.py, with
-the Alembic scripts in migrations/)."""
+"""Storage: the engine (engine.py), transactions (transactions.py) and the threads that run them
+(threads.py), the ORM base (orm.py), statements run on the driver (driver.py), and the schema's
+lifecycle (lifecycle.py, with the Alembic scripts in migrations/)."""
 
 from todo_api.db.driver import DriverStatement
 from todo_api.db.engine import (

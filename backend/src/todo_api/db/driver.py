@@ -1,12 +1,12 @@
 """Core statements compiled once per dialect and run on the DB-API cursor of a Core connection.
 
-SQLAlchemy's `Connection.execute` costs about 20 µs a statement beyond the driver's own work
+SQLAlchemy's `Connection.execute` does work of its own on every statement beyond the driver's
 (compiled-cache lookup, execution context, result object, a type processor per value; research
-P19). A hot statement pays it on every request: here the statement is compiled by SQLAlchemy
-once per dialect, from the store's own Core statement, and each execution only binds values in
-the compiled order, runs the cursor and fetches the rows. Errors come back as SQLAlchemy's
-exceptions, with a dropped connection invalidated, exactly as `execute` reports them, so the
-transaction's 503 mapping holds.
+P19 has the figures). A hot statement pays it on every request: here the statement is compiled
+by SQLAlchemy once per dialect, from the store's own Core statement, and each execution only
+binds values in the compiled order, runs the cursor and fetches the rows. Errors come back as
+SQLAlchemy's exceptions, with a dropped connection invalidated, exactly as `execute` reports
+them, so the transaction's 503 mapping holds.
 
 On PostgreSQL a transaction that runs exactly one statement (`transaction(..., single=True)`)
 sends the Row-Level Security bind and the statement in one query string, one implicit

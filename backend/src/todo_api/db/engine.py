@@ -67,7 +67,7 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
         # transaction mode) may give the next transaction another one ("_pg3_0" already exists
         # / does not exist). Nothing else we send outlives its transaction either
         # (docs/deploying.md, "Behind a transaction pooler"). Connected directly, preparing
-        # saves PostgreSQL's parse and plan: an opt-in (bench/prepared.py measures it).
+        # saves PostgreSQL's parse and plan: an opt-in (measured: research.md, D1).
         threshold = PSYCOPG_PREPARE_THRESHOLD if pool.prepared_statements else None
         engine = create_engine(
             url,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
 from todo_api.db.driver import ONE_EXCHANGE, DriverStatement, Exchange
+from todo_api.db.threads import Threads
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
 from todo_api.errors import DatabaseUnavailable, StorageFull
 
@@ -52,11 +53,8 @@ def transaction(
     nothing.
 
     A Core connection, not an ORM session: the store issues single Core statements, and the
-    session's unit-of-work bookkeeping cost about 60 µs a request for nothing (docs/benchmarks.md).
+    session's unit-of-work bookkeeping cost time on every request for nothing (research P6).
     """
-    # The store failing (gone, unreachable, locked, connection dropped mid-transaction, pool
-    # exhausted) is not our code: the transaction rolled back, the caller may retry, so 503.
-    # SQLite's disk full is a 507 of its own: a retry fails until an operator frees space.
     try:
         with engine.begin() as connection:
             if single and user_id is not None and connection.dialect.name == "postgresql":
@@ -70,17 +68,29 @@ def transaction(
                 if user_id is not None:
                     bind_user(connection, user_id)
                 yield connection
-    except (OperationalError, InterfaceError) as exc:
-        if getattr(exc, "connection_invalidated", False):
-            raise lost(engine, exc) from None
-        raise unavailable(exc) from None
-    except PoolTimeout:
+    except (DBAPIError, PoolTimeout) as exc:
+        failure = failed(engine, exc)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def failed(
+    engine: Engine, error: DBAPIError | PoolTimeout
+) -> DatabaseUnavailable | StorageFull | None:
+    """The API's error for the store failing under a transaction (None: not the store's
+    failure, e.g. a constraint the caller handles): gone, unreachable, locked, the connection
+    dropped mid-transaction, the pool exhausted. Not our code: the transaction rolled back and
+    the caller may retry, so 503; SQLite's full disk is a 507 of its own, since a retry fails
+    until an operator frees space."""
+    if isinstance(error, PoolTimeout):
         # This process holds every connection: the database is not at fault (reason None).
-        raise DatabaseUnavailable() from None
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise lost(engine, exc) from None
-        raise
+        return DatabaseUnavailable()
+    if error.connection_invalidated:
+        return lost(engine, error)
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return unavailable(error)
+    return None
 
 
 def lost(engine: Engine, error: DBAPIError) -> ConnectionLost:
@@ -128,10 +138,7 @@ class Database:
 
     def __init__(self, engine: Engine, threads: int) -> None:
         self.engine = engine
-        self._threads = max(1, threads)
         self._serial_writes = engine.dialect.name == "sqlite"
-        self._executor: ThreadPoolExecutor | None = None
-        self._writer: ThreadPoolExecutor | None = None
         # Does the database answer; and, for a SQLite file, does its disk take writes (on
         # PostgreSQL the disk is the server's, out of our sight).
         self.status = Dependency(DATABASE)
@@ -139,6 +146,17 @@ class Database:
         on_disk = self._serial_writes and database not in (None, "", ":memory:")
         self.disk = Dependency(DISK) if on_disk else None
         self._directory = Path(database).resolve().parent if on_disk and database else None
+        # SQLite: each database thread keeps one connection for its life, drawn from the pool on
+        # its first transaction (research P23). PostgreSQL draws one per transaction: a dead
+        # connection is found there and the pool replaced (research P22).
+        self._hold = engine.dialect.name == "sqlite"
+        self._held = threading.local()
+        self._held_connections: list[Connection] = []
+        self._held_lock = threading.Lock()
+        # With a writer thread, one connection of the pool is its: the others read.
+        readers = threads - 1 if self._serial_writes else threads
+        self._readers = Threads(max(1, readers), "db")
+        self._writer = Threads(1, "db-writer")
 
     async def run(
         self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
@@ -166,15 +184,20 @@ class Database:
     ) -> T:
         abandoned = False
 
+        def committed(connection: Connection) -> T:
+            result = work(connection)
+            if abandoned:
+                # The request was cancelled (the shutdown's grace period ran out): nobody will
+                # be told of this write, so it must not happen. Rolls back. (Reads only in a
+                # single exchange, whose commit went with it: nothing to undo.)
+                raise RequestAbandoned
+            return result
+
         def once() -> T:
+            if self._hold:
+                return self._on_held(committed)
             with transaction(self.engine, user_id, single=single) as connection:
-                result = work(connection)
-                if abandoned:
-                    # The request was cancelled (the shutdown's grace period ran out): nobody
-                    # will be told of this write, so it must not happen. Rolls back. (Reads
-                    # only in a single exchange, whose commit went with it: nothing to undo.)
-                    raise RequestAbandoned
-                return result
+                return committed(connection)
 
         def in_transaction() -> T:
             if writes:
@@ -187,9 +210,8 @@ class Database:
                 return once()
 
         serial = writes and self._serial_writes
-        executor = self._writer_thread() if serial else self._readers()
         try:
-            result = await asyncio.get_running_loop().run_in_executor(executor, in_transaction)
+            result = await (self._writer if serial else self._readers).call(in_transaction)
         except asyncio.CancelledError:
             abandoned = True
             raise
@@ -209,6 +231,31 @@ class Database:
         if serial and self.disk is not None and not self.disk.up:
             self.disk_problem()
         return result
+
+    def _on_held(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one transaction on this thread's own connection (SQLite, bound to no user:
+        SQLite has no RLS, the owner filter is in every statement). Its errors are mapped as
+        `transaction` maps them. A driver connection found broken is invalidated by SQLAlchemy
+        (`ConnectionLost`: a read is asked once more), and the held `Connection` then draws a
+        new one from the pool at its next use."""
+        connection: Connection | None = getattr(self._held, "connection", None)
+        try:
+            if connection is None:
+                connection = self._hold_one()
+            with connection.begin():
+                return work(connection)
+        except (DBAPIError, PoolTimeout) as exc:
+            failure = failed(self.engine, exc)
+            if failure is None:
+                raise
+            raise failure from None
+
+    def _hold_one(self) -> Connection:
+        connection = self.engine.connect()
+        with self._held_lock:
+            self._held_connections.append(connection)
+        self._held.connection = connection
+        return connection
 
     def _disk_failed(self, reason: str) -> None:
         if self.disk is not None:
@@ -237,25 +284,13 @@ class Database:
             self.disk.recovered()
         return None
 
-    # Both created on first use, by the event loop's thread only: no race.
-    def _readers(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            # With a writer thread, one connection of the pool is its: the others read.
-            threads = (
-                self._threads - 1 if self._serial_writes and self._threads > 1 else self._threads
-            )
-            self._executor = ThreadPoolExecutor(threads, thread_name_prefix="db")
-        return self._executor
-
-    def _writer_thread(self) -> ThreadPoolExecutor:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
-        return self._writer
-
     def close(self) -> None:
         """Wait for the transactions under way, then close the connections (at shutdown)."""
-        for executor in (self._executor, self._writer):
-            if executor is not None:
-                executor.shutdown(wait=True)
-        self._executor = self._writer = None
+        self._readers.close()
+        self._writer.close()
+        with self._held_lock:
+            held, self._held_connections = self._held_connections, []
+        for connection in held:
+            with suppress(DBAPIError):
+                connection.close()
         self.engine.dispose()

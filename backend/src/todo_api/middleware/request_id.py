@@ -69,7 +69,7 @@ def new_request_id() -> str:
     """128 random bits as 32 hex digits, from the process's PRNG (reseeded after a fork).
 
     Not uuid4: os.urandom gives up the GIL for its system call, and on a busy server the event loop
-    then waits for a database thread to hand it back (15% of the loop's samples under load). A
+    then waits for a database thread to hand it back (research P8 measured it under load). A
     correlation id needs to be unique, not unpredictable.
     """
     return f"{random.getrandbits(128):032x}"

@@ -58,7 +58,8 @@ def _fields(row: store.Record) -> dict[str, Any]:
     return dict(zip(store.FIELDS, row, strict=True))
 
 
-# One validation call for a whole page: a third of the cost of one Task.model_validate per row.
+# One validation call for a whole page, from the rows' own values (store.list_page): cheaper
+# than one Task.model_validate per row (research P6, P23).
 _TASKS = TypeAdapter(list[Task])
 
 
@@ -163,14 +164,11 @@ class Tasks:
         )
 
         def work(connection: Connection) -> TaskList:
-            # One extra row tells whether another page exists without a second query.
-            rows = store.list_tasks(connection, owner_id=owner_id, query=query, limit=limit + 1)
-            items = _TASKS.validate_python([_fields(row) for row in rows[:limit]])
+            page = store.list_page(connection, owner_id=owner_id, query=query, limit=limit)
+            items = _TASKS.validate_python(page.tasks)
             next_cursor = None
-            if len(rows) > limit:
-                last = rows[limit - 1]
-                key = getattr(last, order.field)
-                next_cursor = encode_cursor(order, key, last.id)
+            if page.last is not None:
+                next_cursor = encode_cursor(order, getattr(page.last, order.field), page.last.id)
             return TaskList(items=items, next_cursor=next_cursor)
 
         # One statement, so one exchange on PostgreSQL; a `due_at` sort may read the undated

@@ -38,6 +38,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
@@ -80,18 +82,44 @@ def _code_point_order_pg(element: code_point_order, compiler: SQLCompiler, **kw:
     return "(" + str(compiler.process(element.clauses.clauses[0], **kw)) + ' COLLATE "C")'
 
 
+class case_folded(GenericFunction[str]):  # noqa: N801 (SQLAlchemy's function naming)
+    """A text column for a LIKE against a lower-cased pattern: `lower(column)` on PostgreSQL.
+    SQLite's LIKE already ignores case, for ASCII letters only, as its lower() does: the
+    bare column matches the same rows and lets the search read the text from an index."""
+
+    inherit_cache = True
+
+
+@compiles(case_folded)
+def _case_folded(element: case_folded, compiler: SQLCompiler, **kw: object) -> str:
+    return str(compiler.process(element.clauses.clauses[0], **kw))
+
+
+@compiles(case_folded, "postgresql")
+def _case_folded_pg(element: case_folded, compiler: SQLCompiler, **kw: object) -> str:
+    return "lower(" + str(compiler.process(element.clauses.clauses[0], **kw)) + ")"
+
+
 class TaskRow(Base):
     __tablename__ = "tasks"
     __table_args__ = (
-        # Serves "this owner's tasks, newest first" and the keyset cursor (id < :before) in one
-        # range scan.
+        # The previous release's default list (0001); this release's lists and reads go by
+        # number. Dropped in a later contract phase.
         Index("ix_tasks_owner_id_id", "owner_id", "id"),
-        # The sorted lists (migration 0004): each page one range scan from the cursor, as for
-        # the default order. Titles are sorted by reading the owner's rows (their range above):
-        # PostgreSQL would need an index under COLLATE "C", and the quota bounds those rows.
-        Index("ix_tasks_owner_id_due_at_id", "owner_id", "due_at", "id"),
-        Index("ix_tasks_owner_id_priority_id", "owner_id", "priority", "id"),
-        Index("ix_tasks_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
+        # One owner's task by its number, and "this owner's tasks, newest first" with the keyset
+        # cursor (number < :before), in one range scan (migration 0005).
+        Index("ux_tasks_owner_id_number", "owner_id", "number", unique=True),
+        # The sorted lists: each page one range scan from the cursor, as for the default order.
+        Index("ix_tasks_owner_id_due_at_number", "owner_id", "due_at", "number"),
+        Index("ix_tasks_owner_id_priority_number", "owner_id", "priority", "number"),
+        Index("ix_tasks_owner_id_updated_at_number", "owner_id", "updated_at", "number"),
+        # `sort=title` compares by code point (`code_point_order`): on PostgreSQL the migration
+        # builds this index's title under COLLATE "C", which reflection does not show
+        # (integration/test_lists.py checks the plan uses it).
+        Index("ix_tasks_owner_id_title_number", "owner_id", "title", "number"),
+        # SQLite only (the migration; PostgreSQL would read the row before testing the text):
+        # `q` tests each task's texts in the index and reads only the matches from the table.
+        Index("ix_tasks_owner_id_number_texts", "owner_id", "number", "title", "description"),
         # SQLite's AUTOINCREMENT keeps ids strictly increasing even after deletes, so id order is
         # creation order and a cursor never meets a reused id.
         {"sqlite_autoincrement": True},
@@ -109,6 +137,10 @@ class TaskRow(Base):
         autoincrement=True,
     )
     owner_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    # The task's id in the API: its place among its owner's tasks, from the owner's counter
+    # (TaskCounterRow), so that ids reveal nothing of other users (migration 0005, research L2).
+    # Nullable only for the rollout: the previous release's INSERTs are numbered by a trigger.
+    number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     completed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -125,9 +157,23 @@ class TaskRow(Base):
 
 TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
 
+
+class TaskCounterRow(Base):
+    """Each owner's last task number. Incremented in the create's transaction: its row lock
+    serialises one owner's creates, and a deleted task's number is never handed out again
+    (max + 1 would reuse it, and a cursor would meet it twice)."""
+
+    __tablename__ = "task_counters"
+
+    owner_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+COUNTERS: Table = TaskCounterRow.__table__  # type: ignore[assignment]
+
 # The columns of the API's Task, in this order: rows unpack into FIELDS.
 COLUMNS = (
-    TASKS.c.id,
+    TASKS.c.number.label("id"),
     TASKS.c.title,
     TASKS.c.description,
     TASKS.c.completed,
@@ -160,7 +206,7 @@ assert Record._fields == FIELDS
 def _sqlite_stamp(value: str) -> datetime:
     # What UTCDateTime does on SQLite, which stores UTC as text without a zone (SQLAlchemy's
     # "2026-12-02 09:30:15.123456"): the zone is put back in the parse itself, one C call; a
-    # `.replace(tzinfo=UTC)` afterwards cost 2 µs a value, 80 µs for a page of 20 tasks.
+    # `.replace(tzinfo=UTC)` afterwards was a second call per value, on every row (research P19).
     return datetime.fromisoformat(value + "+00:00")
 
 
@@ -203,11 +249,34 @@ _DECODE: dict[str, Callable[[tuple[Any, ...]], Record]] = {
 }
 
 
-def _records(
-    connection: Connection, statement: DriverStatement, params: dict[str, Any]
-) -> list[Record]:
-    decode = _DECODE[connection.dialect.name]
-    return [decode(row) for row in statement.rows(connection, params)]
+def _sqlite_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    # A page of rows goes to the API's Task in one pydantic call (service.py), which parses the
+    # values itself: SQLite's timestamp text with its zone put back ("Z"), its 0/1 as it is (a
+    # bool to pydantic's lax mode). Nothing per value in Python but the rank's name.
+    id_, title, description, completed, due_at, priority, created_at, updated_at, version = row
+    return {
+        "id": id_,
+        "title": title,
+        "description": description,
+        "completed": completed,
+        "due_at": None if due_at is None else due_at + "Z",
+        "priority": PRIORITIES[priority],
+        "created_at": created_at + "Z",
+        "updated_at": updated_at + "Z",
+        "version": version,
+    }
+
+
+def _postgresql_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    return _postgresql_record(row)._asdict()
+
+
+# The driver's rows of COLUMNS as the API's Task takes them, per dialect: the same Task as from
+# the Record (integration/test_driver.py compares them).
+_FIELDS: dict[str, Callable[[tuple[Any, ...]], dict[str, Any]]] = {
+    "sqlite": _sqlite_fields,
+    "postgresql": _postgresql_fields,
+}
 
 
 def _first(
@@ -228,15 +297,16 @@ _VERSION = "p_version"
 _VERSIONS = "p_versions"
 
 # The If-Match shapes of a write: none, one version (`version = :v`, the usual ETag) or several
-# (`version IN (…)`, an expanding bind that is rendered anew at each execution: about 50 µs more
-# a write on SQLite, measured).
+# (`version IN (…)`, an expanding bind that is rendered anew at each execution, which made every
+# write slower on SQLite: research W10).
 Condition = Literal["none", "one", "many"]
 _CONDITIONS: tuple[Condition, ...] = ("none", "one", "many")
 
 
 def _owned_task() -> tuple[Any, Any]:
-    """The one filter every by-id statement carries: this owner's task with this id."""
-    return TASKS.c.owner_id == bindparam(_OWNER), TASKS.c.id == bindparam(_ID)
+    """The one filter every by-id statement carries: this owner's task with this number (the
+    API's id)."""
+    return TASKS.c.owner_id == bindparam(_OWNER), TASKS.c.number == bindparam(_ID)
 
 
 def _expected_version(condition: Condition) -> Any:
@@ -261,9 +331,11 @@ class ListShape(NamedTuple):
     due_after: bool = False
     by_priority: bool = False
     search: bool = False
-    # Under a due_at sort, the tasks without one, in id order: they come after every dated task,
-    # read by a second statement, so that each is a range of (owner_id, due_at, id).
+    # Under a due_at sort, the tasks without one, in number order: they come after every dated
+    # task, read by a second statement, so that each is a range of (owner_id, due_at, number).
     undated: bool = False
+    # SQLite, a search in number order: the texts are read from their index (migration 0005).
+    texts_index: bool = False
 
 
 def _sort_key(sort: Sort) -> Any:
@@ -278,48 +350,54 @@ def _after(shape: ListShape) -> Any:
     def beyond(a: Any, b: Any) -> Any:
         return a < b if sort.descending else a > b
 
-    last_id = bindparam("p_after_id", type_=TASKS.c.id.type)
-    if sort.field == "created_at" or shape.undated:  # id order (ids only grow)
-        return beyond(TASKS.c.id, last_id)
+    last_id = bindparam("p_after_id", type_=BigInteger)
+    if sort.field == "created_at" or shape.undated:  # number order (an owner's numbers only grow)
+        return beyond(TASKS.c.number, last_id)
     key: Any = bindparam("p_after_key", type_=TASKS.c[sort.field].type)
     if sort.field == "title":
         key = code_point_order(key)
-    return beyond(tuple_(_sort_key(sort), TASKS.c.id), tuple_(key, last_id))
+    return beyond(tuple_(_sort_key(sort), TASKS.c.number), tuple_(key, last_id))
 
 
 def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     # One owner's rows only, however large the table: a range of an (owner_id, ...) index.
-    query = select(*COLUMNS).where(TASKS.c.owner_id == bindparam(_OWNER))
+    owner = TASKS.c.owner_id == bindparam(_OWNER)
+    conditions: list[Any] = [owner]
     if shape.by_status:
-        query = query.where(TASKS.c.completed == bindparam("p_completed"))
+        conditions.append(TASKS.c.completed == bindparam("p_completed"))
     if shape.due_before:
-        query = query.where(TASKS.c.due_at < bindparam("p_due_before", type_=UTCDateTime))
+        conditions.append(TASKS.c.due_at < bindparam("p_due_before", type_=UTCDateTime))
     if shape.due_after:
-        query = query.where(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
+        conditions.append(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
     if shape.by_priority:
-        query = query.where(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
+        conditions.append(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
     if shape.search:
         # `p_like` is lower-cased and escaped by listing.like_pattern.
         pattern = bindparam("p_like", type_=String)
-        query = query.where(
+        conditions.append(
             or_(
-                func.lower(TASKS.c.title).like(pattern, escape="\\"),
-                func.lower(TASKS.c.description).like(pattern, escape="\\"),
+                case_folded(TASKS.c.title).like(pattern, escape="\\"),
+                case_folded(TASKS.c.description).like(pattern, escape="\\"),
             )
         )
     if shape.after != "none":
-        query = query.where(_after(shape))
+        conditions.append(_after(shape))
     sort = shape.sort
     if sort.field == "due_at":
-        query = query.where(
-            TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None)
-        )
+        conditions.append(TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None))
     order: list[Any] = []
     if sort.field != "created_at" and not shape.undated:
         key = _sort_key(sort)
         order.append(key.desc() if sort.descending else key.asc())
-    order.append(TASKS.c.id.desc() if sort.descending else TASKS.c.id.asc())
-    return query.order_by(*order).limit(bindparam("p_limit"))
+    order.append(TASKS.c.number.desc() if sort.descending else TASKS.c.number.asc())
+    limit: Any = bindparam("p_limit")
+    if not shape.texts_index:
+        return select(*COLUMNS).where(*conditions).order_by(*order).limit(limit)
+    # The page's numbers first, from the index that holds the texts (SQLite chooses an index
+    # that covers its query over a narrower one that sends it to the table for every task's
+    # texts), then those tasks' rows.
+    numbers = select(TASKS.c.number).where(*conditions).order_by(*order).limit(limit)
+    return select(*COLUMNS).where(owner, TASKS.c.number.in_(numbers)).order_by(*order)
 
 
 @cache
@@ -330,6 +408,7 @@ def list_statement(shape: ListShape) -> DriverStatement:
 _GET = DriverStatement(select(*COLUMNS).where(*_owned_task()))
 _CREATED_COLUMNS = (
     "owner_id",
+    "number",
     "title",
     "description",
     "completed",
@@ -348,6 +427,7 @@ _CREATE_WITHIN_QUOTA = DriverStatement(
         list(_CREATED_COLUMNS),
         select(
             bindparam("owner_id", type_=String),
+            bindparam("number", type_=BigInteger),
             bindparam("title", type_=String),
             bindparam("description", type_=String),
             bindparam("completed", type_=Boolean),
@@ -373,7 +453,27 @@ _QUOTA_LOCK_CLASS = 0x7A5C
 _LOCK_OWNER = DriverStatement(
     select(func.pg_advisory_xact_lock(_QUOTA_LOCK_CLASS, func.hashtext(bindparam("owner_id"))))
 )
-_EXISTS = DriverStatement(select(TASKS.c.id).where(*_owned_task()))
+_EXISTS = DriverStatement(select(TASKS.c.number).where(*_owned_task()))
+
+
+def _next_number_statement(dialect_insert: Any) -> DriverStatement:
+    """The owner's next task number: their counter row created at 1 or incremented, and read, in
+    one statement. Its row lock is held to the commit: one owner's creates take turns, and a
+    create rolled back (quota, failure) gives its number back."""
+    upsert = dialect_insert(COUNTERS).values(owner_id=bindparam(_OWNER), last_number=1)
+    return DriverStatement(
+        upsert.on_conflict_do_update(
+            index_elements=[COUNTERS.c.owner_id],
+            set_={"last_number": COUNTERS.c.last_number + 1},
+        ).returning(COUNTERS.c.last_number)
+    )
+
+
+# ON CONFLICT is spelled alike on both databases, but SQLAlchemy builds it per dialect.
+_NEXT_NUMBER = {
+    "sqlite": _next_number_statement(sqlite_insert),
+    "postgresql": _next_number_statement(postgresql_insert),
+}
 
 
 def _toggle_statement(condition: Condition) -> Update:
@@ -392,7 +492,7 @@ _DELETE = {
     condition: DriverStatement(
         delete(TASKS)
         .where(*_owned_task(), *([_expected_version(condition)] if condition != "none" else []))
-        .returning(TASKS.c.id)
+        .returning(TASKS.c.number)
     )
     for condition in _CONDITIONS
 }
@@ -446,9 +546,40 @@ class ListQuery:
     like: str | None = None
 
 
+class Page(NamedTuple):
+    """A page of a list: its tasks as the API's Task takes them, and whether more follow; then
+    `last`, the last task as a Record, is where the next page starts."""
+
+    tasks: list[dict[str, Any]]
+    more: bool
+    last: Record | None
+
+
+def list_page(connection: Connection, *, owner_id: str, query: ListQuery, limit: int) -> Page:
+    """Up to `limit` tasks; one row more is read to tell whether another page exists."""
+    rows = _list_rows(connection, owner_id=owner_id, query=query, limit=limit + 1)
+    dialect = connection.dialect.name
+    fields = _FIELDS[dialect]
+    more = len(rows) > limit
+    return Page(
+        [fields(row) for row in rows[:limit]],
+        more,
+        _DECODE[dialect](rows[limit - 1]) if more else None,
+    )
+
+
 def list_tasks(
     connection: Connection, *, owner_id: str, query: ListQuery, limit: int
 ) -> Sequence[Record]:
+    decode = _DECODE[connection.dialect.name]
+    return [
+        decode(row) for row in _list_rows(connection, owner_id=owner_id, query=query, limit=limit)
+    ]
+
+
+def _list_rows(
+    connection: Connection, *, owner_id: str, query: ListQuery, limit: int
+) -> list[tuple[Any, ...]]:
     params: dict[str, Any] = {_OWNER: owner_id, "p_limit": limit}
     optional = {
         "p_completed": query.completed,
@@ -466,6 +597,11 @@ def list_tasks(
         query.due_after is not None,
         query.priority is not None,
         query.like is not None,
+        texts_index=(
+            query.like is not None
+            and query.sort.field == "created_at"
+            and connection.dialect.name == "sqlite"
+        ),
     )
     after = query.after
     if after is not None:
@@ -474,18 +610,18 @@ def list_tasks(
         if after.key is not None and query.sort.field != "created_at":
             params["p_after_key"] = after.key
     if query.sort.field != "due_at":
-        return _records(connection, list_statement(shape), params)
+        return list_statement(shape).rows(connection, params)
     # Dated tasks first, then (unless a due filter excludes them) those without a due date.
-    rows: list[Record] = []
+    rows: list[tuple[Any, ...]] = []
     if after is None or after.key is not None:
-        rows = _records(connection, list_statement(shape), params)
+        rows = list_statement(shape).rows(connection, params)
         if len(rows) >= limit or query.due_before is not None or query.due_after is not None:
             return rows
         shape = shape._replace(after="none")
         params.pop("p_after_id", None)
     params.pop("p_after_key", None)
     params["p_limit"] = limit - len(rows)
-    return rows + _records(connection, list_statement(shape._replace(undated=True)), params)
+    return rows + list_statement(shape._replace(undated=True)).rows(connection, params)
 
 
 def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:
@@ -511,8 +647,12 @@ def create_task(
 ) -> Record | None:
     """The new task, or None (nothing written) when the owner already holds `max_tasks`."""
     now = utc_now()
+    if max_tasks is not None and connection.dialect.name == "postgresql":
+        _LOCK_OWNER.run(connection, {"owner_id": owner_id})
+    [(number,)] = _NEXT_NUMBER[connection.dialect.name].rows(connection, {_OWNER: owner_id})
     values: dict[str, Any] = {
         "owner_id": owner_id,
+        "number": number,
         "title": title,
         "description": description,
         "completed": completed,
@@ -523,8 +663,6 @@ def create_task(
     }
     if max_tasks is None:
         return _first(connection, _CREATE, values)
-    if connection.dialect.name == "postgresql":
-        _LOCK_OWNER.run(connection, {"owner_id": owner_id})
     return _first(connection, _CREATE_WITHIN_QUOTA, values | {"p_max_tasks": max_tasks})
 
 

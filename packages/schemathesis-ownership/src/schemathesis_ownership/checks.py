@@ -15,6 +15,7 @@ means "not applicable". `register()` makes them known to Schemathesis.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -231,13 +232,27 @@ def cross_user_isolation(ctx: Any, response: Response, case: Case[Any]) -> bool 
 
     # The attacker names the owner's object under their own path: the answer to a missing id.
     if op.resource_ids:
-        _foreign_is_missing(case, op, ownership, thief, findings)
+        _foreign_is_missing(case, op, ownership, _newcomer(ownership, thief), findings)
 
     changed = before.changes(snapshot.take(case, declarations, ownership, owner))
     if changed:
         findings.add(ACCEPTED, f"the owner's data changed after another user's requests: {changed}")
     findings.report()
     return None
+
+
+_NEWCOMERS = itertools.count(1)
+
+
+def _newcomer(ownership: Ownership, attacker: Identity) -> Identity:
+    """A user who holds nothing yet, where tokens can be minted for any name; else the attacker.
+
+    Where ids are numbered per owner (each user's first object is 1), the owner's id may also
+    name one of the attacker's own objects, which the attacker may rightly read or delete. Under
+    a newcomer's path no object exists: any answer but the missing one is the owner's object."""
+    if ownership.mint is None:
+        return attacker
+    return ownership.identity(f"{attacker.name}{next(_NEWCOMERS)}")
 
 
 def _foreign_is_missing(

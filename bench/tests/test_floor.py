@@ -5,9 +5,9 @@ ratio against it in `make bench`."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,27 +15,60 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import SECRET, User, asgi_client, create_task, make_settings, running_app
+import floor as floor_script
+from common import SECRET, mint
+from todo_api.main import create_app
+from todo_api.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
-FLOOR_PATH = Path(__file__).resolve().parents[3] / "bench" / "floor.py"
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def alice() -> User:
+    return User("alice", mint("alice", email="alice@example.com", name="Alice"))
+
+
+@pytest.fixture
+def bob() -> User:
+    return User("bob-42_x.y~z", mint("bob-42_x.y~z"))
+
+
+@asynccontextmanager
+async def running_product(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The product with its lifespan run (it makes the schema the floor then serves)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://product") as client:
+            yield client
+
+
+async def create_task(client: httpx.AsyncClient, user: User, title: str = "mine") -> Any:
+    response = await client.post(
+        f"/api/{user.id}/tasks", json={"title": title}, headers=user.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 @pytest.fixture(scope="module")
 def floor_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_floor", FLOOR_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return floor_script
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "tasks.db"
+def database(settings: Settings) -> Path:
+    return Path(settings.database_url.removeprefix("sqlite:///"))
 
 
 @pytest.fixture
@@ -52,9 +85,9 @@ def _started(floor_module: ModuleType, floor: Any, database: Path) -> None:
 
 
 async def test_the_floor_answers_the_mix_with_the_products_bodies(
-    tmp_path: Path, floor_module: ModuleType, floor: Any, database: Path, alice: User
+    settings: Settings, floor_module: ModuleType, floor: Any, database: Path, alice: User
 ) -> None:
-    async with running_app(make_settings(tmp_path)) as app, asgi_client(app) as product:
+    async with running_product(settings) as product:
         tasks = [await create_task(product, alice, f"task {i}") for i in range(22)]
         _started(floor_module, floor, database)
         transport = httpx.ASGITransport(app=floor)
@@ -83,9 +116,14 @@ async def test_the_floor_answers_the_mix_with_the_products_bodies(
 
 
 async def test_the_floor_keeps_the_owner_rule(
-    tmp_path: Path, floor_module: ModuleType, floor: Any, database: Path, alice: User, bob: User
+    settings: Settings,
+    floor_module: ModuleType,
+    floor: Any,
+    database: Path,
+    alice: User,
+    bob: User,
 ) -> None:
-    async with running_app(make_settings(tmp_path)) as app, asgi_client(app) as product:
+    async with running_product(settings) as product:
         task = await create_task(product, alice)
         _started(floor_module, floor, database)
         transport = httpx.ASGITransport(app=floor)

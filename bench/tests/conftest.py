@@ -1,0 +1,51 @@
+"""The bench's own tests: its measuring sticks checked against the product they measure.
+
+They import bench modules as `make bench` runs them (bench/ on the path), build the product
+through its public API only, and need none of the bench's own dependencies (requirements/
+bench.lock: matplotlib, py-spy), so that `make test` runs them as a suite of their own.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from todo_api.settings import Settings
+
+BENCH = Path(__file__).resolve().parents[1]
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+
+class ArgumentsOnly(Settings):
+    """Settings from the arguments alone: a developer's environment or .env never leaks in."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **_: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The product as the bench's server runs it: the bench's secret, a SQLite file."""
+    from common import SECRET
+
+    values: dict[str, Any] = {
+        "BETTER_AUTH_SECRET": SECRET,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}",
+    }
+    return ArgumentsOnly(**values)

@@ -35,6 +35,7 @@ from todo_api.settings import ConfigError, LimitSettings, Settings, load_setting
 from todo_api.spec import load_spec, serve_index, serve_redoc, serve_spec
 from todo_api.state import AppState, attach
 from todo_api.tasks import routes as task_routes
+from todo_api.tasks.planned import check_planned_routes
 from todo_api.tasks.service import Tasks
 
 log = logging.getLogger("todo_api")
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(task_routes.router)
+    check_planned_routes(app.routes)
     serve_spec(app, example_user=docs_user)
     serve_redoc(app)
     serve_index(app)

@@ -12,7 +12,7 @@ Bodies were already strict (closed schemas, strict types); this makes the rest o
 What is allowed is read once, when the route is built, from the route's own dependant (its
 dependencies' parameters included), so an operation that gains a query parameter needs no change
 here. The checks wrap whatever handler the route class makes, so the task routes' planned path
-(tasks/fast_path.py) gets them too.
+(tasks/planned.py) gets them too.
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ _SEQUENCES = (list, tuple, set, frozenset)
 MAX_NAMED = 20
 
 
-def _multi_valued(annotation: Any) -> bool:
+def multi_valued(annotation: Any) -> bool:
     """`list[str]`, `set[int] | None`, `Annotated[list[str], ...]`: a parameter that repeats."""
     origin = typing.get_origin(annotation)
     if origin in _SEQUENCES:
         return True
     if origin is typing.Annotated:
-        return _multi_valued(typing.get_args(annotation)[0])
-    return any(_multi_valued(arg) for arg in typing.get_args(annotation))
+        return multi_valued(typing.get_args(annotation)[0])
+    return any(multi_valued(arg) for arg in typing.get_args(annotation))
 
 
 def _query_fields(dependant: Dependant) -> list[Any]:
@@ -81,7 +81,7 @@ class RequestShape:
         fields = _query_fields(route.dependant)
         self.allowed = frozenset(field.alias for field in fields)
         self.single = frozenset(
-            field.alias for field in fields if not _multi_valued(field.field_info.annotation)
+            field.alias for field in fields if not multi_valued(field.field_info.annotation)
         )
         self.json_body = route.body_field is not None
 
@@ -146,7 +146,7 @@ class StrictRoute(APIRoute):
         return checked(RequestShape(self), self.unchecked_handler())
 
     def unchecked_handler(self) -> Handler:
-        """The handler the checks wrap: FastAPI's own, or a subclass's (tasks/fast_path.py)."""
+        """The handler the checks wrap: FastAPI's own, or a subclass's (tasks/planned.py)."""
         return super().get_route_handler()
 
 

@@ -2,7 +2,7 @@
 that are not JSON or not wanted, HEAD, trailing slashes and `/` (routing.py, middleware/head.py).
 
 Each test goes through both the planned path of the task routes and FastAPI's own handler where
-the two differ (tasks/fast_path.py).
+the two differ (tasks/planned.py).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from todo_api.auth.identity import Owner
 from todo_api.state import app_state
 from todo_api.tasks import service
-from todo_api.tasks.fast_path import FastPathRoute
 from todo_api.tasks.idempotency import KEY_MAX
 from todo_api.tasks.listing import CURSOR_MAX, CURSOR_PATTERN, DEFAULT_SORT, Q_MAX, SortName
+from todo_api.tasks.planned import PlannedRoute
 from todo_api.tasks.preconditions import Condition, etag, parse
 from todo_api.tasks.schemas import (
     DUE_AT_PATTERN,
@@ -111,7 +111,7 @@ def _tagged(response: Response, task: Task) -> Task:
     return task
 
 
-router = APIRouter(prefix="/api", route_class=FastPathRoute)
+router = APIRouter(prefix="/api", route_class=PlannedRoute)
 
 
 @router.get("/{user_id}/tasks", operation_id="listTasks")

@@ -1,4 +1,5 @@
-"""The task routes' planned path answers exactly as FastAPI's own handler, and only when it can.
+"""The task routes' planned path (tasks/planned.py) answers exactly as FastAPI's own handler, and
+only when it can.
 
 Each test app runs on a SQLite file of its own; the routing layer is the same on PostgreSQL
 (the rest of the suite runs every task route through the plan on both databases).
@@ -9,17 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 
 from api_fixtures import asgi_client, make_settings, mint, running_app
 from todo_api.auth.identity import Identity, path_owner
-from todo_api.tasks.fast_path import FastPathRoute
+from todo_api.tasks import routes as task_routes
+from todo_api.tasks.planned import PlannedRoute, check_planned_routes
 
 pytestmark = pytest.mark.anyio
 
@@ -207,7 +209,7 @@ async def test_planned_routes_answer_byte_for_byte_as_fastapi(
 ) -> None:
     with monkeypatch.context() as patch:
         # FastAPI's own handler behind the same request-shape checks (routing.py).
-        patch.setattr(FastPathRoute, "unchecked_handler", APIRoute.get_route_handler)
+        patch.setattr(PlannedRoute, "unchecked_handler", APIRoute.get_route_handler)
         reference_settings = make_settings(tmp_path / "fastapi")
         async with running_app(reference_settings) as reference_app:
             expected = await _answers(reference_app)
@@ -276,3 +278,56 @@ async def test_dependency_overrides_are_honoured(
         response = await client.get("/api/bob/tasks", headers=ALICE)
     assert response.status_code == 200
     assert solved == ["/api/bob/tasks"]
+
+
+def test_the_reads_and_bodiless_writes_are_planned_the_body_routes_are_not() -> None:
+    planned = {
+        route.name: route.planned
+        for route in task_routes.router.routes
+        if isinstance(route, PlannedRoute)
+    }
+    assert planned == {
+        "list_tasks": True,
+        "get_task": True,
+        "toggle_task": True,
+        "delete_task": True,
+        "create_task": False,
+        "replace_task": False,
+        "update_task": False,
+    }
+
+
+async def _guard() -> None:
+    return None
+
+
+def _router() -> APIRouter:
+    router = APIRouter(route_class=PlannedRoute)
+
+    @router.get("/things")
+    async def things(limit: Annotated[int, Query(ge=1)] = 5) -> dict[str, int]:
+        return {"limit": limit}
+
+    return router
+
+
+def test_a_planned_route_included_with_dependencies_is_refused_at_start() -> None:
+    app = FastAPI()
+    app.include_router(_router())
+    check_planned_routes(app.routes)  # nothing added where it was included: planned, accepted
+    guarded = FastAPI()
+    guarded.include_router(_router(), dependencies=[Depends(_guard)])
+    with pytest.raises(RuntimeError, match="included with dependencies"):
+        check_planned_routes(guarded.routes)
+
+
+def test_an_endpoint_without_a_response_model_is_left_to_fastapi() -> None:
+    router = APIRouter(route_class=PlannedRoute)
+
+    @router.get("/raw")
+    async def raw():  # type: ignore[no-untyped-def]  # no model: FastAPI's encoder answers
+        return {"a": 1}
+
+    route = router.routes[0]
+    assert isinstance(route, PlannedRoute)
+    assert route.planned is False

@@ -5,6 +5,7 @@ gone blind.)"""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -36,10 +37,11 @@ from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.errors import PreconditionFailed
 from todo_api.main import create_app
+from todo_api.ratelimit import middleware as ratelimit_middleware
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.policy import Policy, Usage
 from todo_api.state import app_state
-from todo_api.tasks import idempotency, store
+from todo_api.tasks import idempotency, service, store
 from todo_api.tasks.schemas import Task
 from todo_api.tasks.service import Created, Tasks, _request_hash
 from write_probes import duplicate_create_findings, lost_update_findings
@@ -405,6 +407,31 @@ def test_a_key_not_scoped_per_user_is_caught_by_the_replayed_create_check(
     found = _run(broken_app, *_CREATE)
     assert "replayed_create_makes_no_second_resource" in found
     assert "keys must be per user" in found
+
+
+@pytest.mark.parametrize("field", ["completed", "due_at"])
+def test_a_request_hash_of_some_fields_only_is_caught_by_the_replayed_create_check(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    # The hash leaves a field out: a retry with it changed replays the first answer, and the
+    # second request's value is silently dropped.
+    def partial_hash(body: Any) -> str:
+        return hashlib.sha256(body.model_dump_json(exclude={field}).encode()).hexdigest()
+
+    monkeypatch.setattr(service, "_request_hash", partial_hash)
+    found = _run(broken_app, *_CREATE)
+    assert "replayed_create_makes_no_second_resource" in found
+    assert f"and {field} changed to" in found
+    assert "201, not 422" in found
+
+
+def test_a_write_verb_not_counted_as_a_write_is_caught_by_the_writes_budget_check(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ratelimit_middleware, "WRITE_METHODS", frozenset({"POST", "PUT"}))
+    found = _patch_case(broken_app, _seed(broken_app))
+    assert "writes_count_against_the_writes_budget" in found
+    assert "a write not counted as a write" in found
 
 
 @pytest.mark.anyio

@@ -29,6 +29,7 @@ from limit_probes import (
     throttle_findings,
 )
 from parity import operation_differences
+from st_hooks import FUZZ_AUTH
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
@@ -119,7 +120,7 @@ def _leaks_an_undocumented_field(app: FastAPI, monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def broken_app(tmp_path: Path) -> FastAPI:
-    app = create_app(make_settings(tmp_path, **FUZZ_LIMITS))
+    app = create_app(make_settings(tmp_path, **FUZZ_LIMITS, **FUZZ_AUTH))
     upgrade(app_state(app).database.engine)
     return app
 

@@ -12,17 +12,22 @@ from typing import Any
 import jwt
 
 import schemathesis_ownership as ownership
-import st_limits  # noqa: F401  (registers the 429 check)
+import st_http_guards  # (registers the body-first and CORS checks)
+import st_limits  # noqa: F401  (registers the 429 and writes-budget checks)
 import st_lists  # noqa: F401  (keeps drawn cursors with the sort they continue)
 import st_safe_writes  # noqa: F401  (registers the stale If-Match check)
 from api_fixtures import OTHER_SECRET, SECRET
 
-# The fuzzed apps check an issuer and an audience (FUZZ_AUTH), so that the forged tokens below
-# carry the weight of those checks too; an audience when none is configured is the integration
-# tests' (test_auth_matrix.py).
+# The fuzzed apps check an issuer and an audience, so that the forged tokens below carry the
+# weight of those checks too (an audience when none is configured is the integration tests',
+# test_auth_matrix.py), and list one CORS origin for st_http_guards' check.
 ISSUER = "http://127.0.0.1:3000"
 AUDIENCE = "http://127.0.0.1:8000"
-FUZZ_AUTH = {"AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE}
+FUZZ_SETTINGS = {
+    "AUTH_ISSUER": ISSUER,
+    "AUTH_AUDIENCE": AUDIENCE,
+    "CORS_ORIGINS": st_http_guards.LISTED_ORIGIN,
+}
 
 
 def token_for(

@@ -110,7 +110,7 @@ def _varied_bodies(case: Case[Any]) -> list[tuple[str, dict[str, Any]]]:
     if not isinstance(case.body, dict):
         return []
     spec = case.operation.schema.raw_schema
-    operation = spec["paths"][case.path][case.method.lower()]
+    operation = spec["paths"][case.path].get(case.method.lower(), {})
     content = resolve(spec, operation.get("requestBody", {})).get("content", {})
     if "application/json" not in content:
         return []

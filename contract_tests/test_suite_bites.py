@@ -29,7 +29,7 @@ from limit_probes import (
     throttle_findings,
 )
 from parity import operation_differences
-from st_hooks import FUZZ_AUTH
+from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
@@ -38,6 +38,8 @@ from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.errors import PreconditionFailed
 from todo_api.main import create_app
+from todo_api.middleware.body_limit import BodyLimitMiddleware
+from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.ratelimit import middleware as ratelimit_middleware
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.policy import Policy, Usage
@@ -48,6 +50,7 @@ from todo_api.tasks.service import Created, Tasks, _request_hash
 from write_probes import duplicate_create_findings, lost_update_findings
 
 Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
+_CREATE = ("POST", "/api/{user_id}/tasks")
 
 
 def _list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +123,7 @@ def _leaks_an_undocumented_field(app: FastAPI, monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def broken_app(tmp_path: Path) -> FastAPI:
-    app = create_app(make_settings(tmp_path, **FUZZ_LIMITS, **FUZZ_AUTH))
+    app = create_app(make_settings(tmp_path, **FUZZ_LIMITS, **FUZZ_SETTINGS))
     upgrade(app_state(app).database.engine)
     return app
 
@@ -243,6 +246,23 @@ def test_delete_that_does_not_delete_is_caught_by_stateful_links(
         workflow.run(
             settings=hypothesis.settings(max_examples=60, stateful_step_count=10, deadline=None)
         )
+
+
+def test_a_body_read_before_authentication_is_caught(broken_app: FastAPI) -> None:
+    # The body limit outside authentication: a stranger's oversized body gets 413, not 401.
+    broken_app.add_middleware(BodyLimitMiddleware, max_bytes=64 * 1024)
+    found = _run(broken_app, *_CREATE)
+    assert "body_waits_for_authentication" in found
+    assert "413, not 401 (the body was read first)" in found
+
+
+def test_cors_with_credentials_is_caught(broken_app: FastAPI) -> None:
+    for middleware in broken_app.user_middleware:
+        if middleware.cls is ProblemCORSMiddleware:
+            middleware.kwargs["allow_credentials"] = True
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks")
+    assert "cors_names_only_the_listed_origin" in found
+    assert "Access-Control-Allow-Credentials 'true'" in found
 
 
 # --- The abuse-limit probes bite (backend/tests/limit_probes.py) --------------------------------
@@ -374,9 +394,6 @@ async def test_a_check_then_write_race_on_if_match_is_caught(
         tmp_path, lambda client: lost_update_findings([client], alice, rounds=6, writers=4)
     )
     assert any("with one If-Match got [200, 200" in finding for finding in found), found
-
-
-_CREATE = ("POST", "/api/{user_id}/tasks")
 
 
 def test_the_intact_app_passes_the_replayed_create_check(broken_app: FastAPI) -> None:

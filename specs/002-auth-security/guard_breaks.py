@@ -10,7 +10,7 @@ Each break is one textual edit of one source file, applied in place and always p
 file's bytes are restored in a `finally`, and the file must be unmodified in git before). An edit
 whose text is not found exactly once is reported, not skipped: the code moved, the table is stale.
 Tests run on SQLite only unless the break needs PostgreSQL (TEST_DATABASE_URL is then passed on);
-Schemathesis runs its in-process suite at ST_MAX_EXAMPLES=5, stateful runs left out.
+Schemathesis runs its in-process suite at ST_MAX_EXAMPLES=3, stateful runs left out.
 """
 
 from __future__ import annotations
@@ -328,7 +328,7 @@ def run(broken: Break) -> list[str]:
     text = _edit(original.decode(), broken.old, broken.new, broken.name)
     if broken.name == "body-before-auth":
         text = _edit(text, *_BODY_OUTSIDE_AUTH, broken.name)
-    env = dict(os.environ, ST_MAX_EXAMPLES="5")
+    env = dict(os.environ, ST_MAX_EXAMPLES="3")
     if not broken.postgresql:
         env.pop("TEST_DATABASE_URL", None)
     try:

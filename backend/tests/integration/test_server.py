@@ -107,6 +107,23 @@ def test_serve_refuses_to_start_without_a_usable_secret(
     assert "Traceback" not in result.stderr
 
 
+def test_serve_refuses_to_start_with_a_wildcard_cors_origin(tmp_path: Path) -> None:
+    # The process as deployed, from its .env: `*` (which browsers pair with no credentials, and
+    # which would open the API to any page) is refused before anything listens.
+    (tmp_path / ".env").write_text(f"BETTER_AUTH_SECRET={SECRET}\nCORS_ORIGINS=*\n")
+    result = subprocess.run(
+        [*CLI, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "CORS_ORIGINS" in result.stderr
+    assert "a wildcard is not allowed" in result.stderr
+
+
 def test_serve_on_a_taken_port_says_so_in_one_line_before_starting(tmp_path: Path) -> None:
     write_dotenv(tmp_path)
     with socket.socket() as taken:

@@ -1,5 +1,6 @@
-"""The abuse limits under Schemathesis: the budgets of a fuzz run, and a check that any 429 is a
-well-formed answer (registered by importing this module; st_hooks does).
+"""The abuse limits under Schemathesis: the budgets of a fuzz run, a check that any 429 is a
+well-formed answer, and one that every write verb spends the writes budget (registered by
+importing this module; st_hooks does).
 
 Fuzz runs keep every limit in force (counted, announced in the RateLimit fields) with budgets no
 run reaches: the replays of `unauthenticated_replays` alone are six failed authentications per
@@ -42,4 +43,26 @@ def rate_limited_answers_are_well_formed(ctx: Any, response: Response, case: Cas
     spent = [(name, int(t)) for name, r, t in states if r == "0"]
     assert spent, "a 429 whose RateLimit field shows no spent budget"
     assert any(t <= int(retry_after) for _, t in spent), "Retry-After earlier than the reset"
+    return None
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@schemathesis.check
+def writes_count_against_the_writes_budget(ctx: Any, response: Response, case: Case) -> bool | None:
+    """Every write verb spends the `writes` budget, and a read does not: an answer that announces
+    the budgets it counted (RateLimit-Policy, i.e. an authenticated request) names `writes` if and
+    only if its method writes. The runs configure both budgets (FUZZ_LIMITS)."""
+    announced = _header(response, "ratelimit-policy")
+    if announced is None or response.status_code == 429:
+        return True
+    names = set(re.findall(r'"([a-z-]+)"', announced))
+    if "requests" not in names:  # the failed-auth throttle's answer: nobody was authenticated
+        return True
+    counted = "writes" in names
+    assert counted == (case.method in _WRITES), (
+        f"{case.method} {case.formatted_path} counted against {sorted(names)}: "
+        + ("a read spent the writes budget" if counted else "a write not counted as a write")
+    )
     return None

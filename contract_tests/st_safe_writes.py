@@ -17,6 +17,7 @@ import schemathesis
 from schemathesis import Case, Response
 
 from schemathesis_ownership import binding_of, declarations_of, owner_of
+from spec_values import current_value, other_value, properties, resolve
 
 _ETAG = re.compile(r'"([1-9][0-9]*)"')
 
@@ -103,13 +104,31 @@ def _collection(case: Case[Any], authorization: str) -> Case[Any] | None:
     )
 
 
+def _varied_bodies(case: Case[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The case's JSON body with each property of its schema changed in turn (spec_values): a
+    field the spec gains later is varied too."""
+    if not isinstance(case.body, dict):
+        return []
+    spec = case.operation.schema.raw_schema
+    operation = spec["paths"][case.path].get(case.method.lower(), {})
+    content = resolve(spec, operation.get("requestBody", {})).get("content", {})
+    if "application/json" not in content:
+        return []
+    fields = properties(spec, content["application/json"].get("schema", {}))
+    return [
+        (name, {**case.body, name: other_value(schema, current_value(schema, case.body, name))})
+        for name, schema in sorted(fields.items())
+    ]
+
+
 @schemathesis.check
 def replayed_create_makes_no_second_resource(
     ctx: Any, response: Response, case: Case[Any]
 ) -> bool | None:
     """A create that declares `Idempotency-Key`, sent with a key of its own and then again: the
-    second answer is the first (same status and body, `Idempotent-Replayed: true`) and the
-    owner's collection did not change; another user's identical key is another key."""
+    second answer is the first (same status and body, `Idempotent-Replayed: true`), the same key
+    with any one field of the body changed is 422, and the owner's collection did not change;
+    another user's identical key is another key."""
     if case.method != "POST" or response.status_code != 201:
         return True
     if case.operation.get_parameter("Idempotency-Key", "header") is None:
@@ -141,6 +160,17 @@ def replayed_create_makes_no_second_resource(
     assert _header(again, "idempotent-replayed") == "true", (
         f"POST {case.formatted_path} sent again with its Idempotency-Key: not marked replayed"
     )
+    for name, varied in _varied_bodies(case):
+        reused = send.derive()  # the same key, the accepted body with one field changed
+        reused.headers["Authorization"] = authorization
+        reused.headers["Idempotency-Key"] = key
+        reused.body = varied
+        answer = reused.call()
+        assert answer.status_code == 422, (
+            f"POST {case.formatted_path} sent again with its Idempotency-Key and {name} "
+            f"changed to {varied[name]!r}: {answer.status_code}, not 422 (the key's request hash "
+            "must cover every field)"
+        )
     after = collection.call()
     assert after.json() == before.json(), (
         f"POST {case.formatted_path} sent again with its Idempotency-Key made a second resource"

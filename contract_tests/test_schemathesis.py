@@ -20,6 +20,7 @@ from fastapi import FastAPI
 import pg_databases
 import st_hooks  # noqa: F401  (registers the auth provider and the checks)
 from api_fixtures import make_settings, postgres_settings
+from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.db.lifecycle import prepare_database
@@ -34,10 +35,10 @@ def _app(database: str) -> FastAPI:
     """One app per database for the whole module (Schemathesis binds the schema at import)."""
     data = Path(tempfile.mkdtemp(prefix="st-"))
     if database == "sqlite":
-        settings = make_settings(data, **FUZZ_LIMITS)
+        settings = make_settings(data, **FUZZ_LIMITS, **FUZZ_SETTINGS)
     else:
         database_ = pg_databases.cluster().create_database("st")
-        settings = postgres_settings(data, database_, **FUZZ_LIMITS)
+        settings = postgres_settings(data, database_, **FUZZ_LIMITS, **FUZZ_SETTINGS)
     app = create_app(settings)
     prepare_database(app_state(app).database.engine, settings.db_startup_timeout)
     return app

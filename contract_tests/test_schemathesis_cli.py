@@ -18,6 +18,7 @@ import pytest
 import pg_databases
 from api_fixtures import DATABASES
 from live_server import REPO, running_server
+from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 
 pytestmark = pytest.mark.server
@@ -30,7 +31,7 @@ def _cli_run(workdir: Path, database: str) -> tuple[bool, str]:
     """One CLI run against its own server and database: whether it found nothing, and the end of
     its output."""
     url = pg_databases.cluster().create_database("cli").app_url if database != "sqlite" else None
-    with running_server(workdir, url, settings=FUZZ_LIMITS) as server:
+    with running_server(workdir, url, settings=FUZZ_LIMITS | FUZZ_SETTINGS) as server:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(

@@ -5,6 +5,7 @@ gone blind.)"""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from limit_probes import (
     throttle_findings,
 )
 from parity import operation_differences
+from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
 from todo_api.auth.identity import Identity, path_owner
@@ -36,15 +38,19 @@ from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.errors import PreconditionFailed
 from todo_api.main import create_app
+from todo_api.middleware.body_limit import BodyLimitMiddleware
+from todo_api.middleware.cors import ProblemCORSMiddleware
+from todo_api.ratelimit import middleware as ratelimit_middleware
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.policy import Policy, Usage
 from todo_api.state import app_state
-from todo_api.tasks import idempotency, store
+from todo_api.tasks import idempotency, service, store
 from todo_api.tasks.schemas import Task
 from todo_api.tasks.service import Created, Tasks, _request_hash
 from write_probes import duplicate_create_findings, lost_update_findings
 
 Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
+_CREATE = ("POST", "/api/{user_id}/tasks")
 
 
 def _list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,7 +124,7 @@ def _leaks_an_undocumented_field(app: FastAPI, monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture
 def broken_app(tmp_path: Path) -> FastAPI:
-    app = create_app(make_settings(tmp_path, **FUZZ_LIMITS))
+    app = create_app(make_settings(tmp_path, **FUZZ_LIMITS, **FUZZ_SETTINGS))
     upgrade(app_state(app).database.engine)
     return app
 
@@ -241,6 +247,23 @@ def test_delete_that_does_not_delete_is_caught_by_stateful_links(
         workflow.run(
             settings=hypothesis.settings(max_examples=60, stateful_step_count=10, deadline=None)
         )
+
+
+def test_a_body_read_before_authentication_is_caught(broken_app: FastAPI) -> None:
+    # The body limit outside authentication: a stranger's oversized body gets 413, not 401.
+    broken_app.add_middleware(BodyLimitMiddleware, max_bytes=64 * 1024)
+    found = _run(broken_app, *_CREATE)
+    assert "body_waits_for_authentication" in found
+    assert "413, not 401 (the body was read first)" in found
+
+
+def test_cors_with_credentials_is_caught(broken_app: FastAPI) -> None:
+    for middleware in broken_app.user_middleware:
+        if middleware.cls is ProblemCORSMiddleware:
+            middleware.kwargs["allow_credentials"] = True
+    found = _run(broken_app, "GET", "/api/{user_id}/tasks")
+    assert "cors_names_only_the_listed_origin" in found
+    assert "Access-Control-Allow-Credentials 'true'" in found
 
 
 # --- The abuse-limit probes bite (backend/tests/limit_probes.py) --------------------------------
@@ -374,9 +397,6 @@ async def test_a_check_then_write_race_on_if_match_is_caught(
     assert any("with one If-Match got [200, 200" in finding for finding in found), found
 
 
-_CREATE = ("POST", "/api/{user_id}/tasks")
-
-
 def test_the_intact_app_passes_the_replayed_create_check(broken_app: FastAPI) -> None:
     assert _run(broken_app, *_CREATE) == ""
 
@@ -406,6 +426,31 @@ def test_a_key_not_scoped_per_user_is_caught_by_the_replayed_create_check(
     found = _run(broken_app, *_CREATE)
     assert "replayed_create_makes_no_second_resource" in found
     assert "keys must be per user" in found
+
+
+@pytest.mark.parametrize("field", ["completed", "due_at"])
+def test_a_request_hash_of_some_fields_only_is_caught_by_the_replayed_create_check(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    # The hash leaves a field out: a retry with it changed replays the first answer, and the
+    # second request's value is silently dropped.
+    def partial_hash(body: Any) -> str:
+        return hashlib.sha256(body.model_dump_json(exclude={field}).encode()).hexdigest()
+
+    monkeypatch.setattr(service, "_request_hash", partial_hash)
+    found = _run(broken_app, *_CREATE)
+    assert "replayed_create_makes_no_second_resource" in found
+    assert f"and {field} changed to" in found
+    assert "201, not 422" in found
+
+
+def test_a_write_verb_not_counted_as_a_write_is_caught_by_the_writes_budget_check(
+    broken_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ratelimit_middleware, "WRITE_METHODS", frozenset({"POST", "PUT"}))
+    found = _patch_case(broken_app, _seed(broken_app))
+    assert "writes_count_against_the_writes_budget" in found
+    assert "a write not counted as a write" in found
 
 
 @pytest.mark.anyio

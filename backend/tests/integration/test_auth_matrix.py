@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from api_fixtures import OTHER_SECRET, User, all_tasks, create_task, mint
+from api_fixtures import (
+    OTHER_SECRET,
+    User,
+    all_tasks,
+    asgi_client,
+    create_task,
+    make_settings,
+    mint,
+    running_app,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +48,10 @@ BAD_CREDENTIALS = {
     "expired": f"Bearer {mint('alice', ttl=-3600)}",
     "wrong-signature": f"Bearer {mint('alice', secret=OTHER_SECRET)}",
     "alg-none": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6OTk5OTk5OTk5OX0.",
+    # Signed with the right secret: only the claims are wrong.
+    "no-exp": f"Bearer {mint('alice', omit=('exp',))}",
+    "no-sub": f"Bearer {mint('alice', ttl=3600, omit=('sub',))}",
+    "audience-unconfigured": f"Bearer {mint('alice', ttl=3600, aud='http://127.0.0.1:8001')}",
     "wrong-scheme": f"Basic {mint('alice')}",
 }
 
@@ -206,3 +220,26 @@ async def test_unknown_api_path_is_still_authenticated_first(client: httpx.Async
     # The gate is the middleware, not the routes: even a path with no route answers 401.
     response = await client.get("/api/not-a-route/at/all")
     assert response.status_code == 401
+
+
+async def test_a_configured_issuer_and_audience_are_both_required(tmp_path: Path) -> None:
+    # Through the whole app (the unit tests check the verifier alone): a token of this issuer
+    # for this audience passes; one of another issuer or for another service does not, nor one
+    # that names neither.
+    issuer, audience = "http://127.0.0.1:3000", "http://127.0.0.1:8000"
+    settings = make_settings(tmp_path, AUTH_ISSUER=issuer, AUTH_AUDIENCE=audience)
+    tokens = {
+        "right": mint("alice", iss=issuer, aud=audience),
+        "another issuer": mint("alice", iss="http://127.0.0.1:3001", aud=audience),
+        "no issuer": mint("alice", aud=audience),
+        "another audience": mint("alice", iss=issuer, aud="http://127.0.0.1:8001"),
+        "no audience": mint("alice", iss=issuer),
+    }
+    async with running_app(settings) as app, asgi_client(app) as client:
+        statuses = {
+            label: (
+                await client.get("/api/alice/tasks", headers={"Authorization": f"Bearer {token}"})
+            ).status_code
+            for label, token in tokens.items()
+        }
+    assert statuses == {label: 200 if label == "right" else 401 for label in tokens}

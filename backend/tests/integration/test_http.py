@@ -126,6 +126,10 @@ async def test_one_access_log_line_per_request_without_the_token(
     assert lines[2].__dict__["status"] == 413
     assert alice.token not in caplog.text
     assert "bad.token.here" not in caplog.text
+    # The text is only the message: the access line's fields are the record's attributes.
+    fields = repr([vars(record) for record in caplog.records])
+    assert alice.token not in fields
+    assert "bad.token.here" not in fields
 
 
 async def test_openapi_json_is_the_hand_written_spec(client: httpx.AsyncClient) -> None:

@@ -29,12 +29,15 @@ from api_fixtures import (
     postgres_settings,
     settings_with,
 )
+from spec_values import current_value, other_value, properties
 from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
 from todo_api.settings import Settings
+from todo_api.spec import load_spec
 from todo_api.state import app_state
 from todo_api.tasks import idempotency
+from todo_api.tasks.schemas import TaskCreate
 from write_probes import duplicate_create_findings
 
 pytestmark = pytest.mark.anyio
@@ -106,6 +109,33 @@ async def test_the_same_key_with_another_body_is_422_and_writes_nothing(
     assert other.headers["content-type"] == "application/problem+json"
     assert other.json()["type"] == REUSED
     assert [task["title"] for task in await all_tasks(client, alice)] == ["first"]
+
+
+_SPEC = load_spec()
+_CREATE = _SPEC["paths"]["/api/{user_id}/tasks"]["post"]["requestBody"]["content"]
+_CREATE_FIELDS = properties(_SPEC, _CREATE["application/json"]["schema"])
+
+
+def test_the_varied_fields_are_the_create_models_fields() -> None:
+    # The spec's create schema and the model behind the hash name the same fields: the test
+    # below, parametrised by the spec, then varies every field the hash must cover.
+    assert sorted(_CREATE_FIELDS) == sorted(TaskCreate.model_fields)
+
+
+@pytest.mark.parametrize("field", sorted(_CREATE_FIELDS))
+async def test_the_same_key_with_any_field_changed_is_422_and_writes_nothing(
+    client: httpx.AsyncClient, alice: User, field: str
+) -> None:
+    # The request hash covers the whole create: a retry that differs in any one field (from the
+    # value sent or from its default) is another request, not a replay of the first answer.
+    body = {"title": "the first"}
+    schema = _CREATE_FIELDS[field]
+    varied = body | {field: other_value(schema, current_value(schema, body, field))}
+    assert (await _post(client, alice, f"vary-{field}", **body)).status_code == 201
+    other = await _post(client, alice, f"vary-{field}", **varied)
+    assert other.status_code == 422, f"{field} changed: {other.status_code} {other.text}"
+    assert other.json()["type"] == REUSED
+    assert [task["title"] for task in await all_tasks(client, alice)] == ["the first"]
 
 
 @pytest.mark.parametrize(

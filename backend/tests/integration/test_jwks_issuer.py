@@ -367,3 +367,38 @@ async def test_keys_past_the_maximum_age_get_401_and_readyz_says_they_are_stale(
         issuer.status = 200  # back: the next request's refetch confirms the key again
         assert (await client.get("/api/alice/tasks", headers=bearer(token))).status_code == 200
         assert (await client.get("/readyz")).status_code == 200
+
+
+# -- the keys' own rules, through the app ---------------------------------------------------------
+
+
+async def test_a_keys_own_alg_binds_it_through_the_app(issuer: FakeIssuer, tmp_path: Path) -> None:
+    # An RSA key published for RS256 does not verify the same key's PS256 signature, although
+    # both algorithms are allowed (the unit test checks the verifier alone).
+    key = issuer.publish("RS256", "k1")
+    async with app_client(tmp_path, issuer.url, AUTH_ALGORITHMS="RS256,PS256") as client:
+        assert (await first_fetch_done(client)).status_code == 200
+        own = await client.get("/api/alice/tasks", headers=bearer(sign(key, "RS256", "k1")))
+        other = await client.get("/api/alice/tasks", headers=bearer(sign(key, "PS256", "k1")))
+    assert (own.status_code, other.status_code) == (200, 401)
+    assert "key algorithm mismatch" in other.headers["www-authenticate"]
+
+
+async def test_a_token_verified_before_a_key_is_withdrawn_is_refused_after(
+    issuer: FakeIssuer, tmp_path: Path
+) -> None:
+    # The token cache keeps verified tokens; a key set without their key must drop them at once,
+    # not when their cache entry ages out.
+    old = issuer.publish("EdDSA", "k1")
+    token = sign(old, "EdDSA", "k1")
+    settings = {"AUTH_ALGORITHMS": "EdDSA", "AUTH_JWKS_MIN_REFETCH_SECONDS": 0}
+    async with app_client(tmp_path, issuer.url, **settings) as client:
+        assert (await first_fetch_done(client)).status_code == 200
+        assert (await client.get("/api/alice/tasks", headers=bearer(token))).status_code == 200
+        del issuer.keys["k1"]  # rotated out: the document now lists k2 only
+        new = issuer.publish("EdDSA", "k2")
+        # A token of the new key makes the service fetch the key set again.
+        fresh = await client.get("/api/alice/tasks", headers=bearer(sign(new, "EdDSA", "k2")))
+        assert fresh.status_code == 200
+        refused = await client.get("/api/alice/tasks", headers=bearer(token))
+    assert refused.status_code == 401

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -28,6 +29,7 @@ from todo_api.main import create_app
 from todo_api.ratelimit.counters import MemoryCounters, RedisCounters
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.settings import Settings
+from todo_api.spec import load_spec
 
 pytestmark = pytest.mark.anyio
 # A Redis server for the shared-counter tests (`.ci/run` and `make test-pg` set it).
@@ -140,6 +142,48 @@ async def test_writes_have_a_budget_of_their_own_and_reads_go_on(
     assert len(read.json()["items"]) == 2  # the refused create wrote nothing
 
 
+_WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_API_OPERATIONS = [
+    (method.upper(), path, "requestBody" in operation)
+    for path, item in load_spec()["paths"].items()
+    if path.startswith("/api/")
+    for method, operation in item.items()
+    if method in ("get", "put", "post", "delete", "patch")
+]
+
+
+def test_the_spec_has_every_write_verb_to_count() -> None:
+    assert {method for method, _, _ in _API_OPERATIONS} >= _WRITE_METHODS
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "has_body"), _API_OPERATIONS, ids=[f"{m} {p}" for m, p, _ in _API_OPERATIONS]
+)
+async def test_each_operation_of_the_spec_spends_the_writes_budget_if_it_writes(
+    tmp_path: Path, memory_limiter: Limiter, alice: User, method: str, path: str, has_body: bool
+) -> None:
+    # From the spec, so a write operation added later is held to it too: the `writes` remaining
+    # after the operation, read from the creates around it, went down by one exactly when the
+    # operation's method writes (whatever it answered: the count comes before routing).
+    def writes_left(response: httpx.Response) -> int:
+        assert response.status_code == 201, response.text
+        return int(response.headers["ratelimit"].split('"writes";r=')[1].split(";")[0])
+
+    settings = make_settings(tmp_path, RATE_LIMIT_WRITES="100/minute")
+    base = f"/api/{alice.id}/tasks"
+    async with served(settings, memory_limiter) as app, asgi_client(app) as client:
+        created = await client.post(base, json={"title": "counted"}, headers=alice.headers)
+        before = writes_left(created)
+        url = path.format(user_id=alice.id, task_id=created.json()["id"])
+        body = {"title": "t", "description": None, "completed": True} if has_body else None
+        answer = await client.request(method, url, json=body, headers=alice.headers)
+        assert answer.status_code < 400, answer.text
+        after = writes_left(await client.post(base, json={"title": "x"}, headers=alice.headers))
+    assert before - after == (2 if method in _WRITE_METHODS else 1), (
+        f"{method} {path}: the writes budget went from {before} to {after} around it"
+    )
+
+
 async def test_health_probes_are_never_limited(tmp_path: Path, memory_limiter: Limiter) -> None:
     settings = make_settings(tmp_path, RATE_LIMIT="1/minute", RATE_LIMIT_AUTH_FAILURES="1/minute")
     async with served(settings, memory_limiter) as app, asgi_client(app) as client:
@@ -205,6 +249,29 @@ async def test_the_throttle_believes_x_forwarded_for_only_from_trusted_proxies(
         401,
         429,
     ]
+
+
+async def test_a_spoofed_first_hop_does_not_escape_the_throttle_behind_trusted_proxies(
+    tmp_path: Path,
+) -> None:
+    # Behind two trusted proxies, the client writes its own X-Forwarded-For first hop, fresh on
+    # every try; the proxies append what they saw. Read right to left, the client is the address
+    # the nearest untrusted hop names, and its budget is one however many first hops it invents.
+    forged = {"Authorization": f"Bearer {mint('alice', ttl=-600)}"}
+    settings = make_settings(
+        tmp_path, TRUSTED_PROXIES="127.0.0.0/8, 10.0.0.0/8", RATE_LIMIT_AUTH_FAILURES="2/minute"
+    )
+    async with served(settings) as app, asgi_client(app) as client:
+        statuses = [
+            (
+                await client.get(
+                    "/api/alice/tasks",
+                    headers={**forged, "X-Forwarded-For": f"198.51.100.{i}, 203.0.113.9, 10.0.0.2"},
+                )
+            ).status_code
+            for i in range(4)
+        ]
+    assert statuses == [401, 401, 429, 429]
 
 
 @needs_redis

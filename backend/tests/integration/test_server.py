@@ -66,6 +66,25 @@ def test_server_logs_one_json_line_per_request_and_never_the_token(server: Serve
     assert "bad.x.y" not in log
 
 
+def test_the_served_limits_refuse_a_giant_head_and_a_streamed_giant_body(server: Server) -> None:
+    # The process as `make run` starts it, at its defaults (16 KiB head, 64 KiB body): each limit
+    # in detail is test_hostile_clients.py's and test_bad_input.py's.
+    token = shlex.split(server.curl)[3].removeprefix("Authorization: Bearer ")
+    giant = httpx.get(f"{server.base}/healthz", headers={"X-Big": "a" * 20_000})
+    assert giant.status_code == 431
+
+    def body() -> Iterator[bytes]:  # no Content-Length: chunked, counted as it arrives
+        for _ in range(70):
+            yield b"x" * 1024
+
+    streamed = httpx.post(
+        f"{server.base}/api/demo-user/tasks",
+        content=body(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+
+
 def test_token_command_mints_a_token_the_server_accepts(server: Server, tmp_path: Path) -> None:
     minted = subprocess.run(
         [*CLI, "token", "--sub", "scripted", "--email", "s@example.com", "--ttl", "60"],
@@ -105,6 +124,23 @@ def test_serve_refuses_to_start_without_a_usable_secret(
     assert message in result.stderr
     assert "tooshort" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_to_start_with_a_wildcard_cors_origin(tmp_path: Path) -> None:
+    # The process as deployed, from its .env: `*` (which browsers pair with no credentials, and
+    # which would open the API to any page) is refused before anything listens.
+    (tmp_path / ".env").write_text(f"BETTER_AUTH_SECRET={SECRET}\nCORS_ORIGINS=*\n")
+    result = subprocess.run(
+        [*CLI, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "CORS_ORIGINS" in result.stderr
+    assert "a wildcard is not allowed" in result.stderr
 
 
 def test_serve_on_a_taken_port_says_so_in_one_line_before_starting(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from parity import operation_differences
 from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
+from store_breaks import unscoped_rows
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.db import utc_now
@@ -54,24 +55,20 @@ _CREATE = ("POST", "/api/{user_id}/tasks")
 
 
 def _list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
-    def list_tasks(connection: Any, *, owner_id: str, query: Any, limit: int) -> Any:
-        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.number.desc()).limit(limit)
-        return [store.Record(*row) for row in connection.execute(unscoped)]
-
-    monkeypatch.setattr(store, "list_tasks", list_tasks)
+    # Every list reads its rows there (the page and the due-date sort's two scans alike).
+    monkeypatch.setattr(store, "_list_rows", unscoped_rows)
 
 
 def _sorted_list_without_owner_filter(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     # The default list stays scoped: only a read-back through a sorted view can see the leak.
-    scoped = store.list_tasks
+    scoped = store._list_rows
 
-    def list_tasks(connection: Any, *, owner_id: str, query: Any, limit: int) -> Any:
+    def list_rows(connection: Any, *, owner_id: str, query: Any, limit: int) -> Any:
         if query.sort.is_default:
             return scoped(connection, owner_id=owner_id, query=query, limit=limit)
-        unscoped = select(*store.COLUMNS).order_by(store.TASKS.c.number.desc()).limit(limit)
-        return [store.Record(*row) for row in connection.execute(unscoped)]
+        return unscoped_rows(connection, limit=limit)
 
-    monkeypatch.setattr(store, "list_tasks", list_tasks)
+    monkeypatch.setattr(store, "_list_rows", list_rows)
 
 
 def _get_by_id_alone(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -251,7 +251,7 @@ async def test_every_response_is_nosniff_and_api_responses_are_never_cached(
             await client.get("/api/bob/tasks", headers=alice.headers),  # 403
         ]
         public = [await client.get(path) for path in ("/healthz", "/openapi.json", "/docs")]
-        monkeypatch.setattr(store, "list_tasks", explode)
+        monkeypatch.setattr(store, "_list_rows", explode)
         crashed = await client.get("/api/alice/tasks", headers=alice.headers)  # 500
     for response in [*api, *public, crashed]:
         assert response.headers["x-content-type-options"] == "nosniff", response.url
@@ -271,7 +271,7 @@ async def test_unexpected_error_is_a_500_problem_without_internals(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("internal detail that must not leak")
 
-    monkeypatch.setattr(store, "list_tasks", explode)
+    monkeypatch.setattr(store, "_list_rows", explode)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.get("/api/alice/tasks", headers=alice.headers)

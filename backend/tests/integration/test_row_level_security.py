@@ -15,6 +15,7 @@ from sqlalchemy.exc import ProgrammingError
 
 import pg_databases
 from api_fixtures import User, all_tasks, create_task
+from store_breaks import unscoped_rows
 from todo_api.db import PoolOptions, make_engine, ping, transaction, utc_now
 from todo_api.db.driver import SecondStatement
 from todo_api.tasks import store
@@ -133,10 +134,6 @@ async def test_store_without_owner_filter_still_keeps_users_apart(
     """The bug RLS exists for: list and get forget `owner_id` (the same breaks that
     contract_tests/test_suite_bites.py shows leaking on SQLite)."""
 
-    def list_tasks(connection: Connection, *, owner_id: str, limit: int, **_: Any) -> Any:
-        query = select(*store.COLUMNS).order_by(store.TASKS.c.number.desc()).limit(limit)
-        return connection.execute(query).all()
-
     def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Any:
         by_number = store.TASKS.c.number == task_id
         return connection.execute(select(*store.COLUMNS).where(by_number)).first()
@@ -144,7 +141,7 @@ async def test_store_without_owner_filter_still_keeps_users_apart(
     await create_task(pg_client, alice, "alice's first")
     secret = await create_task(pg_client, alice, "alice's secret")  # 2: bob has no task 2
     await create_task(pg_client, bob, "bob's")
-    monkeypatch.setattr(store, "list_tasks", list_tasks)
+    monkeypatch.setattr(store, "_list_rows", unscoped_rows)  # every list's rows are read here
     monkeypatch.setattr(store, "get_task", get_task)
 
     assert [task["title"] for task in await all_tasks(pg_client, bob)] == ["bob's"]

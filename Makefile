@@ -6,9 +6,12 @@ LOCK   := requirements/dev.lock
 OWNERSHIP := packages/schemathesis-ownership
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(OWNERSHIP)/pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
+# Test processes (pytest-xdist): more than the two cores, as most of a test's time is waiting on
+# a server, a subprocess or a database, not computing (research F1).
+TEST_WORKERS ?= 4
 PORT   ?= 8000
 
-.PHONY: help install lock run test test-pg lint format unit integration contract e2e fuzz bench clean
+.PHONY: help install lock run test test-pg quick lint format unit integration contract e2e fuzz bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' \
@@ -77,8 +80,11 @@ bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers
 	  $(BIN)/python -m pip install --quiet --require-hashes -r requirements/bench.lock
 	PYTHONPATH=bench:backend/tests $(BIN)/python bench/run.py
 
-test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
-	$(BIN)/pytest
+test: lint  ## lint, then every test in parallel: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+quick: $(STAMP)  ## the inner loop (< 60 s): unit tests and the in-process contract tests, in parallel
+	$(BIN)/pytest -n $(TEST_WORKERS) -q backend/tests/unit contract_tests -m "not server and not node"
 
 test-pg:  ## `make test` on SQLite and the local PostgreSQL (also through PgBouncer), with the local Redis (as .ci/run does)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} \

@@ -83,8 +83,10 @@ bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers
 test: lint  ## lint, then every test in parallel: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
-quick: $(STAMP)  ## the inner loop (< 60 s): unit tests and the in-process contract tests, in parallel
-	$(BIN)/pytest -n $(TEST_WORKERS) -q backend/tests/unit contract_tests -m "not server and not node"
+# The inner loop is computing, not waiting: one process a core, on SQLite only (`make test` adds
+# PostgreSQL when TEST_DATABASE_URL is set).
+quick: $(STAMP)  ## the inner loop (< 60 s): unit tests and the in-process contract tests on SQLite, in parallel
+	env -u TEST_DATABASE_URL $(BIN)/pytest -n auto -q backend/tests/unit contract_tests -m "not server and not node"
 
 test-pg:  ## `make test` on SQLite and the local PostgreSQL (also through PgBouncer), with the local Redis (as .ci/run does)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} \

@@ -6,9 +6,12 @@ LOCK   := requirements/dev.lock
 OWNERSHIP := packages/schemathesis-ownership
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(OWNERSHIP)/pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
+# Test processes (pytest-xdist): more than the two cores, as most of a test's time is waiting on
+# a server, a subprocess or a database, not computing (research F1).
+TEST_WORKERS ?= 4
 PORT   ?= 8000
 
-.PHONY: help install lock run test test-pg lint format unit integration contract e2e fuzz bench bench-test clean
+.PHONY: help install lock run test test-pg quick lint format unit integration contract e2e fuzz bench bench-test clean
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed -e 's/\$$(HOST)/$(HOST)/g' -e 's/\$$(PORT)/$(PORT)/g' \
@@ -77,9 +80,14 @@ bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers
 	  $(BIN)/python -m pip install --quiet --require-hashes -r requirements/bench.lock
 	PYTHONPATH=bench:backend/tests $(BIN)/python bench/run.py
 
-test: lint  ## lint, then every test: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
-	$(BIN)/pytest
+test: lint  ## lint, then every test in parallel: on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set
+	$(BIN)/pytest -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory bench-test
+
+# The inner loop is computing, not waiting: one process a core, on SQLite only (`make test` adds
+# PostgreSQL when TEST_DATABASE_URL is set).
+quick: $(STAMP)  ## the inner loop (< 60 s): unit tests and the in-process contract tests on SQLite, in parallel
+	env -u TEST_DATABASE_URL $(BIN)/pytest -n auto -q backend/tests/unit contract_tests -m "not server and not node"
 
 # The bench's measuring sticks (the floor, the product variants) checked against the product: a
 # suite of its own, outside the product's test paths, needing nothing of requirements/bench.lock.

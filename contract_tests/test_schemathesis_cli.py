@@ -2,7 +2,10 @@
 configured by the repo's schemathesis.toml: the same hooks, checks and seed as in-process. Runs on
 a SQLite file and, with TEST_DATABASE_URL, on a fresh PostgreSQL database.
 
-The JUnit report lands in reports/schemathesis/junit-<database>.xml (git-ignored).
+Each database's run is two: the stateless phases, and the stateful one (each with a server and a
+database of its own), so that a parallel `make test` spreads the longest work of the suite over
+its workers. The JUnit reports land in reports/schemathesis/junit-<database>-<phases>.xml
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,9 +29,13 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 REPORTS = REPO / "reports" / "schemathesis"
 
 
-def _cli_run(workdir: Path, database: str) -> tuple[bool, str]:
-    """One CLI run against its own server and database: whether it found nothing, and the end of
-    its output."""
+# Every phase of schemathesis.toml, split in two runs of about the same length.
+PHASES = {"stateless": "examples,coverage,fuzzing", "stateful": "stateful"}
+
+
+def _cli_run(workdir: Path, database: str, phases: str) -> tuple[bool, str]:
+    """One CLI run of `phases` against its own server and database: whether it found nothing,
+    and the end of its output."""
     url = pg_databases.cluster().create_database("cli").app_url if database != "sqlite" else None
     with running_server(workdir, url, settings=FUZZ_LIMITS | FUZZ_SETTINGS) as server:
         env = {
@@ -49,7 +55,9 @@ def _cli_run(workdir: Path, database: str) -> tuple[bool, str]:
                 "--report",
                 "junit",
                 "--report-junit-path",
-                str(REPORTS / f"junit-{database}.xml"),
+                str(REPORTS / f"junit-{database}-{phases}.xml"),
+                "--phases",
+                PHASES[phases],
                 *(["--max-examples", depth] if depth else []),
             ],
             cwd=REPO,  # schemathesis.toml is found here
@@ -62,12 +70,11 @@ def _cli_run(workdir: Path, database: str) -> tuple[bool, str]:
     return result.returncode == 0 and found_nothing, result.stdout[-6000:] + result.stderr[-2000:]
 
 
-def test_cli_run_against_a_live_server_finds_nothing(tmp_path: Path) -> None:
-    # The databases' runs at once: each is a server and a client taking turns on a core, about
-    # half of one core in all, so side by side they take the time of one.
-    with ThreadPoolExecutor(len(DATABASES)) as pool:
-        runs = {db: pool.submit(_cli_run, tmp_path / db, db) for db in DATABASES}
-        outcomes = {db: run.result() for db, run in runs.items()}
-    for database, (found_nothing, summary) in outcomes.items():
-        assert found_nothing, f"{database}:\n{summary}"
-        assert (REPORTS / f"junit-{database}.xml").is_file()
+@pytest.mark.parametrize("phases", PHASES)
+@pytest.mark.parametrize("database", DATABASES)
+def test_cli_run_against_a_live_server_finds_nothing(
+    tmp_path: Path, database: str, phases: str
+) -> None:
+    found_nothing, summary = _cli_run(tmp_path, database, phases)
+    assert found_nothing, f"{database}, {phases}:\n{summary}"
+    assert (REPORTS / f"junit-{database}-{phases}.xml").is_file()

@@ -37,6 +37,9 @@ needs_redis = pytest.mark.skipif(
 WORKERS = 2
 START_SECONDS = 60  # two workers importing everything on a busy machine
 
+# Wall-clock bounds under the parallel suite's own load (`make test -n 4` on two cores).
+SCHEDULING_ALLOWANCE = 1.0
+
 
 @dataclass
 class Instance:
@@ -259,8 +262,11 @@ def test_chosen_per_process_budgets_start_and_sigterm_ends_every_worker_in_time(
         for client in clients:
             assert client.recv(4096).startswith(b"HTTP/1.1 408 ")
             client.close()
-        process.wait(timeout=grace + 1)
-        assert time.monotonic() - started <= grace + 1
+        # The documented bound is grace + 1 s; a second more for the scheduler of a machine that
+        # runs this suite in parallel (a supervisor that waited for its workers' own 10 s default,
+        # or never passed the signal on, is still far outside it).
+        process.wait(timeout=grace + 1 + SCHEDULING_ALLOWANCE)
+        assert time.monotonic() - started <= grace + 1 + SCHEDULING_ALLOWANCE
         assert process.returncode == 143  # as a shell reports a process ended by SIGTERM
         for pid in workers:
             with pytest.raises(ProcessLookupError):

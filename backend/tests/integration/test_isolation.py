@@ -56,14 +56,16 @@ async def test_bob_cannot_reach_alice_task_through_his_own_path(
     assert await all_tasks(client, alice) == before
 
 
-async def test_ids_are_not_reused_across_users_after_delete(
+async def test_a_deleted_tasks_url_never_reaches_another_users_task(
     client: httpx.AsyncClient, alice: User, bob: User
 ) -> None:
+    # Ids are numbers per owner (migration 0005): bob's first task has the number alice's
+    # deleted one had, and alice's old URL must still not reach it, nor a new task of hers.
     gone = await create_task(client, alice, "to delete")
     response = await client.delete(f"/api/alice/tasks/{gone['id']}", headers=alice.headers)
     assert response.status_code == 204
     fresh = await create_task(client, bob, "bob's")
-    assert fresh["id"] > gone["id"]
-    # alice's old URL must not now point at bob's task
+    assert fresh["id"] == gone["id"]
+    assert (await create_task(client, alice, "alice's next"))["id"] > gone["id"]
     response = await client.get(f"/api/alice/tasks/{gone['id']}", headers=alice.headers)
     assert response.status_code == 404

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from spec_model import resolve
+
 # Far from any value a test or a generator would pick on its own; two, for when one is taken.
 _DATES = ("2031-05-06T07:08:09Z", "2032-06-07T08:09:10Z")
 _WORDS = ("varied", "changed")
-
-
-def resolve(spec: dict[str, Any], node: Any) -> Any:
-    """Follow a local `$ref` (and the refs it leads to), keeping the node's own members."""
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = spec
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
 
 
 def properties(spec: dict[str, Any], schema: Any) -> dict[str, dict[str, Any]]:

@@ -39,30 +39,38 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 # The statements SQLAlchemy compiles from todo_api/tasks/store.py for SQLite, parameters in order.
+# A task's id in the API is its number among its owner's tasks (migration 0005).
 LIST = (
-    "SELECT id, title, description, completed, due_at, priority, created_at, updated_at, version "
-    "FROM tasks "
-    "WHERE tasks.owner_id = ? ORDER BY tasks.id DESC LIMIT ? OFFSET ?"
+    "SELECT number, title, description, completed, due_at, priority, created_at, updated_at, "
+    "version FROM tasks "
+    "WHERE tasks.owner_id = ? ORDER BY tasks.number DESC LIMIT ? OFFSET ?"
 )
 GET = (
-    "SELECT id, title, description, completed, due_at, priority, created_at, updated_at, version "
-    "FROM tasks "
-    "WHERE tasks.owner_id = ? AND tasks.id = ?"
+    "SELECT number, title, description, completed, due_at, priority, created_at, updated_at, "
+    "version FROM tasks WHERE tasks.owner_id = ? AND tasks.number = ?"
+)
+NEXT_NUMBER = (
+    "INSERT INTO task_counters (owner_id, last_number) VALUES (?, 1) "
+    "ON CONFLICT (owner_id) DO UPDATE SET last_number = (task_counters.last_number + 1) "
+    "RETURNING last_number"
 )
 CREATE = (
-    "INSERT INTO tasks (owner_id, title, description, completed, created_at, updated_at) "
-    "SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM tasks WHERE tasks.owner_id = ?) < ? "
-    "RETURNING id, title, description, completed, due_at, priority, created_at, updated_at, version"
+    "INSERT INTO tasks (owner_id, number, title, description, completed, created_at, updated_at) "
+    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM tasks WHERE tasks.owner_id = ?) < ? "
+    "RETURNING number, title, description, completed, due_at, priority, created_at, updated_at, "
+    "version"
 )
 TOGGLE = (
     "UPDATE tasks SET completed=tasks.completed = 0, updated_at=?, version=(tasks.version + 1) "
-    "WHERE tasks.owner_id = ? AND tasks.id = ? "
-    "RETURNING id, title, description, completed, due_at, priority, created_at, updated_at, version"
+    "WHERE tasks.owner_id = ? AND tasks.number = ? "
+    "RETURNING number, title, description, completed, due_at, priority, created_at, updated_at, "
+    "version"
 )
 RENAME = (
     "UPDATE tasks SET title=?, updated_at=?, version=(tasks.version + 1) "
-    "WHERE tasks.owner_id = ? AND tasks.id = ? "
-    "RETURNING id, title, description, completed, due_at, priority, created_at, updated_at, version"
+    "WHERE tasks.owner_id = ? AND tasks.number = ? "
+    "RETURNING number, title, description, completed, due_at, priority, created_at, updated_at, "
+    "version"
 )
 MAX_TASKS = 10_000  # the product's MAX_TASKS_PER_USER default
 PRIORITIES = ("low", "normal", "high")  # by the rank the product stores
@@ -234,7 +242,11 @@ class Floor:
         def work() -> tuple[Any, ...] | None:
             connection.execute("BEGIN")
             try:
-                row = connection.execute(statement, params).fetchone()
+                values = params
+                if statement is CREATE:  # the owner's next number, as the product takes it
+                    (number,) = connection.execute(NEXT_NUMBER, (params[0],)).fetchone()
+                    values = (params[0], number, *params[1:])
+                row = connection.execute(statement, values).fetchone()
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise

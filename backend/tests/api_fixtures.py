@@ -60,7 +60,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.chdir(tmp_path)
 
 
-class _ArgumentsOnly(Settings):
+class ArgumentsOnly(Settings):
     """Settings from the arguments alone: no environment, no .env, whenever they are built (some
     are built at collection, before `_isolated_environment` runs)."""
 
@@ -80,7 +80,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}",
     }
     values.update(overrides)
-    return _ArgumentsOnly(**values)
+    return ArgumentsOnly(**values)
 
 
 def postgres_settings(

@@ -2,7 +2,9 @@
 
 They import bench modules as `make bench` runs them (bench/ on the path), build the product
 through its public API only, and need none of the bench's own dependencies (requirements/
-bench.lock: matplotlib, py-spy), so that `make test` runs them as a suite of their own.
+bench.lock: matplotlib, py-spy), so that `make test` runs them as a suite of their own. They
+borrow the product suite's `User` and `ArgumentsOnly` (backend/tests/api_fixtures.py) rather than
+keep copies; the product's tests never import the bench.
 """
 
 from __future__ import annotations
@@ -12,26 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from api_fixtures import ArgumentsOnly
 from todo_api.settings import Settings
 
 BENCH = Path(__file__).resolve().parents[1]
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
-
-
-class ArgumentsOnly(Settings):
-    """Settings from the arguments alone: a developer's environment or .env never leaks in."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        **_: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,21 +15,12 @@ import httpx
 import pytest
 
 import floor as floor_script
+from api_fixtures import User
 from common import SECRET, mint
 from todo_api.main import create_app
 from todo_api.settings import Settings
 
 pytestmark = pytest.mark.anyio
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture

@@ -121,17 +121,7 @@ async def test_connections_the_server_dropped_are_replaced_without_a_failed_requ
     # A restart, a failover or a managed service's idle timeout leaves dead connections in the
     # pool; the next request must not be the one that finds out.
     await create_task(pg_client, alice, "before")
-    admin = postgres.admin_engine()
-    with admin.begin() as connection:
-        dropped = connection.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": postgres.name},
-        ).scalar_one()
-    admin.dispose()
-    assert dropped >= 1
+    assert _terminate_every_backend(postgres) >= 1
     answer = await pg_client.get(f"/api/{alice.id}/tasks", headers=alice.headers)
     assert answer.status_code == 200
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
 
 import pg_databases
 from api_fixtures import SECRET, mint
@@ -293,6 +296,94 @@ def test_sqlite_disk_full_refuses_writes_507_reads_on_and_recovers_when_freed(
     assert "database or disk is full" in down["reason"]
     assert back["failures"] >= 3
     assert said(server.log, "database") == []
+
+
+@contextmanager
+def tasks_on_a_small_disk(database: pg_databases.Database, megabytes: int = 8) -> Iterator[Path]:
+    """`database`'s tasks table and its indexes moved to a tablespace on a small tmpfs of their
+    own (the server runs on this machine, as in CI): PostgreSQL's data directory is never filled.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="todo-pg-disk-"))
+    directory.chmod(0o755)  # the server's user reaches the mount through it
+    tablespace = f"todo_small_{directory.name.replace('-', '_')}"
+    with small_disk(directory / "disk", megabytes) as disk:
+        shutil.chown(disk, "postgres", "postgres")
+        admin = create_engine(database.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f"CREATE TABLESPACE {tablespace} LOCATION '{disk}'"))
+                connection.execute(text(f"ALTER TABLE tasks SET TABLESPACE {tablespace}"))
+                indexes = connection.execute(
+                    text("SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'")
+                ).scalars()
+                for index in list(indexes):
+                    connection.execute(text(f'ALTER INDEX "{index}" SET TABLESPACE {tablespace}'))
+            yield disk
+        finally:
+            admin.dispose()
+            # The tablespace goes before the mount, and only empty: the database goes first.
+            server = create_engine(str(pg_databases.ADMIN_URL), isolation_level="AUTOCOMMIT")
+            with server.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)'))
+                connection.execute(text(f"DROP TABLESPACE IF EXISTS {tablespace}"))
+            server.dispose()
+
+
+@needs_root
+def test_postgresql_disk_full_refuses_writes_507_serves_reads_and_recovers_on_a_write(
+    tmp_path: Path,
+) -> None:
+    if not pg_databases.ADMIN_URL:
+        pytest.skip("PostgreSQL-only: set TEST_DATABASE_URL (`.ci/run` does)")
+    database = pg_databases.cluster().create_database("disk")
+    with (
+        tasks_on_a_small_disk(database) as disk,
+        serving(tmp_path, database.app_url) as (server, metrics, client),
+    ):
+        create(client, "before")
+        ballast = fill(disk)
+        # The pages the table already has take rows until they are full: write until the
+        # server needs a page more, which the disk refuses.
+        acknowledged = ["before"]
+        for attempt in range(2000):
+            answer = client.post(TASKS, json={"title": f"row {attempt}"}, headers=ALICE)
+            if answer.status_code != 201:
+                break
+            acknowledged.append(f"row {attempt}")
+        assert answer.status_code == 507, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"] == "urn:todo-api:problem:storage-full"
+        assert "retry-after" not in answer.headers
+        refused = client.post(TASKS, json={"title": "refused again"}, headers=ALICE)
+        assert refused.status_code == 507, refused.text
+        # Reads are served and every acknowledged write is there, nothing half-written.
+        assert sorted(task_titles(client)) == sorted(acknowledged)
+        # Ready: the disk is the server's, shared by every instance; readiness is the reads'.
+        assert client.get("/readyz").status_code == 200
+        gauge_reads(server, metrics, "disk", 0)
+        gauge_reads(server, metrics, "database", 1)
+        ballast.unlink()
+        create(client, "after")  # the first write taken is the sign the disk is back
+        gauge_reads(server, metrics, "disk", 1)
+        assert sorted(task_titles(client)) == sorted([*acknowledged, "after"])
+        down, back = down_then_back(server.log, "disk")
+    assert "No space left on device" in down["reason"]
+    assert back["failures"] >= 2
+    assert said(server.log, "database") == []
+
+
+def task_titles(client: httpx.Client) -> list[str]:
+    """Every title of Alice's, page after page."""
+    found: list[str] = []
+    params: dict[str, str | int] = {"limit": 100}
+    while True:
+        page = client.get(TASKS, params=params, headers=ALICE)
+        assert page.status_code == 200, page.text
+        found += [task["title"] for task in page.json()["items"]]
+        cursor = page.json().get("next_cursor")
+        if not cursor:
+            return found
+        params = {"limit": 100, "cursor": cursor}
 
 
 def _serve_once(workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:

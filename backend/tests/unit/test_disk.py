@@ -1,10 +1,11 @@
-"""db/disk.py and the transaction's mapping: SQLite's disk failures are told apart from a
-database that does not answer."""
+"""db/disk.py and the transaction's mapping: the database's disk failures (SQLite's, and
+PostgreSQL's full disk) are told apart from a database that does not answer."""
 
 from __future__ import annotations
 
 import sqlite3
 
+import psycopg.errors
 from sqlalchemy.exc import OperationalError
 
 from todo_api.db.disk import disk_failure
@@ -24,6 +25,16 @@ def test_a_full_disk_is_507_storage_full_with_its_reason() -> None:
     assert (error.status, error.slug) == (507, "storage-full")
     assert error.reason == "OperationalError: database or disk is full"
     assert "Retry-After" not in error.headers  # no retry helps until space is freed
+
+
+def test_a_full_disk_on_postgresql_is_507_storage_full() -> None:
+    driver = psycopg.errors.DiskFull('could not extend file "base/1/2": No space left on device')
+    error = unavailable(OperationalError("INSERT …", {}, driver))
+    assert isinstance(error, StorageFull)
+    assert error.reason.startswith("DiskFull: could not extend file")
+    # Other "insufficient resources" (class 53) are the database's, not its disk's.
+    too_many = psycopg.errors.TooManyConnections("too many clients")
+    assert disk_failure(OperationalError("SELECT 1", {}, too_many)) is None
 
 
 def test_a_disk_io_error_is_503_with_retry_after_and_blames_the_disk() -> None:

@@ -1,5 +1,6 @@
-"""The disk under a SQLite database: which driver errors are its failures, its free space, and a
-probe write that tells when it takes writes again."""
+"""The disk under the database: which driver errors are its failures; for a SQLite file, its free
+space and a probe write that tells when it takes writes again (PostgreSQL's disk is the server's,
+seen only through its answers)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Literal
 # SQLite's primary result codes (an extended code keeps the primary one in its low byte).
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
+# PostgreSQL's SQLSTATE for a full disk (class 53, insufficient resources: `disk_full`).
+POSTGRES_DISK_FULL = "53100"
 # Below this much free space /readyz says not ready, before writes fail: SQLite's write-ahead log
 # grows to 1,000 pages (4 MiB) between two checkpoints.
 MIN_FREE_BYTES = 4 * 1024 * 1024
@@ -20,9 +23,13 @@ DiskFailure = Literal["full", "io"]
 
 
 def disk_failure(error: BaseException) -> DiskFailure | None:
-    """ "full" (SQLITE_FULL) or "io" (SQLITE_IOERR) when SQLite failed on its disk; `error` is the
-    driver's exception or SQLAlchemy's wrapper of it. None for anything else."""
-    code = getattr(getattr(error, "orig", None) or error, "sqlite_errorcode", None)
+    """ "full" (SQLITE_FULL, or PostgreSQL's `disk_full`) or "io" (SQLITE_IOERR) when the database
+    failed on its disk; `error` is the driver's exception or SQLAlchemy's wrapper of it. None for
+    anything else."""
+    driver = getattr(error, "orig", None) or error
+    if getattr(driver, "sqlstate", None) == POSTGRES_DISK_FULL:
+        return "full"
+    code = getattr(driver, "sqlite_errorcode", None)
     if not isinstance(code, int):
         return None
     if code & 0xFF == SQLITE_FULL:

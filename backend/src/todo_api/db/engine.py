@@ -118,10 +118,15 @@ def _select_one(engine: Engine) -> None:
 
 
 def disk_not_ready(engine: Engine, error: BaseException) -> DatabaseNotReady | None:
-    """SQLite's disk is full or failing: not "not ready yet", an operator's problem now."""
+    """The database's disk is full or failing: not "not ready yet", an operator's problem now."""
     failure = disk_failure(error)
     if failure is None:
         return None
+    if engine.dialect.name == "postgresql":
+        return DatabaseNotReady(
+            f"the disk of the PostgreSQL server at {describe(engine)} (DATABASE_URL) is full: "
+            "free space on the server"
+        )
     where = Path(engine.url.database or ".").resolve().parent
     what = "is full" if failure == "full" else "fails (disk I/O error)"
     return DatabaseNotReady(

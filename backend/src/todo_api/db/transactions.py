@@ -139,12 +139,14 @@ class Database:
     def __init__(self, engine: Engine, threads: int) -> None:
         self.engine = engine
         self._serial_writes = engine.dialect.name == "sqlite"
-        # Does the database answer; and, for a SQLite file, does its disk take writes (on
-        # PostgreSQL the disk is the server's, out of our sight).
+        # Does the database answer; and does its disk take writes: a SQLite file's own disk,
+        # probed; PostgreSQL's, the server's, seen only in its answers (down on `disk_full`, up
+        # at the next write it takes). An in-memory SQLite database has no disk.
         self.status = Dependency(DATABASE)
         database = engine.url.database
         on_disk = self._serial_writes and database not in (None, "", ":memory:")
-        self.disk = Dependency(DISK) if on_disk else None
+        postgres = engine.dialect.name == "postgresql"
+        self.disk = Dependency(DISK) if on_disk or postgres else None
         self._directory = Path(database).resolve().parent if on_disk and database else None
         # SQLite: each database thread keeps one connection for its life, drawn from the pool on
         # its first transaction (research P23). PostgreSQL draws one per transaction: a dead
@@ -228,8 +230,8 @@ class Database:
         # While all is well, two attribute reads: the transitions are the rare case.
         if not self.status.up:
             self.status.recovered()
-        if serial and self.disk is not None and not self.disk.up:
-            self.disk_problem()
+        if writes and self.disk is not None and not self.disk.up:
+            self._wrote_again()
         return result
 
     def _on_held(self, work: Callable[[Connection], T]) -> T:
@@ -257,15 +259,25 @@ class Database:
         self._held.connection = connection
         return connection
 
+    def _wrote_again(self) -> None:
+        """A write went through while the disk was down: on PostgreSQL the only sign that the
+        server's disk has space again; a SQLite file's disk is probed to be sure."""
+        if self._directory is None:
+            assert self.disk is not None
+            self.disk.recovered()
+        else:
+            self.disk_problem()
+
     def _disk_failed(self, reason: str) -> None:
         if self.disk is not None:
             self.disk.failed(reason)
 
     def disk_problem(self) -> str | None:
-        """Why the SQLite file's disk cannot take writes now, or None (always None on
-        PostgreSQL): too little free space (`disk` goes down before writes fail), or, while it is
-        down, a probe write that fails. Called by /readyz, so a disk that gets space back comes
-        back by itself, without waiting for a write."""
+        """Why the SQLite file's disk cannot take writes now, or None: too little free space
+        (`disk` goes down before writes fail), or, while it is down, a probe write that fails.
+        Called by /readyz, so a disk that gets space back comes back by itself, without waiting
+        for a write. Always None on PostgreSQL: its disk is shared by every instance, and taking
+        them all out of rotation for a write outage would stop the reads too."""
         if self.disk is None or self._directory is None:
             return None
         try:

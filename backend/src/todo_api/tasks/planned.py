@@ -4,12 +4,11 @@ FastAPI's handler solves a route's dependencies for every request by walking the
 and, for each node, looking up and validating four kinds of parameters: with the owner rule and
 the service that is most of what a read costs in FastAPI (research P14, P20). `PlannedRoute` reads
 the endpoint's signature once, when the route is built, with `inspect` and `typing`, into a plan:
-each path, query and header parameter with its own annotated type (the `Path`/`Query`/`Header` it
-declares is a pydantic `FieldInfo`: the same constraints FastAPI applies), all of a route's
-validated in one call (a `TypeAdapter` of a TypedDict with a key per parameter), the `Depends`
-functions to await in FastAPI's order, and a `TypeAdapter` of the route's response model. Only
-documented interfaces: the plan never reads FastAPI's dependant or private helpers, so a FastAPI
-upgrade cannot break it at import (research P24).
+each path, query and header parameter with a pydantic `TypeAdapter` of its own annotated type (the
+`Path`/`Query`/`Header` it declares is a pydantic `FieldInfo`: the same constraints FastAPI
+applies), the `Depends` functions to await in FastAPI's order, and a `TypeAdapter` of the route's
+response model. Only documented interfaces: the plan never reads FastAPI's dependant or private
+helpers, so a FastAPI upgrade cannot break it at import (research P24).
 
 The plan answers only requests it can answer exactly as FastAPI would. Anything else goes to
 FastAPI's own handler (`super().get_route_handler()`), untouched: a required parameter missing or
@@ -30,7 +29,7 @@ import typing
 import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
@@ -42,7 +41,6 @@ from pydantic.warnings import UnsupportedFieldAttributeWarning
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from typing_extensions import TypedDict
 
 from todo_api.routing import Handler, StrictRoute, multi_valued
 
@@ -61,7 +59,7 @@ class _Param:
     name: str
     source: str  # "path", "query" or "header"
     key: str
-    annotated: Any  # Annotated[T, marker]: the type and constraints FastAPI validates with
+    adapter: TypeAdapter[Any]
     default: Any  # _MISSING when required
 
 
@@ -106,7 +104,11 @@ def _param(name: str, annotation: Any, marker: params.Param, default: Any) -> _P
         default = _MISSING if marker.is_required() else marker.get_default()
     if default is not _MISSING and not isinstance(default, _IMMUTABLE):
         raise Unplannable(f"{name}: a mutable default")
-    return _Param(name, source, key, Annotated[annotation, marker], default)
+    with warnings.catch_warnings():
+        # The marker's alias and description mean nothing to a bare adapter; its constraints do.
+        warnings.simplefilter("ignore", UnsupportedFieldAttributeWarning)
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[annotation, marker])
+    return _Param(name, source, key, adapter, default)
 
 
 def plan(call: Callable[..., Any], seen: set[Callable[..., Any]] | None = None) -> _Step:
@@ -145,56 +147,27 @@ def plan(call: Callable[..., Any], seen: set[Callable[..., Any]] | None = None) 
     return _Step(call, tuple(subs), tuple(own), request_name, response_name)
 
 
-class _Validation:
-    """Every parameter of every step validated in one pydantic call: a TypedDict with one
-    optional key per parameter, each of its own annotated type (research P26)."""
-
-    def __init__(self, step: _Step) -> None:
-        self.params: list[tuple[int, str, _Param]] = []  # (step, its key here, the parameter)
-        self.steps: list[int] = []
-        self._collect(step)
-        # A marker's alias is the key pydantic reads; the others get a name of their own.
-        fields = {field: param.annotated for _, field, param in self.params}
-        with warnings.catch_warnings():
-            # A marker's description and the like mean nothing here; its constraints do.
-            warnings.simplefilter("ignore", UnsupportedFieldAttributeWarning)
-            parameters = TypedDict("PlannedParameters", fields, total=False)  # type: ignore[misc]
-            self.adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(cast(Any, parameters))
-        self.inputs = [
-            (step_id, field, param, _alias(param) or field) for step_id, field, param in self.params
-        ]
-        if len({key for *_, key in self.inputs}) != len(self.inputs):
-            raise Unplannable("two parameters under one alias")
-
-    def _collect(self, step: _Step) -> None:
-        for _, sub in step.subs:
-            self._collect(sub)
-        self.steps.append(id(step))
-        for param in step.params:
-            self.params.append((id(step), f"p{len(self.params)}", param))
-
-    def values(self, sources: Mapping[str, Mapping[str, Any]]) -> dict[int, dict[str, Any]] | None:
-        """Each step's arguments, or None when FastAPI would refuse a parameter."""
-        present: dict[str, Any] = {}
-        for _, _, param, key in self.inputs:
-            raw = sources[param.source].get(param.key)
-            if raw is not None:
-                present[key] = raw
-            elif param.default is _MISSING:
-                return None
+def _validated(
+    step: _Step, sources: Mapping[str, Mapping[str, Any]], out: dict[int, dict[str, Any]]
+) -> bool:
+    """Every parameter of every step, or False at the first one FastAPI would refuse."""
+    for _, sub in step.subs:
+        if not _validated(sub, sources, out):
+            return False
+    values: dict[str, Any] = {}
+    for param in step.params:
+        raw = sources[param.source].get(param.key)
+        if raw is None:
+            if param.default is _MISSING:
+                return False
+            values[param.name] = param.default
+            continue
         try:
-            valid = self.adapter.validate_python(present, from_attributes=True)
+            values[param.name] = param.adapter.validate_python(raw, from_attributes=True)
         except ValidationError:
-            return None
-        values: dict[int, dict[str, Any]] = {step_id: {} for step_id in self.steps}
-        for step_id, field, param, _ in self.inputs:
-            values[step_id][param.name] = valid.get(field, param.default)
-        return values
-
-
-def _alias(param: _Param) -> str | None:
-    alias = typing.get_args(param.annotated)[1].alias
-    return alias if isinstance(alias, str) else None
+            return False
+    out[id(step)] = values
+    return True
 
 
 async def _solve(
@@ -240,15 +213,14 @@ class PlannedRoute(StrictRoute):
             step = plan(self.endpoint)
             if self.response_model is None and not _returns_response(self.endpoint):
                 raise Unplannable("no response model: FastAPI's jsonable_encoder answers")
-            validation = _Validation(step)
         except Unplannable:
             return fallback
         self.planned = True
-        return _planned_handler(step, validation, self.response_model, self.status_code, fallback)
+        return _planned_handler(step, self.response_model, self.status_code, fallback)
 
 
 def _planned_handler(
-    step: _Step, validation: _Validation, model: Any, status_code: int | None, fallback: Handler
+    step: _Step, model: Any, status_code: int | None, fallback: Handler
 ) -> Handler:
     adapter: TypeAdapter[Any] | None = None if model is None else TypeAdapter(model)
 
@@ -261,8 +233,8 @@ def _planned_handler(
             "query": request.query_params,
             "header": request.headers,
         }
-        values = validation.values(sources)
-        if values is None:
+        values: dict[int, dict[str, Any]] = {}
+        if not _validated(step, sources, values):
             # FastAPI's own handler answers: the same 422 with the same error list.
             return await fallback(request)
         # The sub-response the endpoint may set headers and a status on, made as FastAPI does.

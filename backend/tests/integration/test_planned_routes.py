@@ -22,6 +22,7 @@ from api_fixtures import asgi_client, make_settings, mint, running_app
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.tasks import routes as task_routes
 from todo_api.tasks.planned import PlannedRoute, check_planned_routes
+from todo_api.tasks.schemas import TaskList
 
 pytestmark = pytest.mark.anyio
 
@@ -218,6 +219,49 @@ async def test_planned_routes_answer_byte_for_byte_as_fastapi(
         assert got == want, request
     statuses = {status for status, _, _ in actual}
     assert {200, 201, 204, 304, 401, 403, 404, 405, 412, 422} <= statuses
+
+
+# Lists whose pages hold every kind of value a Task field takes: nulls and not, unicode and
+# escapes, offsets turned to UTC, microseconds and none, a cursor and none.
+PAGE_TASKS: list[dict[str, Any]] = [
+    {"title": 'caf\u00e9 \u2713 "quoted"\n\\', "description": "line\nnext \u0001 <b>"},
+    {"title": "due", "due_at": "2026-12-24T18:00:00+02:00", "priority": "high"},
+    {"title": "done", "completed": True, "due_at": "2026-12-24T18:00:00.250Z", "priority": "low"},
+    {"title": "\U0001f600 plain", "description": ""},
+]
+PAGES = [
+    "/api/alice/tasks",
+    "/api/alice/tasks?limit=2",
+    "/api/alice/tasks?sort=due_at&limit=1",
+    "/api/alice/tasks?sort=-priority&status=pending",
+    "/api/alice/tasks?q=%C3%A9",
+    "/api/bob/tasks",
+]
+
+
+async def test_a_page_is_the_json_fastapi_makes_of_its_task_list(planned_app: FastAPI) -> None:
+    # The list route sends the service's bytes (schemas.TASK_LIST_JSON), not a model for
+    # FastAPI to encode: they must be what FastAPI's own handler makes of the same TaskList.
+    async with asgi_client(planned_app) as client:
+        for task in PAGE_TASKS:
+            assert (await client.post("/api/alice/tasks", headers=ALICE, json=task)).is_success
+        pages = [await client.get(path, headers=BOB if "bob" in path else ALICE) for path in PAGES]
+    reference = FastAPI()
+    sent: list[bytes] = []
+
+    @reference.get("/page", response_model=TaskList)
+    async def page() -> Any:
+        return TaskList.model_validate_json(sent[-1])
+
+    async with asgi_client(reference) as client:
+        for path, response in zip(PAGES, pages, strict=True):
+            assert response.status_code == 200, path
+            sent.append(response.content)
+            expected = await client.get("/page")
+            assert response.headers["content-type"] == expected.headers["content-type"], path
+            assert response.content == expected.content, path
+    assert b'next_cursor":"' in pages[1].content
+    assert sum(len(TaskList.model_validate_json(r.content).items) for r in pages) >= 10
 
 
 def _counting_solver(monkeypatch: pytest.MonkeyPatch) -> list[str]:

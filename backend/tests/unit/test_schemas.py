@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import typing
 
 import pytest
 from pydantic import ValidationError
 
-from todo_api.tasks.schemas import TaskCreate, TaskPatch, TaskReplace
+from todo_api.tasks.schemas import (
+    Task,
+    TaskCreate,
+    TaskFields,
+    TaskList,
+    TaskListFields,
+    TaskPatch,
+    TaskReplace,
+)
 
 
 def test_title_is_trimmed() -> None:
@@ -93,3 +102,15 @@ def test_a_create_without_the_later_fields_hashes_as_the_release_before_them() -
     assert _request_hash(body) == hashlib.sha256(before.encode()).hexdigest()
     dated = TaskCreate.model_validate({"title": "Pay", "priority": "high"})
     assert _request_hash(dated) != _request_hash(body)
+
+
+@pytest.mark.parametrize(("fields", "model"), [(TaskFields, Task), (TaskListFields, TaskList)])
+def test_a_pages_plain_fields_are_the_models_fields_in_order(fields: type, model: type) -> None:
+    # The page's JSON comes from these (service.list_tasks): same names, order and types as the
+    # models the spec names, so the same validation and the same bytes.
+    hints = typing.get_type_hints(fields)
+    declared = {name: field.annotation for name, field in model.model_fields.items()}
+    if model is TaskList:
+        assert hints.pop("items") == list[TaskFields]
+        assert declared.pop("items") == list[Task]
+    assert list(hints.items()) == list(declared.items())

@@ -18,9 +18,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
@@ -161,3 +163,26 @@ class Task(BaseModel):
 class TaskList(BaseModel):
     items: list[Task]
     next_cursor: str | None
+
+
+# A page of a list as plain dicts of the same fields and types: validated and dumped by one
+# TypeAdapter, the JSON of a TaskList byte for byte, without building 20 models (research P26).
+# unit/test_schemas.py holds the fields, their order and their types to Task's and TaskList's.
+class TaskFields(TypedDict):
+    id: int
+    title: str
+    description: str | None
+    completed: bool
+    due_at: datetime | None
+    priority: Priority
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class TaskListFields(TypedDict):
+    items: list[TaskFields]
+    next_cursor: str | None
+
+
+TASK_LIST_JSON: TypeAdapter[TaskListFields] = TypeAdapter(TaskListFields)

@@ -283,7 +283,8 @@ def _probe_object(case: Case[Any], ownership: Ownership, target: Target, found: 
         ]
         if moved:
             verb = "removed" if after[-1].status_code == 404 else "changed"
-            found.add(ACCEPTED, f"{what}, and it {verb} the owner's object")
+            shown = ", ".join(f"GET {r.path}" for r in moved)
+            found.add(ACCEPTED, f"{what}, and it {verb} the owner's object (read back: {shown})")
             return  # the object is not the owner's any more: later probes would mislead
 
 

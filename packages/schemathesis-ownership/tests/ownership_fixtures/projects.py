@@ -1,8 +1,10 @@
 """Projects, their lists and the lists' items: three levels below one collection, each owned
 through its parent (`/projects/{project_id}/lists/{list_id}/items/{item_id}`), the project by
 the token's user. Nothing in a path names an owner; the spec is FastAPI's. An item's `sku` has a
-pattern, which FastAPI checks before any route code runs (before the owner check), and each
-write bumps the object's `revision`. Correct unless built with one of `FLAWS`."""
+pattern, which FastAPI checks before any route code runs (before the owner check). A project and
+a list carry a `revision` that each write bumps; an item carries none: a write to an item bumps
+its list's (the list is the aggregate), so only its parent shows that an item was rewritten with
+the same values. Correct unless built with one of `FLAWS`."""
 
 import itertools
 import time
@@ -81,7 +83,6 @@ class ItemPatch(BaseModel):
 
 class Item(ItemIn):
     id: int
-    revision: int
 
 
 def create_app(flaw: str | None = None) -> FastAPI:
@@ -218,9 +219,9 @@ def create_app(flaw: str | None = None) -> FastAPI:
         responses=LINKS_ITEM,
     )
     async def create_item(project_id: int, list_id: int, body: ItemIn, user: User) -> Item:
-        list_of(project_id, list_id, user)
+        list_of(project_id, list_id, user)["revision"] += 1
         key = next(ids)
-        items[key] = {"list": list_id, "revision": 1, **body.model_dump()}
+        items[key] = {"list": list_id, **body.model_dump()}
         return shown(Item, key, items[key])
 
     @app.get("/projects/{project_id}/lists/{list_id}/items/{item_id}", operation_id="readItem")
@@ -232,7 +233,8 @@ def create_app(flaw: str | None = None) -> FastAPI:
         project_id: int, list_id: int, item_id: int, body: ItemIn, user: User
     ) -> Item:
         row = item_of(project_id, list_id, item_id, user, write=True)
-        row.update(body.model_dump(), revision=row["revision"] + 1)
+        row.update(body.model_dump())
+        lists[list_id]["revision"] += 1
         return shown(Item, item_id, row)
 
     @app.patch("/projects/{project_id}/lists/{list_id}/items/{item_id}", operation_id="updateItem")
@@ -240,12 +242,14 @@ def create_app(flaw: str | None = None) -> FastAPI:
         project_id: int, list_id: int, item_id: int, body: ItemPatch, user: User
     ) -> Item:
         row = item_of(project_id, list_id, item_id, user, write=True)
-        row.update(body.model_dump(exclude_none=True), revision=row["revision"] + 1)
+        row.update(body.model_dump(exclude_none=True))
+        lists[list_id]["revision"] += 1
         return shown(Item, item_id, row)
 
     @app.delete("/projects/{project_id}/lists/{list_id}/items/{item_id}", status_code=204)
     async def delete_item(project_id: int, list_id: int, item_id: int, user: User) -> None:
         item_of(project_id, list_id, item_id, user)
         del items[item_id]
+        lists[list_id]["revision"] += 1
 
     return app

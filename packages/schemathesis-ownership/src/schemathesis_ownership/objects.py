@@ -3,7 +3,8 @@ or listed (`GET /orders`) where no path names an owner is theirs, so another use
 PATCH and DELETE of it by its id (`/orders/{id}`) must fail and change nothing, read back as
 the owner. No declaration is needed: the item operations are found by their path, the id in
 the created or listed object by the parameter's name (`{title}` -> `title`, `{order_id}` ->
-`id`), else in the `Location` header."""
+`id`), else in the `Location` header. Objects below it are probed too, at any depth, each
+level's ids from the owner's listing of it; the owner reads back every object above one first."""
 
 from __future__ import annotations
 

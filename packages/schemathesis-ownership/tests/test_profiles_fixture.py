@@ -15,6 +15,10 @@ CAUGHT = {
         "in the body",
         "and the owner's data changed: ['GET /profile']",
     ),
+    profiles.WRITE_BEHIND_VALIDATION: (
+        "got 200 on PUT /profile naming",
+        "and the owner's data changed: ['GET /profile']",
+    ),
     profiles.QUERY_NAMES_WHO_IS_READ: (
         "on GET /profiles naming",
         "in the query",

@@ -1,5 +1,6 @@
 """Profiles whose owner is named in the body (`PUT /profile {"username": …}`) or the query
-(`GET /profiles?username=…`), with HS256 JWTs. Correct unless built with one of `FLAWS`."""
+(`GET /profiles?username=…`), with HS256 JWTs. A profile counts its writes (`writes`), so a
+rewrite with the same values shows. Correct unless built with one of `FLAWS`."""
 
 import time
 from typing import Any
@@ -15,7 +16,11 @@ USERNAME = r"^[a-z]{3,12}$"
 
 BODY_NAMES_WHO_IS_WRITTEN = "PUT /profile writes the profile its body names"
 QUERY_NAMES_WHO_IS_READ = "GET /profiles answers the profile its query names"
-FLAWS = (BODY_NAMES_WHO_IS_WRITTEN, QUERY_NAMES_WHO_IS_READ)
+WRITE_BEHIND_VALIDATION = (
+    "PUT /profile checks first that a bio starts with a capital (a rule the spec does not state), "
+    "then writes the profile its body names"
+)
+FLAWS = (BODY_NAMES_WHO_IS_WRITTEN, QUERY_NAMES_WHO_IS_READ, WRITE_BEHIND_VALIDATION)
 
 SPEC: dict[str, Any] = yaml.safe_load(
     """
@@ -101,7 +106,7 @@ class ProfileWrite(BaseModel):
 
 def create_app(flaw: str | None = None) -> FastAPI:
     assert flaw is None or flaw in FLAWS, flaw
-    profiles: dict[str, dict[str, str]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
     app = FastAPI(title="profiles")
     app.openapi = lambda: SPEC  # type: ignore[method-assign]
     app.state.reset = profiles.clear
@@ -120,24 +125,28 @@ def create_app(flaw: str | None = None) -> FastAPI:
         request.state.user = claims["sub"]
         return await call_next(request)
 
-    def profile(username: str) -> dict[str, str]:
-        default = {"username": username, "bio": "", "email": f"{username}@example.com"}
+    def profile(username: str) -> dict[str, Any]:
+        default = {"username": username, "bio": "", "email": f"{username}@example.com", "writes": 0}
         return profiles.setdefault(username, default)
 
     @app.get("/profile")
-    def get_profile(request: Request) -> dict[str, str]:
+    def get_profile(request: Request) -> dict[str, Any]:
         return profile(request.state.user)
 
     @app.put("/profile")
-    def put_profile(request: Request, body: ProfileWrite) -> dict[str, str]:
-        if body.username != request.state.user and flaw != BODY_NAMES_WHO_IS_WRITTEN:
+    def put_profile(request: Request, body: ProfileWrite) -> dict[str, Any]:
+        if flaw == WRITE_BEHIND_VALIDATION and body.bio[:1].islower():
+            raise HTTPException(422, "a bio starts with a capital")
+        trusts_body = flaw in (BODY_NAMES_WHO_IS_WRITTEN, WRITE_BEHIND_VALIDATION)
+        if body.username != request.state.user and not trusts_body:
             raise HTTPException(403, "not your profile")
         written = profile(body.username)
         written["bio"] = body.bio
+        written["writes"] += 1
         return written
 
     @app.get("/profiles")
-    def find_profile(request: Request, username: str = Query(pattern=USERNAME)) -> dict[str, str]:
+    def find_profile(request: Request, username: str = Query(pattern=USERNAME)) -> dict[str, Any]:
         if username != request.state.user and flaw != QUERY_NAMES_WHO_IS_READ:
             raise HTTPException(403, "not your profile")
         return profile(username)

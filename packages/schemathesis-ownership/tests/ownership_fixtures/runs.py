@@ -21,7 +21,7 @@ from schemathesis.schemas import BaseSchema
 
 import schemathesis_ownership as ownership
 
-from . import notes, profiles, shop
+from . import notes, profiles, projects, shop
 from .lists import app as lists
 
 OURS = ("unauthenticated_replays", "cross_user_isolation", "token_owned_isolation")
@@ -173,6 +173,11 @@ def _lists(flaw: str | None) -> tuple[Mapping[str, Any], Any, ownership.Ownershi
     return lists.SPEC, lists.create_app(flaw), binding
 
 
+def _projects(flaw: str | None) -> tuple[Mapping[str, Any], Any, ownership.Ownership]:
+    app = projects.create_app(flaw)
+    return app.openapi(), app, ownership.Ownership(mint=projects.mint, caller="alice")
+
+
 def _profiles(flaw: str | None) -> tuple[Mapping[str, Any], Any, ownership.Ownership]:
     binding = ownership.Ownership(mint=profiles.mint, caller="alice")
     return profiles.SPEC, profiles.create_app(flaw), binding
@@ -189,6 +194,7 @@ FIXTURES = {
         each=True,
     ),
     "shop": Fixture("shop", (None,), shop.FLAWS, _shop, ("alice", "mallory")),
+    "projects": Fixture("projects", (None,), projects.FLAWS, _projects, ("alice", "mallory")),
     "notes": Fixture("notes", notes.CORRECT, notes.FLAWS, _notes, notes.USERS[:2]),
     "lists": Fixture(
         "lists",

@@ -27,10 +27,12 @@ from sqlalchemy import (
     String,
     Table,
     Update,
+    any_,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
     not_,
     or_,
     select,
@@ -38,6 +40,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -336,11 +339,24 @@ class ListShape(NamedTuple):
     undated: bool = False
     # SQLite, a search in number order: the texts are read from their index (migration 0005).
     texts_index: bool = False
+    # PostgreSQL, a search whose matches `task_numbers_matching` found (migration 0006): those
+    # tasks read by number, in place of the LIKE.
+    found: bool = False
 
 
-def _sort_key(sort: Sort) -> Any:
-    column = TASKS.c[sort.field]
+def _sort_key(sort: Sort, columns: Any = TASKS.c) -> Any:
+    column = columns[sort.field]
     return code_point_order(column) if sort.field == "title" else column
+
+
+def _order(shape: ListShape, columns: Any = TASKS.c, number: Any = TASKS.c.number) -> list[Any]:
+    sort = shape.sort
+    order: list[Any] = []
+    if sort.field != "created_at" and not shape.undated:
+        key = _sort_key(sort, columns)
+        order.append(key.desc() if sort.descending else key.asc())
+    order.append(number.desc() if sort.descending else number.asc())
+    return order
 
 
 def _after(shape: ListShape) -> Any:
@@ -371,7 +387,7 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
         conditions.append(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
     if shape.by_priority:
         conditions.append(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
-    if shape.search:
+    if shape.search and not shape.found:
         # `p_like` is lower-cased and escaped by listing.like_pattern.
         pattern = bindparam("p_like", type_=String)
         conditions.append(
@@ -385,12 +401,20 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     sort = shape.sort
     if sort.field == "due_at":
         conditions.append(TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None))
-    order: list[Any] = []
-    if sort.field != "created_at" and not shape.undated:
-        key = _sort_key(sort)
-        order.append(key.desc() if sort.descending else key.asc())
-    order.append(TASKS.c.number.desc() if sort.descending else TASKS.c.number.asc())
     limit: Any = bindparam("p_limit")
+    if shape.found:
+        # The found tasks by number, in a subquery that OFFSET 0 keeps apart: planned without the
+        # page's ORDER BY and LIMIT, it reads those tasks alone (not the owner's whole range in
+        # the sort's order, testing each against the list), then the few are sorted.
+        found = bindparam("p_numbers", type_=ARRAY(BigInteger))
+        matched = (
+            select(*COLUMNS)
+            .where(*conditions, TASKS.c.number == any_(found))
+            .offset(literal_column("0"))
+            .subquery("matched")
+        )
+        return select(*matched.c).order_by(*_order(shape, matched.c, matched.c.id)).limit(limit)
+    order = _order(shape)
     if not shape.texts_index:
         return select(*COLUMNS).where(*conditions).order_by(*order).limit(limit)
     # The page's numbers first, from the index that holds the texts (SQLite chooses an index
@@ -403,6 +427,25 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
 @cache
 def list_statement(shape: ListShape) -> DriverStatement:
     return DriverStatement(_list_statement(shape))
+
+
+# At most this many matches are read by number (migration 0006's function); above it the matches
+# are frequent, and the LIKE against the owner's tasks in the sort's order fills a page early.
+SEARCH_FOUND_MAX = 100
+_MATCHING = DriverStatement(
+    select(
+        func.task_numbers_matching(
+            bindparam("p_like", type_=String), bindparam("p_cap", type_=Integer)
+        )
+    )
+)
+
+
+def _matching(connection: Connection, like: str) -> list[int] | None:
+    """The numbers of the bound owner's tasks that `like` matches, or None if there are more than
+    SEARCH_FOUND_MAX (research L3)."""
+    rows = _MATCHING.rows(connection, {"p_like": like, "p_cap": SEARCH_FOUND_MAX + 1})
+    return None if len(rows) > SEARCH_FOUND_MAX else [row[0] for row in rows]
 
 
 _GET = DriverStatement(select(*COLUMNS).where(*_owned_task()))
@@ -603,6 +646,11 @@ def _list_rows(
             and connection.dialect.name == "sqlite"
         ),
     )
+    if query.like is not None and connection.dialect.name == "postgresql":
+        found = _matching(connection, query.like)
+        if found is not None:
+            shape = shape._replace(found=True)
+            params["p_numbers"] = found
     after = query.after
     if after is not None:
         shape = shape._replace(after="key")

@@ -172,10 +172,8 @@ class Tasks:
             return TaskList(items=items, next_cursor=next_cursor)
 
         # One statement, so one exchange on PostgreSQL; a `due_at` sort may read the undated
-        # tasks in a second range scan (store.list_tasks), and a search on PostgreSQL finds its
-        # matches first (store._matching): those keep a transaction of their own.
-        single = order.field != "due_at" and query.like is None
-        return await self._database.run(owner_id, work, single=single)
+        # tasks in a second range scan (store.list_tasks), so it keeps a transaction of its own.
+        return await self._database.run(owner_id, work, single=order.field != "due_at")
 
     async def get_task(self, owner_id: str, task_id: int) -> Task:
         # If-None-Match is judged by the route on the task read here: reading is all it needs.

@@ -128,7 +128,7 @@ def postgres_cpus() -> str:
 
 
 @contextlib.contextmanager
-def _terminated_as_exit() -> Iterator[None]:
+def terminated_as_exit() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C does, so the `finally` that drops the databases runs."""
 
     def _exit(signum: int, _: object) -> None:
@@ -159,7 +159,7 @@ def run() -> dict[str, Any]:
         "loadavg_start": os.getloadavg()[0],
     }
     store = PostgresStore(ADMIN_URL)
-    with _terminated_as_exit():
+    with terminated_as_exit():
         try:
             print(f"postgresql: {results['version']} at {results['server']}")
             print("postgresql load: seeding")

@@ -66,7 +66,7 @@ def _growth(scaling: list[dict[str, Any]]) -> float:
     )
 
 
-def _scaling(scaling: list[dict[str, Any]]) -> list[str]:
+def scaling_lines(scaling: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| rows in table | user's tasks | first page p50 ms | p99 | deep page p50 ms | p99 "
         "| `sort=-due_at` p50 ms | `sort=title` p50 ms | `q` p50 ms |",
@@ -105,6 +105,7 @@ def _sorted_and_searched(scaling: list[dict[str, Any]]) -> list[str]:
     ratios = ", ".join(
         f"{name} ×{top[key] / base['first_p50_ms']:.2f}"
         for name, key in (
+            ("`sort=-due_at`", "by_due_p50_ms"),
             ("`sort=title`", "by_title_p50_ms"),
             ("`q`", "search_p50_ms"),
             ("its own default list", "first_p50_ms"),
@@ -284,6 +285,8 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "make bench                  # full run (about 17 min), rewrites this file",
         "BENCH_QUICK=1 make bench    # the same steps, shorter (about 7 min)",
         "PYTHONPATH=bench:backend/tests .venv/bin/python bench/pg.py   # §6 alone, prints JSON",
+        "PYTHONPATH=bench:backend/tests .venv/bin/python bench/scaling.py [sqlite|postgresql]"
+        "   # §4 and §6's scaling alone: tables and ratio lines",
         "```",
         "",
         "The server is `bench/server.py`: the product's `create_app` under uvicorn, configured as",
@@ -380,7 +383,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "## 4. Scaling with data (list latency, in process)",
         "",
     ]
-    lines += _scaling(results["scaling"])
+    lines += scaling_lines(results["scaling"])
     lines += ["", "## 5. Before and after each optimisation", ""]
     lines.append("Variants measured in this run (same data, same harness, 100 connections):")
     lines += [
@@ -546,6 +549,6 @@ def postgresql_section(pg: dict[str, Any] | None) -> list[str]:
         "",
         "### Scaling with data (list latency, in process, as the application role)",
         "",
-        *_scaling(pg["scaling"]),
+        *scaling_lines(pg["scaling"]),
     ]
     return lines

@@ -1,9 +1,16 @@
-"""List latency against table size: it must stay flat (an index range scan), not grow with rows."""
+"""List latency against table size: it must stay flat (an index range scan), not grow with rows.
+
+Alone (the section of `make bench`, then of §6): `PYTHONPATH=bench:backend/tests
+.venv/bin/python bench/scaling.py [sqlite|postgresql]` prints each table's figures and the
+ratio lines of docs/benchmarks.md; with no argument, both databases (PostgreSQL at BENCH_PG_URL,
+skipped when nothing answers there). BENCH_QUICK=1 takes fewer rounds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,3 +129,32 @@ def run(store: Store = SQLITE) -> list[dict[str, Any]]:
             f"q {row['search_p50_ms']:.2f} ms"
         )
     return rows
+
+
+def main(databases: list[str]) -> None:
+    import pg
+    import report
+
+    for database in databases or ["sqlite", "postgresql"]:
+        if database == "sqlite":
+            print("sqlite scaling with data")
+            rows = run()
+        else:
+            server, version = pg.server_version(pg.ADMIN_URL)
+            if version is None:
+                print(f"postgresql: skipped, nothing answered at {server} (BENCH_PG_URL)")
+                continue
+            print(f"postgresql scaling with data: {version} at {server}")
+            store = pg.PostgresStore(pg.ADMIN_URL)
+            with pg.terminated_as_exit():
+                try:
+                    rows = run(store)
+                finally:
+                    store.drop_all()
+        print("\n".join(report.scaling_lines(rows)))
+
+
+if __name__ == "__main__":
+    if not set(sys.argv[1:]) <= {"sqlite", "postgresql"}:
+        sys.exit("usage: bench/scaling.py [sqlite|postgresql]...")
+    main(sys.argv[1:])

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
+import pg_databases
 from api_fixtures import User, asgi_client, create_task, running_app, settings_with
 from todo_api.db import make_engine, transaction
 from todo_api.settings import Settings
@@ -201,6 +202,22 @@ async def test_search_wildcards_stand_for_themselves(
     assert sorted(t["title"] for t in found) == sorted(expected)
 
 
+async def test_a_search_with_more_matches_than_are_read_by_number_pages_as_the_reference(
+    api: httpx.AsyncClient, settings: Settings, alice: User
+) -> None:
+    """Above SEARCH_FOUND_MAX matches, PostgreSQL's search goes back to the LIKE in the sort's
+    order (tasks/store.py): the same pages either way."""
+    rng = random.Random(5)  # noqa: S311 (reproducible test data)
+    _insert(settings, _random_rows(rng, alice.id, 3 * store.SEARCH_FOUND_MAX))
+    everything = await _walk(api, alice, {"limit": 100})
+    for q in ("a", "a b"):
+        kept = [t for t in everything if _matches(t, "q", q)]
+        assert (len(kept) > store.SEARCH_FOUND_MAX) is (q == "a")
+        for sort in ("-created_at", "title", "due_at"):
+            walked = await _walk(api, alice, {"q": q, "sort": sort, "limit": 40})
+            assert [t["id"] for t in walked] == _reference(kept, sort), (q, sort)
+
+
 async def test_search_is_case_insensitive_in_title_and_description(
     api: httpx.AsyncClient, alice: User
 ) -> None:
@@ -313,3 +330,72 @@ def test_a_title_page_and_a_search_page_read_their_indexes(settings: Settings) -
         assert "TEMP B-TREE" not in plan
     if engine.dialect.name == "sqlite":
         assert "COVERING INDEX ix_tasks_owner_id_number_texts" in by_text
+
+
+def test_a_search_on_postgresql_finds_its_matches_through_the_trigram_index(
+    postgres: pg_databases.Database,
+) -> None:
+    """Under Row-Level Security no index can answer the LIKE (it is not LEAKPROOF, so it waits
+    for the policy); the search function, reading as the schema owner, goes through the trigram
+    index, and the page then reads the tasks found by their numbers (research L3)."""
+    admin = postgres.admin_engine()
+    plans: list[str] = []
+    try:
+        with admin.begin() as connection:
+            connection.execute(
+                text(
+                    # One task in ten is alice's, spread over the table as in a shared one.
+                    "INSERT INTO tasks (owner_id, number, title, completed, created_at, "
+                    "updated_at) SELECT CASE WHEN g % 10 = 0 THEN 'alice' ELSE 'u' || g % 100 "
+                    "END, g, 'task ' || g, false, now(), now() FROM generate_series(1, 30000) g"
+                )
+            )
+            connection.execute(text("ANALYZE tasks"))
+        with admin.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+            for statement in (
+                "LOAD 'auto_explain'",
+                "SET auto_explain.log_min_duration = 0",
+                "SET auto_explain.log_nested_statements = on",
+                "SET auto_explain.log_level = notice",
+                "SET client_min_messages = notice",
+                # A small table: without this a sequential scan is cheaper than any index.
+                "SET enable_seqscan = off",
+                "SELECT set_config('app.user_id', 'alice', false)",
+            ):
+                connection.execute(text(statement))
+            found = connection.execute(text("SELECT task_numbers_matching('%task 12340%', 101)"))
+            assert list(found.scalars()) == [12340]
+    finally:
+        admin.dispose()
+    inner = next(plan for plan in plans if "FROM tasks WHERE owner_id" in plan)
+    assert "ix_tasks_owner_id_texts_trgm" in inner, inner
+    # The pattern itself is looked up in the index, not tested on each of the owner's rows.
+    assert any("Index Cond" in line and "~~" in line for line in inner.splitlines()), inner
+
+    engine = make_engine(postgres.app_url)
+    try:
+        with transaction(engine, "alice") as connection:
+            shape = store.ListShape(Sort.named("-created_at"), "none", search=True, found=True)
+            statement = store.list_statement(shape).rendered(connection.dialect)
+            params = {store._OWNER: "alice", "p_limit": 21, "p_like": "%task 1234%"}
+            params |= {"p_cap": store.SEARCH_FOUND_MAX + 1, "p_found_max": store.SEARCH_FOUND_MAX}
+            page = connection.exec_driver_sql(
+                "EXPLAIN (ANALYZE, COSTS OFF) " + statement.sql, statement.values(params)
+            ).all()
+    finally:
+        engine.dispose()
+    plan = "\n".join(str(row[0]) for row in page)
+    # The found tasks (`task 1234`, `task 12340`…) are looked up by number, not filtered from
+    # the owner's range in order; the LIKE's branch does not run.
+    ran: dict[str, bool] = {}
+    node = ""
+    for line in plan.splitlines():
+        if "Scan" in line:
+            node = line
+        for condition in ("number = ANY", "~~"):
+            if condition in line and ("Cond" in line or "Filter" in line):
+                ran[condition] = "never executed" not in node
+    assert ran == {"number = ANY": True, "~~": False}, plan

@@ -275,3 +275,28 @@ async def test_values_bound_on_the_client_arrive_as_values(
     assert answer.status_code == 200
     assert (answer.json()["title"], answer.json()["description"]) == (hostile, "\\x00 ''")
     assert [task["title"] for task in await all_tasks(pg_client, alice)] == [hostile]
+
+
+def test_the_search_function_finds_the_bound_users_tasks_only(
+    engine: Engine, seeded: dict[str, int]
+) -> None:
+    """It reads as the schema owner, past the policy (migration 0006): its own owner condition
+    keeps users apart, bound to nobody it finds nothing, and only readers of tasks may call it."""
+
+    def found(session: Connection, pattern: str) -> list[int]:
+        search = text("SELECT task_numbers_matching(:pattern, 101)")
+        return sorted(session.execute(search, {"pattern": pattern}).scalars())
+
+    with app_session(engine, "alice") as session:
+        assert found(session, "%alice%") == [1, 2]
+        assert found(session, "%bob%") == []
+    with app_session(engine, "bob") as session:
+        assert found(session, "%") == [1]
+        assert found(session, "%alice%") == []
+    with app_session(engine, None) as session:
+        assert found(session, "%") == []
+        public = text(
+            "SELECT has_function_privilege('public', 'task_numbers_matching(text, integer)', "
+            "'EXECUTE')"
+        )
+        assert session.execute(public).scalar_one() is False

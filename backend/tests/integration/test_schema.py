@@ -3,6 +3,7 @@ checks."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy.pool import NullPool
 import pg_databases
 from api_fixtures import DATABASES, SECRET, as_owner, database_at
 from live_server import CLI, child_env, free_port
-from todo_api.db import Base, DatabaseNotReady, make_engine
+from todo_api.db import Base, DatabaseNotReady, make_engine, transaction
 from todo_api.db.lifecycle import current_revision, head, prepare_database, roles_sql, upgrade
 from todo_api.tasks import store
 from todo_api.tasks.listing import Sort
@@ -36,8 +37,9 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
 
 
 def _on_postgresql(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
-    # The index of q's texts serves SQLite only (migration 0005): PostgreSQL has none.
-    return name != "ix_tasks_owner_id_number_texts"
+    # The index of q's texts serves SQLite only (migration 0005): PostgreSQL has none. Its
+    # trigram index (0006) exists only where the extensions do: test_lists.py reads its plan.
+    return name not in ("ix_tasks_owner_id_number_texts", "ix_tasks_owner_id_texts_trgm")
 
 
 def test_migrations_build_exactly_the_models(migrated: Engine) -> None:
@@ -401,3 +403,34 @@ def test_task_counters_are_walled_by_row_level_security(
             assert unbound == 0
     finally:
         engine.dispose()
+
+
+def test_without_the_trigram_extensions_migration_0006_says_so_and_search_still_answers(
+    postgres: pg_databases.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The extensions need an administrator: where they are missing, the migration builds no
+    index, logs it, and `q` reads the owner's tasks as before (research L3)."""
+    fresh = pg_databases.cluster().create_database("noext", migrate=False)
+    admin = fresh.admin_engine()
+    with admin.begin() as connection:
+        connection.execute(text("DROP EXTENSION btree_gin"))
+    owner = create_engine(fresh.owner_url, poolclass=NullPool)
+    with caplog.at_level(logging.WARNING, logger="todo_api.db"):
+        upgrade(owner)
+    owner.dispose()
+    assert any("no trigram index for q" in r.getMessage() for r in caplog.records)
+    with admin.connect() as connection:
+        index = connection.execute(text("SELECT to_regclass('ix_tasks_owner_id_texts_trgm')"))
+        assert index.scalar_one() is None
+    admin.dispose()
+    engine = make_engine(fresh.app_url)
+    try:
+        with transaction(engine, "alice") as connection:
+            store.create_task(
+                connection, owner_id="alice", title="Buy milk", description=None, completed=False
+            )
+            query = store.ListQuery(Sort.named("-created_at"), like="%milk%")
+            found = store.list_tasks(connection, owner_id="alice", query=query, limit=10)
+    finally:
+        engine.dispose()
+    assert [task.title for task in found] == ["Buy milk"]

@@ -194,7 +194,8 @@ def roles_sql(owner: str, app: str, database: str, *, create_roles: bool = True)
     """The SQL an administrator runs once, connected to the app's database, to set up the roles.
 
     The owner runs migrations and owns the table; the app may only read and write rows, and the
-    default privileges extend that to every table a later migration creates.
+    default privileges extend that to every table a later migration creates, and to the search
+    function. The extensions give `q` its trigram index (migration 0006, research L3).
     """
     for name in (owner, app):
         if not _ROLE_NAME.fullmatch(name):
@@ -215,5 +216,9 @@ def roles_sql(owner: str, app: str, database: str, *, create_roles: bool = True)
         f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
         f'GRANT {rights} ON TABLES TO "{app}"',
         f'GRANT {rights} ON ALL TABLES IN SCHEMA public TO "{app}"',
+        # `q`'s search function (migration 0006), and the extensions of its trigram index.
+        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+        f'GRANT EXECUTE ON FUNCTIONS TO "{app}"',
+        *(f"CREATE EXTENSION IF NOT EXISTS {name}" for name in ("pg_trgm", "btree_gin")),
     ]
     return "".join(f"{statement};\n" for statement in statements)

@@ -27,17 +27,22 @@ from sqlalchemy import (
     String,
     Table,
     Update,
+    any_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
+    literal_column,
     not_,
     or_,
     select,
     text,
     tuple_,
+    union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -336,11 +341,24 @@ class ListShape(NamedTuple):
     undated: bool = False
     # SQLite, a search in number order: the texts are read from their index (migration 0005).
     texts_index: bool = False
+    # PostgreSQL, a search: `task_numbers_matching` finds the matches (migration 0006), those
+    # tasks are read by number, or with too many the LIKE stays (`_found_or_like`).
+    found: bool = False
 
 
-def _sort_key(sort: Sort) -> Any:
-    column = TASKS.c[sort.field]
+def _sort_key(sort: Sort, columns: Any = TASKS.c) -> Any:
+    column = columns[sort.field]
     return code_point_order(column) if sort.field == "title" else column
+
+
+def _order(shape: ListShape, columns: Any = TASKS.c, number: Any = TASKS.c.number) -> list[Any]:
+    sort = shape.sort
+    order: list[Any] = []
+    if sort.field != "created_at" and not shape.undated:
+        key = _sort_key(sort, columns)
+        order.append(key.desc() if sort.descending else key.asc())
+    order.append(number.desc() if sort.descending else number.asc())
+    return order
 
 
 def _after(shape: ListShape) -> Any:
@@ -371,26 +389,25 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
         conditions.append(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
     if shape.by_priority:
         conditions.append(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
+    like: Any = None
     if shape.search:
         # `p_like` is lower-cased and escaped by listing.like_pattern.
         pattern = bindparam("p_like", type_=String)
-        conditions.append(
-            or_(
-                case_folded(TASKS.c.title).like(pattern, escape="\\"),
-                case_folded(TASKS.c.description).like(pattern, escape="\\"),
-            )
+        like = or_(
+            case_folded(TASKS.c.title).like(pattern, escape="\\"),
+            case_folded(TASKS.c.description).like(pattern, escape="\\"),
         )
+        if not shape.found:
+            conditions.append(like)
     if shape.after != "none":
         conditions.append(_after(shape))
     sort = shape.sort
     if sort.field == "due_at":
         conditions.append(TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None))
-    order: list[Any] = []
-    if sort.field != "created_at" and not shape.undated:
-        key = _sort_key(sort)
-        order.append(key.desc() if sort.descending else key.asc())
-    order.append(TASKS.c.number.desc() if sort.descending else TASKS.c.number.asc())
     limit: Any = bindparam("p_limit")
+    if shape.found:
+        return _found_or_like(shape, conditions, like, limit)
+    order = _order(shape)
     if not shape.texts_index:
         return select(*COLUMNS).where(*conditions).order_by(*order).limit(limit)
     # The page's numbers first, from the index that holds the texts (SQLite chooses an index
@@ -400,9 +417,43 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     return select(*COLUMNS).where(owner, TASKS.c.number.in_(numbers)).order_by(*order)
 
 
+def _found_or_like(
+    shape: ListShape, conditions: list[Any], like: Any, limit: Any
+) -> Select[*tuple[Any, ...]]:
+    """PostgreSQL's search, in one statement (one exchange): migration 0006's function finds the
+    bound owner's matches (through the trigram index where it exists) and, up to
+    SEARCH_FOUND_MAX of them, the page reads those tasks by number; with more, the matches are
+    frequent and the LIKE against the owner's tasks in the sort's order fills a page early.
+    Only one branch runs: the count is a one-time condition (research L3)."""
+    matching = func.task_numbers_matching(
+        bindparam("p_like", type_=String), bindparam("p_cap", type_=Integer)
+    )
+    found = select(func.array(select(matching).scalar_subquery()).label("numbers")).cte("found")
+    numbers = cast(select(found.c.numbers).scalar_subquery(), ARRAY(BigInteger))
+    few = func.cardinality(numbers) <= bindparam("p_found_max", type_=Integer)
+    # The found tasks in a subquery that OFFSET 0 keeps apart: planned without the page's ORDER
+    # BY and LIMIT, it reads those tasks alone (not the owner's whole range in the sort's order,
+    # testing each against the list), then the few are sorted.
+    matched = (
+        select(*COLUMNS)
+        .where(*conditions, TASKS.c.number == any_(numbers), few)
+        .offset(literal_column("0"))
+        .subquery("matched")
+    )
+    by_number = select(*matched.c).order_by(*_order(shape, matched.c, matched.c.id)).limit(limit)
+    by_like = select(*COLUMNS).where(*conditions, like, not_(few)).order_by(*_order(shape))
+    page = union_all(by_number, by_like.limit(limit)).subquery("page")
+    return select(*page.c).order_by(*_order(shape, page.c, page.c.id)).limit(limit)
+
+
 @cache
 def list_statement(shape: ListShape) -> DriverStatement:
     return DriverStatement(_list_statement(shape))
+
+
+# At most this many matches are read by number (migration 0006's function); above it the matches
+# are frequent, and the LIKE against the owner's tasks in the sort's order fills a page early.
+SEARCH_FOUND_MAX = 100
 
 
 _GET = DriverStatement(select(*COLUMNS).where(*_owned_task()))
@@ -603,6 +654,9 @@ def _list_rows(
             and connection.dialect.name == "sqlite"
         ),
     )
+    if query.like is not None and connection.dialect.name == "postgresql":
+        shape = shape._replace(found=True)
+        params |= {"p_cap": SEARCH_FOUND_MAX + 1, "p_found_max": SEARCH_FOUND_MAX}
     after = query.after
     if after is not None:
         shape = shape._replace(after="key")

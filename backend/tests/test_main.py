@@ -13,7 +13,7 @@ import yaml
 from fastapi import FastAPI
 from sqlalchemy import create_engine
 
-from api_fixtures import User, make_settings
+from fixtures.api import User, make_settings
 from todo_api.db import Database
 from todo_api.main import GC_THRESHOLDS, create_app
 from todo_api.spec import spec_path

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from fake_issuer import new_key, public_jwk
+from fixtures.fake_issuer import new_key, public_jwk
 from todo_api import auth
 from todo_api.auth.keys import JwksCache
 from todo_api.metrics import (
@@ -24,6 +24,8 @@ from todo_api.metrics import (
 )
 from todo_api.settings import ConfigError, load_settings
 from todo_api.spec import load_spec
+
+pytestmark = pytest.mark.unit
 
 AUTH = Path(auth.__file__).parent
 _RAISED = re.compile(r'(?:AuthError|InvalidToken|super\(\)\.__init__)\(\s*"([^"]+)"')

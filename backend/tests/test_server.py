@@ -1,6 +1,6 @@
 """server.py without sockets: the uvicorn configuration `todo-api serve` runs, from Settings, and
-the bounds of the settings behind it (the behaviour itself: integration/test_hostile_clients.py
-and integration/test_shutdown.py)."""
+the bounds of the settings behind it (the behaviour itself: security/test_hostile_clients.py
+and operations/test_shutdown.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from todo_api.server import (
     make_server,
 )
 from todo_api.settings import ConfigError, load_settings
+
+pytestmark = pytest.mark.unit
 
 GOOD = "a-perfectly-good-development-secret-0123456789"
 

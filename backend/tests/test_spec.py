@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import User, asgi_client, running_app
-from live_server import running_server
+from fixtures.api import User, asgi_client, running_app
+from fixtures.live_server import running_server
 from todo_api.settings import Settings
 from todo_api.spec import load_spec, spec_text, with_example_user
 

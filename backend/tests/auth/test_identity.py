@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api_fixtures import SECRET, mint
+from fixtures.api import SECRET, mint
 from todo_api.auth.identity import Identity, current_user, path_owner
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.auth.tokens import Claims, TokenVerifier, VerifierConfig
 from todo_api.errors import Forbidden, InvalidToken
 from todo_api.scope import IDENTITY_KEY
+
+pytestmark = pytest.mark.unit
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 

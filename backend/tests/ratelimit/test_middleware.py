@@ -17,14 +17,14 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from api_fixtures import User, asgi_client, make_settings, mint
-from limit_probes import (
+from fixtures.api import User, asgi_client, make_settings, mint
+from fixtures.limit_probes import (
     budget_findings,
     count_signature_checks,
     quota_findings,
     throttle_findings,
 )
-from live_server import free_port
+from fixtures.live_server import free_port
 from todo_api.main import create_app
 from todo_api.ratelimit.counters import MemoryCounters, RedisCounters
 from todo_api.ratelimit.limiter import Limiter
@@ -384,6 +384,6 @@ async def test_the_quota_holds_across_two_instances_on_postgresql(
 
 @pytest.fixture
 def pg_databases_settings(tmp_path: Path, postgres: Any) -> Settings:
-    from api_fixtures import postgres_settings
+    from fixtures.api import postgres_settings
 
     return postgres_settings(tmp_path, postgres)

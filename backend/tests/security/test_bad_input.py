@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import User, all_tasks, create_task
+from fixtures.api import User, all_tasks, create_task
 
 pytestmark = pytest.mark.anyio
 

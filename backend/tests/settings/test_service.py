@@ -14,6 +14,8 @@ import pytest
 
 from todo_api.settings import ConfigError, find_env_file, load_settings, project_root
 
+pytestmark = pytest.mark.unit
+
 GOOD = "a-perfectly-good-development-secret-0123456789"
 
 

@@ -16,8 +16,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-import pg_databases
-from api_fixtures import (
+from fixtures import pg_databases
+from fixtures.api import (
     DATABASES,
     User,
     all_tasks,
@@ -29,7 +29,8 @@ from api_fixtures import (
     postgres_settings,
     settings_with,
 )
-from spec_values import current_value, other_value, properties
+from fixtures.spec_values import current_value, other_value, properties
+from fixtures.write_probes import duplicate_create_findings
 from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
@@ -38,7 +39,6 @@ from todo_api.spec import load_spec
 from todo_api.state import app_state
 from todo_api.tasks import idempotency
 from todo_api.tasks.schemas import TaskCreate
-from write_probes import duplicate_create_findings
 
 pytestmark = pytest.mark.anyio
 
@@ -309,7 +309,7 @@ async def test_two_instances_in_one_process_make_one_task(
 async def test_two_servers_make_one_task_of_twenty_sends_and_let_one_writer_win(
     two_servers: list[str],
 ) -> None:
-    from write_probes import lost_update_findings
+    from fixtures.write_probes import lost_update_findings
 
     user = User("racer", mint("racer", ttl=600))
     async with (

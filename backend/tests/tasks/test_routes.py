@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import User, all_tasks, asgi_client, create_task, running_app, settings_with
+from fixtures.api import User, all_tasks, asgi_client, create_task, running_app, settings_with
 from todo_api.settings import Settings
 
 pytestmark = pytest.mark.anyio

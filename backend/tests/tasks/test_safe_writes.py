@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-import pg_databases
-from api_fixtures import (
+from fixtures import pg_databases
+from fixtures.api import (
     DATABASES,
     User,
     as_owner,
@@ -24,10 +24,10 @@ from api_fixtures import (
     postgres_settings,
     settings_with,
 )
+from fixtures.write_probes import lost_update_findings
 from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
 from todo_api.settings import Settings
-from write_probes import lost_update_findings
 
 pytestmark = pytest.mark.anyio
 

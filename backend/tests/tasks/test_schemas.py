@@ -9,6 +9,8 @@ from pydantic import ValidationError
 
 from todo_api.tasks.schemas import TaskCreate, TaskPatch, TaskReplace
 
+pytestmark = pytest.mark.unit
+
 
 def test_title_is_trimmed() -> None:
     assert TaskCreate.model_validate({"title": "\u3000 hi \n"}).title == "hi"

@@ -220,7 +220,7 @@ BREAKS = [
         "auth/middleware.py",
         "                if refusal is not None:\n",
         "                if False:\n",
-        (f"{TESTS}ratelimit/test_middleware.py", BITES),
+        (f"{TESTS}ratelimit/test_auth_failures.py", BITES),
     ),
     Break(
         "forwarded-for",
@@ -228,7 +228,7 @@ BREAKS = [
         "ratelimit/client.py",
         "    for hop in reversed(hops):\n",
         "    for hop in hops:\n",
-        (f"{TESTS}ratelimit/test_client.py", f"{TESTS}ratelimit/test_middleware.py", BITES),
+        (f"{TESTS}ratelimit/test_client.py", f"{TESTS}ratelimit/test_auth_failures.py", BITES),
     ),
     Break(
         "head-limit",
@@ -245,7 +245,7 @@ BREAKS = [
         "            if size > self.max_bytes:\n",
         "            if False:\n",
         (
-            f"{TESTS}security/test_bad_input.py",
+            f"{TESTS}middleware/test_body_limit.py",
             f"{TESTS}security/test_hostile_clients.py",
             f"{TESTS}test_cli.py",
             FUZZ,
@@ -265,7 +265,7 @@ BREAKS = [
         "settings/cors.py",
         'if origin == "*" or not origin.startswith(("http://", "https://")):',
         'if origin != "*" and not origin.startswith(("http://", "https://")):',
-        (f"{TESTS}settings/test_service.py", f"{TESTS}test_main.py", f"{TESTS}test_cli.py"),
+        (f"{TESTS}settings/test_cors.py", f"{TESTS}middleware/test_cors.py", f"{TESTS}test_cli.py"),
     ),
     Break(
         "cors-credentials",
@@ -273,7 +273,12 @@ BREAKS = [
         "main.py",
         "        allow_credentials=False,\n",
         "        allow_credentials=True,\n",
-        (f"{TESTS}test_main.py", f"{TESTS}security/test_response_headers.py", BITES, FUZZ),
+        (
+            f"{TESTS}middleware/test_cors.py",
+            f"{TESTS}security/test_response_headers.py",
+            BITES,
+            FUZZ,
+        ),
     ),
     Break(
         "problem-json",
@@ -282,7 +287,7 @@ BREAKS = [
         'PROBLEM_MEDIA_TYPE = "application/problem+json"',
         'PROBLEM_MEDIA_TYPE = "application/json"',
         (
-            f"{TESTS}test_main.py",
+            f"{TESTS}test_errors.py",
             f"{TESTS}security/test_bad_input.py",
             f"{TESTS}security/test_auth_matrix.py",
             BITES,
@@ -298,7 +303,7 @@ BREAKS = [
         '        "auth": dict(scope["headers"]).get(b"authorization", b"").decode(),\n',
         (
             f"{TESTS}test_logs.py",
-            f"{TESTS}test_main.py",
+            f"{TESTS}middleware/test_request_id.py",
             f"{TESTS}test_cli.py",
             f"{TESTS}operations/test_workers.py",
         ),

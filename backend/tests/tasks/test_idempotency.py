@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,11 @@ from sqlalchemy import Engine, text
 
 from fixtures import pg_databases
 from fixtures.api import (
-    DATABASES,
     User,
     all_tasks,
     as_owner,
     asgi_client,
     create_task,
-    database_at,
     mint,
     postgres_settings,
     settings_with,
@@ -323,13 +321,10 @@ async def test_two_servers_make_one_task_of_twenty_sends_and_let_one_writer_win(
 # --- Migration 0003 on the previous release's data -----------------------------------------
 
 
-@pytest.fixture(params=DATABASES)
-def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with database_at("0002", request.param, tmp_path) as engine:
-        yield engine
-
-
-def test_migration_0003_keeps_the_previous_releases_tasks(at_0002: Engine) -> None:
+def test_migration_0003_keeps_the_previous_releases_tasks(
+    previous_release: Callable[[str], Engine],
+) -> None:
+    at_0002 = previous_release("0002")
     insert = text(
         "INSERT INTO tasks (owner_id, title, completed, created_at, updated_at, version) "
         "VALUES ('alice', :title, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 4)"

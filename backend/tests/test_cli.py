@@ -1,4 +1,4 @@
-"""The real thing: `todo-api serve` under uvicorn on 127.0.0.1, as `make run` starts it."""
+"""cli.py, the real thing: `todo-api serve` under uvicorn on 127.0.0.1, as `make run` starts it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HTTP behaviour around the operations: errors in one shape, headers, CORS, logs, docs, probes."""
+"""main.py: what create_app assembles around the operations: the hardening headers, Server-Timing,
+the served contract and its docs pages, the collector tuned at start."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Label values of the metrics: bounded sets taken from the verifier and the contract."""
+"""metrics.py: the label values, bounded sets taken from the verifier and the contract."""
 
 import math
 import os

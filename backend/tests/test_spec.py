@@ -1,4 +1,5 @@
-"""The docs pages ask nothing of the internet: ReDoc's bundle is served without its CDN logo.
+"""spec.py: the served document, and docs pages that ask nothing of the internet: ReDoc's bundle
+is served without its CDN logo.
 
 The browser test (e2e/test_browser.py) records every request the pages make; this one pins the
 cause it found, without a browser.

@@ -1,4 +1,4 @@
-"""auth/identity.py and the header parsing of auth/middleware.py, without a database."""
+"""auth/identity.py without a database: the identity from the claims, current_user, path_owner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""db.py under faults: a database that goes away gives 503 problem+json and a not-ready probe,
+"""db/engine.py, faults: a database that goes away gives 503 problem+json and a not-ready probe,
 writes nothing, and the service recovers by itself; a missing database stops start-up cleanly.
 
 The database is taken away without touching the server: its backends are terminated and new

@@ -1,5 +1,5 @@
-"""Abuse limits through the real app: per-user budgets, the failed-auth throttle, shared counters
-in a real Redis, and the task quota under concurrency on both databases."""
+"""ratelimit/middleware.py through the real app: per-user budgets, shared counters in a real Redis,
+and the task quota under concurrency on both databases."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Every part of a request is as strict as its body: unknown or repeated query parameters, bodies
-that are not JSON or not wanted, HEAD, trailing slashes and `/` (routing.py, middleware/head.py).
+that are not JSON or not wanted, trailing slashes and `/` (routing.py; HEAD in
+middleware/test_head.py).
 
 Each test goes through both the planned path of the task routes and FastAPI's own handler where
 the two differ (tasks/planned.py).

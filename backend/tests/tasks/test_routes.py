@@ -1,4 +1,4 @@
-"""Task operations end to end: semantics, headers, pagination, concurrency."""
+"""tasks/routes.py: task operations end to end: semantics, headers, pagination, concurrency."""
 
 from __future__ import annotations
 

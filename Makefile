@@ -55,11 +55,13 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-unit: $(STAMP)  ## unit tests only
-	$(BIN)/pytest backend/tests/unit
+# Test modules mirror the code (backend/tests/<package>/test_<module>.py); unit and integration are
+# marks, not folders: a module of pure logic is marked `unit`.
+unit: $(STAMP)  ## unit tests only (marked `unit`)
+	$(BIN)/pytest -m unit backend/tests
 
 integration: $(STAMP)  ## integration tests (real app, real SQLite [+ PostgreSQL], real uvicorn)
-	$(BIN)/pytest backend/tests/integration
+	$(BIN)/pytest -m "not unit and not e2e and not interop" backend/tests
 
 contract: $(STAMP)  ## contract tests: spec quality and lint, parity, Schemathesis (in-process and CLI)
 	$(BIN)/pytest contract_tests
@@ -87,7 +89,8 @@ test: lint  ## lint, then every test in parallel: on SQLite, and also on Postgre
 # The inner loop is computing, not waiting: one process a core, on SQLite only (`make test` adds
 # PostgreSQL when TEST_DATABASE_URL is set).
 quick: $(STAMP)  ## the inner loop (< 60 s): unit tests and the in-process contract tests on SQLite, in parallel
-	env -u TEST_DATABASE_URL $(BIN)/pytest -n auto -q backend/tests/unit contract_tests -m "not server and not node"
+	env -u TEST_DATABASE_URL $(BIN)/pytest -n auto -q backend/tests contract_tests \
+	  -m "(unit or contract) and not server and not node"
 
 # The bench's measuring sticks (the floor, the product variants) checked against the product: a
 # suite of its own, outside the product's test paths, needing nothing of requirements/bench.lock.

@@ -1,6 +1,6 @@
-"""Loads the shared fixtures (backend/tests/api_fixtures.py) for backend and contract tests, and
-orders the run so that a parallel one (`make test`: pytest-xdist) ends soon after its longest
-test.
+"""Loads the shared fixtures (backend/tests/fixtures/api.py) for backend and contract tests, marks
+the contract tests `contract` (with the modules marked `unit`, what `make quick` runs), and orders
+the run so that a parallel one (`make test`: pytest-xdist) ends soon after its longest test.
 
 pytest-xdist hands tests to its workers in collection order, one at a time, each worker holding
 the one it runs and the next. A run in parallel lasts at least as long as its longest test, and
@@ -12,23 +12,37 @@ them at the start. The order within each rank is kept.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-pytest_plugins = ["api_fixtures"]
+pytest_plugins = ["fixtures.api"]
 
 # Marks of tests that spend their time on other processes; modules whose tests are long without
 # such a mark (stateful Schemathesis in-process, the suite run again under junk settings).
 _SLOW_MARKS = ("e2e", "node", "server", "interop", "pooler")
-_SLOW_MODULES = ("test_schemathesis_cli.py", "test_schemathesis.py", "test_environment.py")
+_SLOW_MODULES = (
+    "contract_tests/test_schemathesis_cli.py",
+    "contract_tests/test_schemathesis.py",
+    "backend/tests/project/test_environment.py",
+)
+ROOT = Path(__file__).resolve().parent
+CONTRACT_TESTS = ROOT / "contract_tests"
 
 
 def _rank(item: pytest.Item) -> int:
     """The modules' order, then the marked tests, then the rest."""
-    if item.path.name in _SLOW_MODULES:
-        return _SLOW_MODULES.index(item.path.name)
+    module = item.path.relative_to(ROOT).as_posix()
+    if module in _SLOW_MODULES:
+        return _SLOW_MODULES.index(module)
     if any(item.get_closest_marker(mark) is not None for mark in _SLOW_MARKS):
         return len(_SLOW_MODULES)
     return len(_SLOW_MODULES) + 1
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.path.is_relative_to(CONTRACT_TESTS):
+        item.add_marker("contract")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

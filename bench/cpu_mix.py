@@ -209,7 +209,7 @@ def main() -> None:
         child(args.child, args.requests, args.setting, args.app_url)
         return
     if args.postgres:
-        from pg_databases import Cluster
+        from fixtures.pg_databases import Cluster
 
         cluster = Cluster(
             os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres")

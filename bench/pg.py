@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 import load
 import scaling
 from common import CLIENT_CPU, SERVER_CPU
-from pg_databases import RUN, Cluster, Database
+from fixtures.pg_databases import RUN, Cluster, Database
 from stores import Target
 from todo_api.db import describe
 

@@ -5,7 +5,7 @@ importing this module; st_hooks does).
 Fuzz runs keep every limit in force (counted, announced in the RateLimit fields) with budgets no
 run reaches: the replays of `unauthenticated_replays` alone are six failed authentications per
 case from one address, far past the default 30 a minute. Whether a budget is exact is proved by
-the integration tests (backend/tests/integration/test_rate_limits.py), not by fuzzing.
+the integration tests (backend/tests/ratelimit/test_middleware.py), not by fuzzing.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ such a 422, which its positive-data check would report. Here a drawn cursor is k
 every value of its form has a meaning for the drawn sort (the form the default sort has always
 had, research R14): the bare id with the default sort, the sort's own tag with a numeric key for
 the others. Other pairs lose the cursor before the call; the 422 itself is tested in
-integration/test_lists.py.
+tasks/test_lists.py.
 """
 
 from __future__ import annotations

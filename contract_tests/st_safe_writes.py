@@ -16,9 +16,9 @@ from typing import Any
 import schemathesis
 from schemathesis import Case, Response
 
+from fixtures.spec_values import current_value, other_value, properties
 from schemathesis_ownership import binding_of, declarations_of, owner_of
 from spec_model import resolve
-from spec_values import current_value, other_value, properties
 
 _ETAG = re.compile(r'"([1-9][0-9]*)"')
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api_fixtures import make_settings
+from fixtures.api import make_settings
 from parity import by_key, generated_schema, operation_differences
 from spec_model import Operation, resolve
 from todo_api.auth.identity import current_user

@@ -17,9 +17,9 @@ import hypothesis
 import schemathesis
 from fastapi import FastAPI
 
-import pg_databases
 import st_hooks  # noqa: F401  (registers the auth provider and the checks)
-from api_fixtures import make_settings, postgres_settings
+from fixtures import pg_databases
+from fixtures.api import make_settings, postgres_settings
 from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema

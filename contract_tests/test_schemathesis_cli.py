@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import pg_databases
-from api_fixtures import DATABASES
-from live_server import REPO, running_server
+from fixtures import pg_databases
+from fixtures.api import DATABASES
+from fixtures.live_server import REPO, running_server
 from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from node_tools import npm_ci
+from fixtures.node_tools import npm_ci
 from spec_model import Operation, operations, resolve
 from todo_api.spec import load_spec
 

@@ -21,18 +21,19 @@ from sqlalchemy.exc import IntegrityError
 from starlette.types import Message, Receive, Scope, Send
 
 import st_hooks
-from api_fixtures import User, asgi_client, make_settings, mint
-from limit_probes import (
+from fixtures.api import User, asgi_client, make_settings, mint
+from fixtures.limit_probes import (
     budget_findings,
     count_signature_checks,
     quota_findings,
     throttle_findings,
 )
+from fixtures.store_breaks import unscoped_rows
+from fixtures.write_probes import duplicate_create_findings, lost_update_findings
 from parity import operation_differences
 from st_hooks import FUZZ_SETTINGS
 from st_limits import FUZZ_LIMITS
 from st_schema import load_schema
-from store_breaks import unscoped_rows
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.auth.middleware import AuthMiddleware
 from todo_api.db import utc_now
@@ -48,7 +49,6 @@ from todo_api.state import app_state
 from todo_api.tasks import idempotency, service, store
 from todo_api.tasks.schemas import Task
 from todo_api.tasks.service import Created, Tasks, _request_hash
-from write_probes import duplicate_create_findings, lost_update_findings
 
 Break = Callable[[FastAPI, pytest.MonkeyPatch], None]
 _CREATE = ("POST", "/api/{user_id}/tasks")
@@ -263,7 +263,7 @@ def test_cors_with_credentials_is_caught(broken_app: FastAPI) -> None:
     assert "Access-Control-Allow-Credentials 'true'" in found
 
 
-# --- The abuse-limit probes bite (backend/tests/limit_probes.py) --------------------------------
+# --- The abuse-limit probes bite (backend/tests/fixtures/limit_probes.py) -------------------------
 
 
 async def _findings_on(

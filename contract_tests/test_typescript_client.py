@@ -20,9 +20,9 @@ from typing import Any
 import jwt
 import pytest
 
-from api_fixtures import SECRET
-from live_server import REPO, running_server
-from node_tools import npm_ci
+from fixtures.api import SECRET
+from fixtures.live_server import REPO, running_server
+from fixtures.node_tools import npm_ci
 
 pytestmark = pytest.mark.node
 

@@ -1,4 +1,4 @@
-"""The real thing: `todo-api serve` under uvicorn on 127.0.0.1, as `make run` starts it."""
+"""cli.py, the real thing: `todo-api serve` under uvicorn on 127.0.0.1, as `make run` starts it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api_fixtures import SECRET
-from live_server import CLI, Server, child_env, free_port, running_server, write_dotenv
+from fixtures.api import SECRET
+from fixtures.live_server import CLI, Server, child_env, free_port, running_server, write_dotenv
 
 pytestmark = pytest.mark.server
 

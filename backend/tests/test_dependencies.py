@@ -11,6 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from todo_api.dependencies import Dependency, reason_of
 
+pytestmark = pytest.mark.unit
+
 
 class Clock:
     def __init__(self) -> None:

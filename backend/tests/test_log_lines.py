@@ -10,7 +10,11 @@ import sys
 import threading
 from collections import defaultdict
 
+import pytest
+
 from todo_api.log_lines import MAX_PENDING_BYTES, PIPE_BUF
+
+pytestmark = pytest.mark.unit
 
 HAMMER = """
 import asyncio, json, os, sys, threading

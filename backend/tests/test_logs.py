@@ -13,6 +13,8 @@ import pytest
 
 from todo_api.logs import ACCESS_LOGGER, JsonFormatter, access_line
 
+pytestmark = pytest.mark.unit
+
 SCRIPT = """
 import logging
 from todo_api.logs import configure_logging

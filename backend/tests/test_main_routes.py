@@ -13,7 +13,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
 
 import todo_api.main
-from api_fixtures import make_settings
+from fixtures.api import make_settings
 from todo_api.main import create_app
 from todo_api.tasks import routes as task_routes
 

@@ -1,4 +1,4 @@
-"""Label values of the metrics: bounded sets taken from the verifier and the contract."""
+"""metrics.py: the label values, bounded sets taken from the verifier and the contract."""
 
 import math
 import os
@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from fake_issuer import new_key, public_jwk
+from fixtures.fake_issuer import new_key, public_jwk
 from todo_api import auth
 from todo_api.auth.keys import JwksCache
 from todo_api.metrics import (
@@ -22,8 +22,9 @@ from todo_api.metrics import (
     reason_label,
     spec_operations,
 )
-from todo_api.settings import ConfigError, load_settings
 from todo_api.spec import load_spec
+
+pytestmark = pytest.mark.unit
 
 AUTH = Path(auth.__file__).parent
 _RAISED = re.compile(r'(?:AuthError|InvalidToken|super\(\)\.__init__)\(\s*"([^"]+)"')
@@ -65,20 +66,6 @@ def test_requests_are_matched_to_the_contracts_operations() -> None:
     assert _operation("GET", "/api/alice/tasks/3/extra") is None
     assert _operation("GET", "/api/alice/tasks/") is None
     assert _operation("TRACE", "/api/alice/tasks") is None
-
-
-@pytest.mark.parametrize("port", ["0", "65536", "nine"])
-def test_metrics_port_out_of_range_is_refused(port: str) -> None:
-    with pytest.raises(ConfigError, match="METRICS_PORT"):
-        load_settings(
-            _env_file=None, BETTER_AUTH_SECRET="x" * 40 + "-not-a-placeholder", METRICS_PORT=port
-        )
-
-
-def test_metrics_are_off_by_default_and_on_loopback_when_on() -> None:
-    settings = load_settings(_env_file=None, BETTER_AUTH_SECRET="y" * 40 + "-not-a-placeholder")
-    assert settings.metrics_port is None
-    assert settings.metrics_host == "127.0.0.1"
 
 
 @pytest.mark.anyio

@@ -1,6 +1,6 @@
 """server.py without sockets: the uvicorn configuration `todo-api serve` runs, from Settings, and
-the bounds of the settings behind it (the behaviour itself: integration/test_hostile_clients.py
-and integration/test_shutdown.py)."""
+the bounds of the settings behind it (the behaviour itself: security/test_hostile_clients.py
+and operations/test_shutdown.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from todo_api.server import (
     Server,
     make_server,
 )
-from todo_api.settings import ConfigError, load_settings
+from todo_api.settings import load_settings
+
+pytestmark = pytest.mark.unit
 
 GOOD = "a-perfectly-good-development-secret-0123456789"
 
@@ -56,24 +58,6 @@ def test_the_protocol_class_itself_carries_the_defaults() -> None:
     """For `uvicorn --http todo_api.server:GuardedHttpToolsProtocol` (docs/hostile-clients.md)."""
     assert GuardedHttpToolsProtocol.limits.max_header_bytes == 16384
     assert b"exceed 16384 bytes" in GuardedHttpToolsProtocol.too_large
-
-
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("MAX_HEADER_BYTES", "100"),
-        ("MAX_HEADER_BYTES", "10000000"),
-        ("HEADER_TIMEOUT_SECONDS", "0"),
-        ("BODY_TIMEOUT_SECONDS", "-1"),
-        ("SHUTDOWN_GRACE_SECONDS", "-1"),
-        ("SHUTDOWN_GRACE_SECONDS", "2.5"),
-    ],
-)
-def test_limits_out_of_bounds_stop_the_server_naming_the_variable(
-    variable: str, value: str
-) -> None:
-    with pytest.raises(ConfigError, match=variable):
-        load_settings(_env_file=None, BETTER_AUTH_SECRET=GOOD, **{variable: value})
 
 
 class _ArmOnly(HardExit):

@@ -1,4 +1,5 @@
-"""The docs pages ask nothing of the internet: ReDoc's bundle is served without its CDN logo.
+"""spec.py: the served document, and docs pages that ask nothing of the internet: ReDoc's bundle
+is served without its CDN logo.
 
 The browser test (e2e/test_browser.py) records every request the pages make; this one pins the
 cause it found, without a browser.
@@ -12,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import User, asgi_client, running_app
-from live_server import running_server
+from fixtures.api import User, asgi_client, running_app
+from fixtures.live_server import running_server
 from todo_api.settings import Settings
 from todo_api.spec import load_spec, spec_text, with_example_user
 

@@ -1,5 +1,5 @@
 """workers.py: how many workers, from --workers or WEB_CONCURRENCY (the supervisor itself is
-exercised with real processes in integration/test_workers.py)."""
+exercised with real processes in operations/test_workers.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pytest
 
 from todo_api.settings import ConfigError
 from todo_api.workers import worker_count
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_flag_wins_over_web_concurrency_and_one_is_the_default() -> None:

@@ -3,7 +3,7 @@
 They import bench modules as `make bench` runs them (bench/ on the path), build the product
 through its public API only, and need none of the bench's own dependencies (requirements/
 bench.lock: matplotlib, py-spy), so that `make test` runs them as a suite of their own. They
-borrow the product suite's `User` and `ArgumentsOnly` (backend/tests/api_fixtures.py) rather than
+borrow the product suite's `User` and `ArgumentsOnly` (backend/tests/fixtures/api.py) rather than
 keep copies; the product's tests never import the bench.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from api_fixtures import ArgumentsOnly
+from fixtures.api import ArgumentsOnly
 from todo_api.settings import Settings
 
 BENCH = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 import floor as floor_script
-from api_fixtures import User
 from common import SECRET, mint
+from fixtures.api import User
 from todo_api.main import create_app
 from todo_api.settings import Settings
 

@@ -25,23 +25,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = "backend/src/todo_api/"
-UNIT = "backend/tests/unit/"
-INTEGRATION = "backend/tests/integration/"
+TESTS = "backend/tests/"
 BITES = "contract_tests/test_suite_bites.py"
 FUZZ = "contract_tests/test_schemathesis.py"
 TOKENS = [
-    f"{UNIT}test_tokens.py",
-    f"{UNIT}test_keys.py",
-    f"{UNIT}test_token_cache.py",
-    f"{INTEGRATION}test_auth_matrix.py",
-    f"{INTEGRATION}test_jwks_issuer.py",
+    f"{TESTS}auth/test_tokens.py",
+    f"{TESTS}auth/test_keys.py",
+    f"{TESTS}auth/test_token_cache.py",
+    f"{TESTS}security/test_auth_matrix.py",
+    f"{TESTS}security/test_jwks_issuer.py",
     BITES,
     FUZZ,
 ]
 TASKS = [
-    f"{INTEGRATION}test_auth_matrix.py",
-    f"{INTEGRATION}test_isolation.py",
-    f"{INTEGRATION}test_tasks.py",
+    f"{TESTS}security/test_auth_matrix.py",
+    f"{TESTS}security/test_isolation.py",
+    f"{TESTS}tasks/test_routes.py",
     BITES,
     FUZZ,
 ]
@@ -172,7 +171,7 @@ BREAKS = [
         "db/transactions.py",
         'func.set_config("app.user_id", bindparam("user_id"), True)',
         'func.set_config("app.user_id", bindparam("user_id"), False)',
-        (f"{INTEGRATION}test_row_level_security.py", f"{INTEGRATION}test_pooler.py"),
+        (f"{TESTS}security/test_row_level_security.py", f"{TESTS}operations/test_pooler.py"),
         postgresql=True,
     ),
     Break(
@@ -181,7 +180,7 @@ BREAKS = [
         "tasks/store.py",
         "        return TASKS.c.version == bindparam(_VERSION)\n",
         "        return bindparam(_VERSION) != None  # noqa: E711\n",
-        (f"{INTEGRATION}test_safe_writes.py", BITES, FUZZ),
+        (f"{TESTS}tasks/test_safe_writes.py", BITES, FUZZ),
     ),
     Break(
         "idempotency-hash",
@@ -189,7 +188,7 @@ BREAKS = [
         "tasks/service.py",
         "body.model_dump_json(exclude=later)",
         'body.model_dump_json(include={"title"})',
-        (f"{INTEGRATION}test_idempotency.py", BITES, FUZZ),
+        (f"{TESTS}tasks/test_idempotency.py", BITES, FUZZ),
     ),
     Break(
         "idempotency-lookup",
@@ -197,7 +196,7 @@ BREAKS = [
         "tasks/idempotency.py",
         "    return None if row is None else Answer(row.request_hash, row.status, row.body)\n",
         "    return None\n",
-        (f"{INTEGRATION}test_idempotency.py", BITES, FUZZ),
+        (f"{TESTS}tasks/test_idempotency.py", BITES, FUZZ),
     ),
     Break(
         "budget",
@@ -205,7 +204,7 @@ BREAKS = [
         "ratelimit/middleware.py",
         "            if not usage.allowed:\n",
         "            if False:\n",
-        (f"{INTEGRATION}test_rate_limits.py", f"{INTEGRATION}test_workers.py", BITES),
+        (f"{TESTS}ratelimit/test_middleware.py", f"{TESTS}operations/test_workers.py", BITES),
     ),
     Break(
         "writes-budget",
@@ -213,7 +212,7 @@ BREAKS = [
         "ratelimit/middleware.py",
         'WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})',
         'WRITE_METHODS = frozenset({"POST", "PUT"})',
-        (f"{INTEGRATION}test_rate_limits.py", BITES, FUZZ),
+        (f"{TESTS}ratelimit/test_middleware.py", BITES, FUZZ),
     ),
     Break(
         "throttle",
@@ -221,7 +220,7 @@ BREAKS = [
         "auth/middleware.py",
         "                if refusal is not None:\n",
         "                if False:\n",
-        (f"{INTEGRATION}test_rate_limits.py", BITES),
+        (f"{TESTS}ratelimit/test_auth_failures.py", BITES),
     ),
     Break(
         "forwarded-for",
@@ -229,7 +228,7 @@ BREAKS = [
         "ratelimit/client.py",
         "    for hop in reversed(hops):\n",
         "    for hop in hops:\n",
-        (f"{UNIT}test_client_address.py", f"{INTEGRATION}test_rate_limits.py", BITES),
+        (f"{TESTS}ratelimit/test_client.py", f"{TESTS}ratelimit/test_auth_failures.py", BITES),
     ),
     Break(
         "head-limit",
@@ -237,7 +236,7 @@ BREAKS = [
         "server.py",
         "        if size > self.limits.max_header_bytes:\n",
         "        if False:\n",
-        (f"{INTEGRATION}test_hostile_clients.py", f"{INTEGRATION}test_server.py"),
+        (f"{TESTS}security/test_hostile_clients.py", f"{TESTS}test_cli.py"),
     ),
     Break(
         "body-limit",
@@ -246,9 +245,9 @@ BREAKS = [
         "            if size > self.max_bytes:\n",
         "            if False:\n",
         (
-            f"{INTEGRATION}test_bad_input.py",
-            f"{INTEGRATION}test_hostile_clients.py",
-            f"{INTEGRATION}test_server.py",
+            f"{TESTS}middleware/test_body_limit.py",
+            f"{TESTS}security/test_hostile_clients.py",
+            f"{TESTS}test_cli.py",
             FUZZ,
         ),
     ),
@@ -258,7 +257,7 @@ BREAKS = [
         "auth/keys.py",
         "                if len(body) > self.max_bytes:\n",
         "                if False:\n",
-        (f"{UNIT}test_keys.py", f"{INTEGRATION}test_jwks_issuer.py"),
+        (f"{TESTS}auth/test_keys.py", f"{TESTS}security/test_jwks_issuer.py"),
     ),
     Break(
         "cors-wildcard",
@@ -266,7 +265,7 @@ BREAKS = [
         "settings/cors.py",
         'if origin == "*" or not origin.startswith(("http://", "https://")):',
         'if origin != "*" and not origin.startswith(("http://", "https://")):',
-        (f"{UNIT}test_settings.py", f"{INTEGRATION}test_http.py", f"{INTEGRATION}test_server.py"),
+        (f"{TESTS}settings/test_cors.py", f"{TESTS}middleware/test_cors.py", f"{TESTS}test_cli.py"),
     ),
     Break(
         "cors-credentials",
@@ -274,7 +273,12 @@ BREAKS = [
         "main.py",
         "        allow_credentials=False,\n",
         "        allow_credentials=True,\n",
-        (f"{INTEGRATION}test_http.py", f"{INTEGRATION}test_response_headers.py", BITES, FUZZ),
+        (
+            f"{TESTS}middleware/test_cors.py",
+            f"{TESTS}security/test_response_headers.py",
+            BITES,
+            FUZZ,
+        ),
     ),
     Break(
         "problem-json",
@@ -283,9 +287,9 @@ BREAKS = [
         'PROBLEM_MEDIA_TYPE = "application/problem+json"',
         'PROBLEM_MEDIA_TYPE = "application/json"',
         (
-            f"{INTEGRATION}test_http.py",
-            f"{INTEGRATION}test_bad_input.py",
-            f"{INTEGRATION}test_auth_matrix.py",
+            f"{TESTS}test_errors.py",
+            f"{TESTS}security/test_bad_input.py",
+            f"{TESTS}security/test_auth_matrix.py",
             BITES,
             FUZZ,
         ),
@@ -298,10 +302,10 @@ BREAKS = [
         '        "user_id": getattr(identity, "user_id", None),\n'
         '        "auth": dict(scope["headers"]).get(b"authorization", b"").decode(),\n',
         (
-            f"{UNIT}test_logs.py",
-            f"{INTEGRATION}test_http.py",
-            f"{INTEGRATION}test_server.py",
-            f"{INTEGRATION}test_workers.py",
+            f"{TESTS}test_logs.py",
+            f"{TESTS}middleware/test_request_id.py",
+            f"{TESTS}test_cli.py",
+            f"{TESTS}operations/test_workers.py",
         ),
     ),
     Break(
@@ -310,7 +314,7 @@ BREAKS = [
         "main.py",
         "    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)\n",
         "",
-        (f"{INTEGRATION}test_auth_matrix.py", f"{INTEGRATION}test_hostile_clients.py", BITES),
+        (f"{TESTS}security/test_auth_matrix.py", f"{TESTS}security/test_hostile_clients.py", BITES),
     ),
 ]
 # body-before-auth: the limit moved outside authentication (re-added after CORS).

@@ -13,7 +13,7 @@ httptools protocol with three limits added; everything else is uvicorn's own cod
     idle   between requests: uvicorn's keep-alive timeout (KEEP_ALIVE_SECONDS, 5 s)
 
 It overrides parser callbacks that are not uvicorn's public API: uvicorn is pinned to one minor
-version in pyproject.toml, and integration/test_hostile_clients.py exercises each limit.
+version in pyproject.toml, and security/test_hostile_clients.py exercises each limit.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""auth/identity.py and the header parsing of auth/middleware.py, without a database."""
+"""auth/identity.py without a database: the identity from the claims, current_user, path_owner."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api_fixtures import SECRET, mint
 from todo_api.auth.identity import Identity, current_user, path_owner
-from todo_api.auth.middleware import AuthMiddleware
-from todo_api.auth.tokens import Claims, TokenVerifier, VerifierConfig
+from todo_api.auth.tokens import Claims
 from todo_api.errors import Forbidden, InvalidToken
 from todo_api.scope import IDENTITY_KEY
+
+pytestmark = pytest.mark.unit
 
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -52,36 +52,3 @@ def test_path_owner_accepts_the_tokens_own_user_id() -> None:
 def test_path_owner_refuses_any_other_user_id(other: str) -> None:
     with pytest.raises(Forbidden):
         asyncio.run(path_owner(other, Identity("u1", None, None, EXPIRES)))
-
-
-def _gate() -> AuthMiddleware:
-    verifier = TokenVerifier(VerifierConfig(algorithms=("HS256",), secrets=(SECRET.encode(),)))
-    return AuthMiddleware(app=None, verifier=verifier)  # type: ignore[arg-type]
-
-
-def _scope(*authorization: str) -> dict[str, object]:
-    return {"headers": [(b"authorization", value.encode()) for value in authorization]}
-
-
-@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
-def test_bearer_scheme_is_case_insensitive(scheme: str) -> None:
-    token = mint("u1")
-    assert _gate()._bearer_token(_scope(f"{scheme} {token}")) == token
-
-
-@pytest.mark.parametrize(
-    ("values", "token_sent"),
-    [
-        ((), False),
-        (("Basic dXNlcjpwYXNz",), False),
-        (("Bearer",), True),
-        (("Bearer a b",), True),
-        (("Bearer x", "Bearer y"), True),
-    ],
-    ids=["absent", "basic", "empty", "two-parts", "two-headers"],
-)
-def test_malformed_authorization_is_refused(values: tuple[str, ...], token_sent: bool) -> None:
-    with pytest.raises(InvalidToken) as caught:
-        _gate()._bearer_token(_scope(*values))
-    challenge = caught.value.headers["WWW-Authenticate"]
-    assert ('error="invalid_token"' in challenge) is token_sent

@@ -15,12 +15,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from api_fixtures import SECRET, forge_hs256
-from fake_issuer import new_key, public_jwk, sign
+from fixtures.api import SECRET, forge_hs256
+from fixtures.fake_issuer import new_key, public_jwk, sign
 from todo_api.auth.keys import JwksCache, StaleKeys
 from todo_api.auth.tokens import AuthError, TokenVerifier, UnknownKey, VerifierConfig
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
 ALL = ("HS256", "EdDSA", "ES256", "ES512", "RS256", "PS256")
 

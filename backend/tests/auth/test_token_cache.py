@@ -10,6 +10,8 @@ import pytest
 from todo_api.auth.token_cache import TokenCache
 from todo_api.auth.tokens import AuthError, Claims, UnknownKey
 
+pytestmark = pytest.mark.unit
+
 NOW = 1_800_000_000.0
 
 

@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api_fixtures import OTHER_SECRET, SECRET, mint
+from fixtures.api import OTHER_SECRET, SECRET, mint
 from todo_api.auth.tokens import AuthError, TokenVerifier, VerifierConfig
+
+pytestmark = pytest.mark.unit
 
 
 def verifier(**overrides: object) -> TokenVerifier:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import sqlite3
 
 import psycopg.errors
+import pytest
 from sqlalchemy.exc import OperationalError
 
 from todo_api.db.disk import disk_failure
 from todo_api.db.transactions import unavailable
 from todo_api.errors import DatabaseUnavailable, StorageFull
+
+pytestmark = pytest.mark.unit
 
 
 def sqlite_error(message: str, code: int) -> OperationalError:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 
-import pg_databases
+from fixtures import pg_databases
 from todo_api.db import DriverStatement, bind_user, make_engine, transaction
 from todo_api.db.driver import NotDriverReady
 from todo_api.db.lifecycle import upgrade

@@ -1,4 +1,4 @@
-"""db.py under faults: a database that goes away gives 503 problem+json and a not-ready probe,
+"""db/engine.py, faults: a database that goes away gives 503 problem+json and a not-ready probe,
 writes nothing, and the service recovers by itself; a missing database stops start-up cleanly.
 
 The database is taken away without touching the server: its backends are terminated and new
@@ -20,10 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import Connection, text
 
-import pg_databases
-from api_fixtures import SECRET, User, all_tasks, create_task
-from live_server import CLI, child_env, free_port
-from pg_databases import database_away
+from fixtures import pg_databases
+from fixtures.api import SECRET, User, all_tasks, create_task
+from fixtures.live_server import CLI, child_env, free_port
+from fixtures.pg_databases import database_away
 from todo_api.db import DatabaseNotReady, PoolOptions, make_engine, wait_for_database
 from todo_api.main import create_app
 from todo_api.settings import Settings

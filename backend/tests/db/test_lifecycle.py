@@ -15,9 +15,9 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
-import pg_databases
-from api_fixtures import DATABASES, SECRET, as_owner, database_at
-from live_server import CLI, child_env, free_port
+from fixtures import pg_databases
+from fixtures.api import DATABASES, SECRET, as_owner, database_at
+from fixtures.live_server import CLI, child_env, free_port
 from todo_api.db import Base, DatabaseNotReady, make_engine, transaction
 from todo_api.db.lifecycle import current_revision, head, prepare_database, roles_sql, upgrade
 from todo_api.tasks import store

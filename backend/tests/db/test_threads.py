@@ -9,7 +9,7 @@ import pytest
 
 from todo_api.db.threads import Threads
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ import httpx
 import jwt
 import pytest
 
-from api_fixtures import SECRET
-from live_server import REPO, free_port, running_server
-from node_tools import npm_ci
+from fixtures.api import SECRET
+from fixtures.live_server import REPO, free_port, running_server
+from fixtures.node_tools import npm_ci
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node, pytest.mark.server]
 

@@ -26,9 +26,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api_fixtures import asgi_client, make_settings, running_app
-from live_server import free_port
-from node_tools import npm_ci
+from fixtures.api import asgi_client, make_settings, running_app
+from fixtures.live_server import free_port
+from fixtures.node_tools import npm_ci
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -205,7 +205,7 @@ async def test_issuer_rotation_new_key_works_old_key_works_until_withdrawn(
 async def test_secret_and_jwks_modes_together_without_confusion(
     issuer_installed: None, tmp_path: Path
 ) -> None:
-    from api_fixtures import SECRET, forge_hs256, mint
+    from fixtures.api import SECRET, forge_hs256, mint
 
     with better_auth("ES256") as issuer:
         user_id, jwks_token = issuer.sign_up("Both Modes")

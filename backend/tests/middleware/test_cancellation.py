@@ -13,7 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 from todo_api.middleware.cancellation import CANCELLED_DETAIL, CancelledRequestMiddleware
 from todo_api.scope import REQUEST_ID_KEY
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
 
 def _scope() -> Scope:

@@ -24,10 +24,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
-import pg_databases
-from api_fixtures import SECRET, mint
-from live_server import CLI, Server, child_env, free_port, running_server
-from pg_databases import database_away
+from fixtures import pg_databases
+from fixtures.api import SECRET, mint
+from fixtures.live_server import CLI, Server, child_env, free_port, running_server
+from fixtures.pg_databases import database_away
 
 pytestmark = pytest.mark.server
 

@@ -20,10 +20,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-import pg_databases
-from api_fixtures import SECRET, mint
-from doc_recipes import recipe
-from live_server import child_env, free_port, running_server, write_dotenv
+from fixtures import pg_databases
+from fixtures.api import SECRET, mint
+from fixtures.doc_recipes import recipe
+from fixtures.live_server import child_env, free_port, running_server, write_dotenv
 
 pytestmark = [
     pytest.mark.server,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import mint
+from fixtures.api import mint
 
 # The two instances also share their database through PgBouncer in transaction mode.
 pytestmark = [pytest.mark.server, pytest.mark.anyio, pytest.mark.pooler]

@@ -16,8 +16,8 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from api_fixtures import mint
-from live_server import CLI, child_env, free_port, write_dotenv
+from fixtures.api import mint
+from fixtures.live_server import CLI, child_env, free_port, write_dotenv
 
 pytestmark = pytest.mark.server
 

@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-import pg_databases
-from api_fixtures import mint
-from doc_recipes import recipe
-from live_server import Server, running_server
-from pgbouncer import PgBouncer
+from fixtures import pg_databases
+from fixtures.api import mint
+from fixtures.doc_recipes import recipe
+from fixtures.live_server import Server, running_server
+from fixtures.pgbouncer import PgBouncer
 
 pytestmark = [
     pytest.mark.anyio,

@@ -26,8 +26,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from api_fixtures import DATABASES, mint
-from live_server import Server, running_server
+from fixtures.api import DATABASES, mint
+from fixtures.live_server import Server, running_server
 from todo_api.server import HARD_EXIT_MARGIN_SECONDS
 
 pytestmark = [pytest.mark.server, pytest.mark.anyio]

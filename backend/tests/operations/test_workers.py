@@ -24,9 +24,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api_fixtures import mint
-from doc_recipes import recipe
-from live_server import CLI, child_env, free_port, write_dotenv
+from fixtures.api import mint
+from fixtures.doc_recipes import recipe
+from fixtures.live_server import CLI, child_env, free_port, write_dotenv
 
 pytestmark = pytest.mark.server
 

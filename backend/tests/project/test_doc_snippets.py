@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from live_server import REPO, running_server
+from fixtures.live_server import REPO, running_server
 
 pytestmark = pytest.mark.server
 

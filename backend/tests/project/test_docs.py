@@ -6,6 +6,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[3]
 README = REPO / "README.md"
 
@@ -22,7 +26,7 @@ def test_every_local_link_of_the_readme_and_docs_exists() -> None:
 
 
 def test_every_recipe_of_the_deploying_page_is_run_by_a_test() -> None:
-    from doc_recipes import DEPLOYING, recipes
+    from fixtures.doc_recipes import DEPLOYING, recipes
 
     tests = "\n".join(path.read_text() for path in (REPO / "backend" / "tests").rglob("test_*.py"))
     for name in recipes(DEPLOYING):

@@ -8,15 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from api_fixtures import SETTINGS_ENV
+from fixtures.api import SETTINGS_ENV
 from todo_api.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 # In-process apps (some built at collection), the CLI and a real `todo-api serve`.
 SAMPLE = (
     "contract_tests/test_parity.py",
-    "backend/tests/integration/test_tasks.py",
-    "backend/tests/integration/test_server.py",
+    "backend/tests/tasks/test_routes.py",
+    "backend/tests/test_cli.py",
 )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.unit
+
 FRAMEWORKS = frozenset({"fastapi", "starlette", "pydantic", "pydantic_core"})
 PRODUCT = Path(__file__).resolve().parents[2] / "src" / "todo_api"
 

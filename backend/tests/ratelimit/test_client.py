@@ -10,6 +10,8 @@ from starlette.types import Scope
 
 from todo_api.ratelimit.client import client_address
 
+pytestmark = pytest.mark.unit
+
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32")]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import (
+from fixtures.api import (
     OTHER_SECRET,
     User,
     all_tasks,

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api_fixtures import mint
-from live_server import Server, running_server
+from fixtures.api import mint
+from fixtures.live_server import Server, running_server
 
 pytestmark = pytest.mark.server
 

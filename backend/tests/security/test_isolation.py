@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api_fixtures import User, all_tasks, create_task
+from fixtures.api import User, all_tasks, create_task
 
 pytestmark = pytest.mark.anyio
 

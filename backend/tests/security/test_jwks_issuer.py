@@ -1,4 +1,4 @@
-"""auth/keys.py against a hostile JWKS issuer on a real loopback socket (tests/fake_issuer.py).
+"""auth/keys.py against a hostile JWKS issuer on a real loopback socket (fixtures/fake_issuer.py).
 
 Each probe of issue 19 as a test: an issuer that drips, hangs, sends 50 MB, sends junk or no
 usable key, breaks or removes a key. Time bounds are the fetch deadline plus 2 s (generous on a
@@ -26,9 +26,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from api_fixtures import asgi_client, make_settings, running_app
-from fake_issuer import FakeIssuer, fake_issuer, new_key, public_jwk, sign
-from live_server import free_port
+from fixtures.api import asgi_client, make_settings, running_app
+from fixtures.fake_issuer import FakeIssuer, fake_issuer, new_key, public_jwk, sign
+from fixtures.live_server import free_port
 from todo_api.auth.keys import MAX_JWKS_BYTES, JwksCache
 from todo_api.auth.tokens import TokenVerifier, UnknownKey, VerifierConfig
 

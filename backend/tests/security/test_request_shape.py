@@ -1,5 +1,6 @@
 """Every part of a request is as strict as its body: unknown or repeated query parameters, bodies
-that are not JSON or not wanted, HEAD, trailing slashes and `/` (routing.py, middleware/head.py).
+that are not JSON or not wanted, trailing slashes and `/` (routing.py; HEAD in
+middleware/test_head.py).
 
 Each test goes through both the planned path of the task routes and FastAPI's own handler where
 the two differ (tasks/planned.py).
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import User, all_tasks, create_task
+from fixtures.api import User, all_tasks, create_task
 
 pytestmark = pytest.mark.anyio
 
@@ -153,32 +154,6 @@ async def test_toggle_without_a_body_still_toggles(client: httpx.AsyncClient, al
 
 
 # HEAD
-
-
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/", "/api/me", "/api/alice/tasks"])
-async def test_head_answers_where_get_does_with_its_headers_and_no_body(
-    client: httpx.AsyncClient, alice: User, path: str
-) -> None:
-    get = await client.get(path, headers=alice.headers)
-    head = await client.head(path, headers=alice.headers)
-    assert head.status_code == get.status_code == 200
-    assert head.content == b""
-    assert head.headers["content-type"] == get.headers["content-type"]
-    assert head.headers["content-length"] == get.headers["content-length"]
-
-
-async def test_head_of_a_task_carries_its_etag(client: httpx.AsyncClient, alice: User) -> None:
-    task = await create_task(client, alice, "a")
-    head = await client.head(f"/api/alice/tasks/{task['id']}", headers=alice.headers)
-    assert head.status_code == 200
-    assert head.headers["etag"] == '"1"'
-    assert head.content == b""
-
-
-async def test_head_needs_a_token_like_get(client: httpx.AsyncClient) -> None:
-    head = await client.head("/api/alice/tasks")
-    assert head.status_code == 401
-    assert head.content == b""
 
 
 # Trailing slashes and the index

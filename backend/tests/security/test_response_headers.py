@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api_fixtures import asgi_client, make_settings, mint, running_app
+from fixtures.api import asgi_client, make_settings, mint, running_app
 
 pytestmark = pytest.mark.anyio
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import ProgrammingError
 
-import pg_databases
-from api_fixtures import User, all_tasks, create_task
-from store_breaks import unscoped_rows
+from fixtures import pg_databases
+from fixtures.api import User, all_tasks, create_task
+from fixtures.store_breaks import unscoped_rows
 from todo_api.db import PoolOptions, make_engine, ping, transaction, utc_now
 from todo_api.db.driver import SecondStatement
 from todo_api.tasks import store

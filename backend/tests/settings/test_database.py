@@ -9,6 +9,8 @@ import pytest
 
 from todo_api.settings import ConfigError, Settings, load_settings
 
+pytestmark = pytest.mark.unit
+
 GOOD = "a-perfectly-good-development-secret-0123456789"
 REPO = Path(__file__).resolve().parents[3]
 

@@ -27,6 +27,8 @@ from todo_api.settings import (
     load_settings,
 )
 
+pytestmark = pytest.mark.unit
+
 GOOD = "a-perfectly-good-development-secret-0123456789"
 REDIS = "redis://127.0.0.1:6379/0"
 REPO = Path(__file__).resolve().parents[3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,20 +16,19 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-import pg_databases
-from api_fixtures import (
-    DATABASES,
+from fixtures import pg_databases
+from fixtures.api import (
     User,
     all_tasks,
     as_owner,
     asgi_client,
     create_task,
-    database_at,
     mint,
     postgres_settings,
     settings_with,
 )
-from spec_values import current_value, other_value, properties
+from fixtures.spec_values import current_value, other_value, properties
+from fixtures.write_probes import duplicate_create_findings
 from todo_api.db import utc_now
 from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
@@ -38,7 +37,6 @@ from todo_api.spec import load_spec
 from todo_api.state import app_state
 from todo_api.tasks import idempotency
 from todo_api.tasks.schemas import TaskCreate
-from write_probes import duplicate_create_findings
 
 pytestmark = pytest.mark.anyio
 
@@ -309,7 +307,7 @@ async def test_two_instances_in_one_process_make_one_task(
 async def test_two_servers_make_one_task_of_twenty_sends_and_let_one_writer_win(
     two_servers: list[str],
 ) -> None:
-    from write_probes import lost_update_findings
+    from fixtures.write_probes import lost_update_findings
 
     user = User("racer", mint("racer", ttl=600))
     async with (
@@ -323,13 +321,10 @@ async def test_two_servers_make_one_task_of_twenty_sends_and_let_one_writer_win(
 # --- Migration 0003 on the previous release's data -----------------------------------------
 
 
-@pytest.fixture(params=DATABASES)
-def at_0002(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with database_at("0002", request.param, tmp_path) as engine:
-        yield engine
-
-
-def test_migration_0003_keeps_the_previous_releases_tasks(at_0002: Engine) -> None:
+def test_migration_0003_keeps_the_previous_releases_tasks(
+    previous_release: Callable[[str], Engine],
+) -> None:
+    at_0002 = previous_release("0002")
     insert = text(
         "INSERT INTO tasks (owner_id, title, completed, created_at, updated_at, version) "
         "VALUES ('alice', :title, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 4)"

@@ -19,6 +19,8 @@ from todo_api.tasks.listing import (
     parse_time,
 )
 
+pytestmark = pytest.mark.unit
+
 DEFAULT = Sort.named("-created_at")
 KEYS = {
     "created_at": None,

@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, text
 
-import pg_databases
-from api_fixtures import User, asgi_client, create_task, running_app, settings_with
+from fixtures import pg_databases
+from fixtures.api import User, asgi_client, create_task, running_app, settings_with
 from todo_api.db import make_engine, transaction
 from todo_api.settings import Settings
 from todo_api.tasks import store

@@ -18,7 +18,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 
-from api_fixtures import asgi_client, make_settings, mint, running_app
+from fixtures.api import asgi_client, make_settings, mint, running_app
 from todo_api.auth.identity import Identity, path_owner
 from todo_api.tasks import routes as task_routes
 from todo_api.tasks.planned import PlannedRoute, check_planned_routes

@@ -6,6 +6,8 @@ import pytest
 
 from todo_api.tasks.preconditions import etag, parse
 
+pytestmark = pytest.mark.unit
+
 
 def test_the_etag_is_the_version_as_a_strong_tag() -> None:
     assert etag(3) == '"3"'

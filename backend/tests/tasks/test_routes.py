@@ -1,4 +1,4 @@
-"""Task operations end to end: semantics, headers, pagination, concurrency."""
+"""tasks/routes.py: task operations end to end: semantics, headers, pagination, concurrency."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_fixtures import User, all_tasks, asgi_client, create_task, running_app, settings_with
+from fixtures.api import User, all_tasks, asgi_client, create_task, running_app, settings_with
 from todo_api.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -3,7 +3,7 @@ If-Match makes a write conditional in its one statement, If-None-Match saves a r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,21 +13,19 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-import pg_databases
-from api_fixtures import (
-    DATABASES,
+from fixtures import pg_databases
+from fixtures.api import (
     User,
     as_owner,
     asgi_client,
     create_task,
-    database_at,
     postgres_settings,
     settings_with,
 )
+from fixtures.write_probes import lost_update_findings
 from todo_api.db.lifecycle import upgrade
 from todo_api.main import create_app
 from todo_api.settings import Settings
-from write_probes import lost_update_findings
 
 pytestmark = pytest.mark.anyio
 
@@ -198,12 +196,6 @@ async def test_two_instances_on_one_postgresql_let_one_writer_win(
 # --- Migration 0002 on the previous release's data -----------------------------------------
 
 
-@pytest.fixture(params=DATABASES)
-def at_0001(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with database_at("0001", request.param, tmp_path) as engine:
-        yield engine
-
-
 # The previous release's INSERT, which names no version.
 PREVIOUS_INSERT = text(
     "INSERT INTO tasks (owner_id, title, description, completed, created_at, updated_at) "
@@ -211,7 +203,10 @@ PREVIOUS_INSERT = text(
 )
 
 
-def test_migration_0002_gives_the_previous_releases_tasks_version_1(at_0001: Engine) -> None:
+def test_migration_0002_gives_the_previous_releases_tasks_version_1(
+    previous_release: Callable[[str], Engine],
+) -> None:
+    at_0001 = previous_release("0001")
     with at_0001.begin() as connection:
         as_owner(connection, "alice")
         for title in ("old one", "old two"):

@@ -18,6 +18,8 @@ from todo_api.tasks.schemas import (
     TaskReplace,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_title_is_trimmed() -> None:
     assert TaskCreate.model_validate({"title": "\u3000 hi \n"}).title == "hi"

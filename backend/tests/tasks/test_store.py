@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-import pg_databases
+from fixtures import pg_databases
 from todo_api.db import PoolOptions, make_engine, transaction
 from todo_api.db.lifecycle import upgrade
 from todo_api.tasks import store

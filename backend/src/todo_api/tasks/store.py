@@ -120,7 +120,7 @@ class TaskRow(Base):
         Index("ix_tasks_owner_id_updated_at_number", "owner_id", "updated_at", "number"),
         # `sort=title` compares by code point (`code_point_order`): on PostgreSQL the migration
         # builds this index's title under COLLATE "C", which reflection does not show
-        # (integration/test_lists.py checks the plan uses it).
+        # (tasks/test_lists.py checks the plan uses it).
         Index("ix_tasks_owner_id_title_number", "owner_id", "title", "number"),
         # SQLite only (the migration; PostgreSQL would read the row before testing the text):
         # `q` tests each task's texts in the index and reads only the matches from the table.
@@ -247,7 +247,7 @@ def _postgresql_record(row: tuple[Any, ...]) -> Record:
 
 
 # The driver's rows of COLUMNS to Records, per dialect: the same values and types as SQLAlchemy's
-# result processing gives (integration/test_driver.py compares them for every statement).
+# result processing gives (db/test_driver.py compares them for every statement).
 _DECODE: dict[str, Callable[[tuple[Any, ...]], Record]] = {
     "sqlite": _sqlite_record,
     "postgresql": _postgresql_record,
@@ -277,7 +277,7 @@ def _postgresql_fields(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 # The driver's rows of COLUMNS as the API's Task takes them, per dialect: the same Task as from
-# the Record (integration/test_driver.py compares them).
+# the Record (db/test_driver.py compares them).
 _FIELDS: dict[str, Callable[[tuple[Any, ...]], dict[str, Any]]] = {
     "sqlite": _sqlite_fields,
     "postgresql": _postgresql_fields,

@@ -1,0 +1,47 @@
+"""middleware/body_limit.py: a body over the limit is 413, sent whole or streamed, and nothing is
+written."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from fixtures.api import User, all_tasks
+
+pytestmark = pytest.mark.anyio
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("urn:todo-api:problem:")
+    return body
+
+
+async def test_body_over_64_kib_is_413_and_writes_nothing(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    big = json.dumps({"title": "t", "description": "d" * 70_000}).encode()
+    response = await client.post("/api/alice/tasks", content=big, headers={**alice.headers, **JSON})
+    body = _assert_problem(response, 413)
+    assert body["type"] == "urn:todo-api:problem:payload-too-large"
+    assert await all_tasks(client, alice) == []
+
+
+async def test_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient, alice: User) -> None:
+    async def chunks() -> Any:
+        for _ in range(20):
+            yield b"x" * 8192  # no Content-Length: the limit is counted while reading
+
+    response = await client.post(
+        "/api/alice/tasks", content=chunks(), headers={**alice.headers, **JSON}
+    )
+    _assert_problem(response, 413)

@@ -143,7 +143,11 @@ def child(contender: str, requests: int, settings: list[str], postgres: str | No
 
     if postgres:
         url = postgres
-        ids = json.loads(sys.stdin.read())
+        # A revision before migration 0005 names tasks by their global id, not the owner's number.
+        from todo_api.tasks import store
+
+        seeded = json.loads(sys.stdin.read())
+        ids = seeded["numbers" if hasattr(store, "TaskCounterRow") else "ids"]
     else:
         folder = Path(tempfile.mkdtemp(prefix="cpu-mix-"))
         url = f"sqlite:///{folder / 'tasks.db'}"
@@ -218,14 +222,31 @@ def main() -> None:
             database = cluster.create_database("cpu_mix")
             from common import seed_tasks
 
-            ids = seed_tasks(
+            numbers = seed_tasks(
                 database.admin_url, {f"user-{n:04d}": TASKS_PER_USER for n in range(USERS)}
             )
-            _rounds(args, ["--app-url", database.app_url], json.dumps(ids))
+            seeded = {"numbers": numbers, "ids": _global_ids(database.admin_url)}
+            _rounds(args, ["--app-url", database.app_url], json.dumps(seeded))
         finally:
             cluster.drop_all()
         return
     _rounds(args, [], None)
+
+
+def _global_ids(url: str) -> dict[str, list[int]]:
+    """Each owner's tasks by their global id, in number order: what a revision before
+    migration 0005 calls them."""
+    from sqlalchemy import create_engine, text
+
+    ids: dict[str, list[int]] = {}
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        for owner, task_id in connection.execute(
+            text("SELECT owner_id, id FROM tasks ORDER BY owner_id, number")
+        ):
+            ids.setdefault(owner, []).append(task_id)
+    engine.dispose()
+    return ids
 
 
 def _rounds(args: argparse.Namespace, extra: list[str], stdin: str | None) -> None:

@@ -152,6 +152,8 @@ class DriverStatement:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(rendered.sql, values)
+            if cursor.description is None:  # a write without RETURNING
+                return []
             return cast(list[tuple[Any, ...]], cursor.fetchall())
         except dialect.loaded_dbapi.Error as exc:
             raise _wrapped(connection, rendered.sql, values, exc, dbapi_connection, cursor) from exc
@@ -222,6 +224,8 @@ def _in_one_exchange(
                     driver.autocommit = False
         while cursor.nextset():
             pass  # to the statement's result, the last one
+        if cursor.description is None:  # a write without RETURNING
+            return []
         return cast(list[tuple[Any, ...]], cursor.fetchall())
     except dialect.loaded_dbapi.Error as exc:
         raise _wrapped(connection, rendered.sql, values, exc, driver, cursor) from exc

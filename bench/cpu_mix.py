@@ -167,25 +167,31 @@ def child(contender: str, requests: int, settings: list[str], postgres: str | No
         configure_logging(settings.log_level)
         app = create_app(settings)
         if postgres:
-            server = _backends_of(app)
+            server = _backends_of(url)
     print(json.dumps(asyncio.run(_measure(app, ids, requests, server))))
 
 
-def _backends_of(app: Any) -> Any:
-    """A callable: the CPU seconds so far of the PostgreSQL backends the app's pool connected
-    to (utime + stime from /proc; a backend that ended is no longer counted)."""
-    from sqlalchemy import event
+def _backends_of(url: str) -> Any:
+    """A callable: the CPU seconds so far of the PostgreSQL backends of the app role on this
+    database, the app's connections however it holds them (a pool, or connections of its own on
+    the event loop), found in pg_stat_activity at each call (utime + stime from /proc; a backend
+    that ended is no longer counted)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
 
-    from todo_api.state import app_state
-
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     pids: set[int] = set()
     tick = os.sysconf("SC_CLK_TCK")
 
-    @event.listens_for(app_state(app).database.engine, "connect")
-    def _connected(dbapi_connection: Any, _: Any) -> None:
-        pids.add(dbapi_connection.info.backend_pid)
-
     def seconds() -> float:
+        with psycopg.connect(conninfo, application_name="cpu-mix-probe") as probe:
+            pids.update(
+                pid
+                for (pid,) in probe.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND usename = current_user AND pid <> pg_backend_pid()"
+                )
+            )
         total = 0
         for pid in pids:
             try:

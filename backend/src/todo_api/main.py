@@ -93,11 +93,7 @@ def create_app(
     """
     settings = settings or load_settings()
     pool = settings.pool_options()
-    database = Database(
-        make_engine(settings.database_url, pool),
-        threads=pool.size,
-        connect_timeout=pool.connect_timeout,
-    )
+    database = Database(make_engine(settings.database_url, pool), threads=pool.size)
     jwks = settings.jwks_cache()
     verifier = cached_verifier(TokenVerifier(settings.verifier_config(jwks)), jwks)
     limiter = limiter or Limiter(settings.counters())
@@ -122,7 +118,6 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
             await limiter.close()
-            await database.close_reads()
             # Off the event loop: a database thread stuck in the driver must not stop the loop
             # from answering the cancelled requests (503) and writing their log lines; the
             # server's hard exit ends the process if the thread never returns (server.py).

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.pool import QueuePool
 
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
 from todo_api.db.driver import ONE_EXCHANGE, DriverStatement, Exchange
-from todo_api.db.reads import LoopReads, ReadLost
 from todo_api.db.threads import Threads
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
 from todo_api.errors import DatabaseUnavailable, StorageFull
@@ -164,22 +162,8 @@ class Database:
     not the database: there every transaction takes any thread.
     """
 
-    def __init__(self, engine: Engine, threads: int, *, connect_timeout: int = 5) -> None:
+    def __init__(self, engine: Engine, threads: int) -> None:
         self.engine = engine
-        self.dialect = engine.dialect.name
-        # PostgreSQL: single-statement reads on the event loop, on connections of their own, as
-        # many as the threads (research P27).
-        self._reads = (
-            LoopReads(
-                engine,
-                _BIND_USER,
-                size=threads,
-                timeout=engine.pool.timeout() if isinstance(engine.pool, QueuePool) else 30,
-                connect_timeout=connect_timeout,
-            )
-            if engine.dialect.name == "postgresql"
-            else None
-        )
         self._serial_writes = engine.dialect.name == "sqlite"
         # Does the database answer; and, for a SQLite file, does its disk take writes (on
         # PostgreSQL the disk is the server's, out of our sight).
@@ -211,43 +195,6 @@ class Database:
         then failed to commit. `single`: `work` runs exactly one statement (see `transaction`).
         """
         return await self._run(user_id, work, writes=False, single=single)
-
-    async def read(
-        self,
-        user_id: str,
-        statement: DriverStatement,
-        params: Mapping[str, Any],
-        then: Callable[[list[tuple[Any, ...]]], T],
-    ) -> T:
-        """`then(rows)` of one statement, in one transaction bound to `user_id`: as
-        `run(..., single=True)` with a `work` that runs the statement and hands its rows to
-        `then`. On PostgreSQL the statement is sent from the event loop (`LoopReads`) and `then`
-        runs there; a connection found broken is replaced and the read asked once more."""
-        reads = self._reads
-        if reads is None:
-            return await self.run(user_id, lambda c: then(statement.rows(c, params)), single=True)
-        try:
-            try:
-                rows = await reads.rows(user_id, statement, params)
-            except ReadLost:
-                await self._lost()
-                rows = await reads.rows(user_id, statement, params)
-        except DatabaseUnavailable as exc:
-            if isinstance(exc, ReadLost):
-                await self._lost()
-            if exc.reason is not None:
-                self.status.failed(exc.reason)
-            raise
-        if not self.status.up:
-            self.status.recovered()
-        return then(rows)
-
-    async def _lost(self) -> None:
-        """A connection broke: the others, on the loop and in the threads' pool, most likely did
-        too (the server restarted or terminated them)."""
-        self.engine.dispose()
-        if self._reads is not None:
-            await self._reads.discard_idle()
 
     async def write(self, user_id: str | None, work: Callable[[Connection], T]) -> T:
         """As `run`, for a transaction that writes: on SQLite, on the one writer thread; never
@@ -298,8 +245,6 @@ class Database:
             self._disk_failed(exc.reason)
             raise
         except DatabaseUnavailable as exc:
-            if isinstance(exc, ConnectionLost) and self._reads is not None:
-                await self._reads.discard_idle()  # the engine's pool was replaced (`lost`)
             if exc.reason is not None:
                 if exc.disk:
                     self._disk_failed(exc.reason)
@@ -364,11 +309,6 @@ class Database:
         if not self.disk.up:
             self.disk.recovered()
         return None
-
-    async def close_reads(self) -> None:
-        """At shutdown, on the loop: close the connections of the reads sent from it."""
-        if self._reads is not None:
-            await self._reads.close()
 
     def close(self) -> None:
         """Wait for the transactions under way, then close the connections (at shutdown)."""

@@ -163,37 +163,24 @@ class Tasks:
             like=None if q is None else like_pattern(q),
         )
 
-        def task_list(page: store.Page) -> TaskList:
+        def work(connection: Connection) -> TaskList:
+            page = store.list_page(connection, owner_id=owner_id, query=query, limit=limit)
             items = _TASKS.validate_python(page.tasks)
             next_cursor = None
             if page.last is not None:
                 next_cursor = encode_cursor(order, getattr(page.last, order.field), page.last.id)
             return TaskList(items=items, next_cursor=next_cursor)
 
-        if order.field == "due_at":
-            # A `due_at` sort may read the undated tasks in a second range scan
-            # (store.list_tasks), so it keeps a transaction of its own.
-            def work(connection: Connection) -> TaskList:
-                page = store.list_page(connection, owner_id=owner_id, query=query, limit=limit)
-                return task_list(page)
-
-            return await self._database.run(owner_id, work)
-        # One statement, so one exchange on PostgreSQL, sent from the event loop.
-        dialect = self._database.dialect
-        statement, params = store.list_read(
-            dialect, owner_id=owner_id, query=query, limit=limit + 1
-        )
-        return await self._database.read(
-            owner_id, statement, params, lambda rows: task_list(store.page_of(dialect, rows, limit))
-        )
+        # One statement, so one exchange on PostgreSQL; a `due_at` sort may read the undated
+        # tasks in a second range scan (store.list_tasks), so it keeps a transaction of its own.
+        return await self._database.run(owner_id, work, single=order.field != "due_at")
 
     async def get_task(self, owner_id: str, task_id: int) -> Task:
         # If-None-Match is judged by the route on the task read here: reading is all it needs.
-        dialect = self._database.dialect
-        statement, params = store.get_read(owner_id=owner_id, task_id=task_id)
-        return await self._database.read(
-            owner_id, statement, params, lambda rows: _task(store.record_of(dialect, rows))
-        )
+        def work(connection: Connection) -> Task:
+            return _task(store.get_task(connection, owner_id=owner_id, task_id=task_id))
+
+        return await self._database.run(owner_id, work, single=True)
 
     def _insert(self, connection: Connection, owner_id: str, body: TaskCreate) -> Task:
         row = store.create_task(

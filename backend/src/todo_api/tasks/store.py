@@ -558,11 +558,7 @@ class Page(NamedTuple):
 def list_page(connection: Connection, *, owner_id: str, query: ListQuery, limit: int) -> Page:
     """Up to `limit` tasks; one row more is read to tell whether another page exists."""
     rows = _list_rows(connection, owner_id=owner_id, query=query, limit=limit + 1)
-    return page_of(connection.dialect.name, rows, limit)
-
-
-def page_of(dialect: str, rows: list[tuple[Any, ...]], limit: int) -> Page:
-    """The page of up to `limit` tasks in `rows`, read with one row more (`list_read`)."""
+    dialect = connection.dialect.name
     fields = _FIELDS[dialect]
     more = len(rows) > limit
     return Page(
@@ -581,21 +577,9 @@ def list_tasks(
     ]
 
 
-def list_read(
-    dialect: str, *, owner_id: str, query: ListQuery, limit: int
-) -> tuple[DriverStatement, dict[str, Any]]:
-    """A list page that is one statement (any sort but `due_at`: `_list_rows`) as the statement
-    and its parameters, for `Database.read`; `page_of` makes the page of its rows, read with
-    `limit` one more than the page's."""
-    if query.sort.field == "due_at":
-        raise ValueError("a due_at sort may take two statements")
-    shape, params = _list_shape(dialect, owner_id=owner_id, query=query, limit=limit)
-    return list_statement(shape), params
-
-
-def _list_shape(
-    dialect: str, *, owner_id: str, query: ListQuery, limit: int
-) -> tuple[ListShape, dict[str, Any]]:
+def _list_rows(
+    connection: Connection, *, owner_id: str, query: ListQuery, limit: int
+) -> list[tuple[Any, ...]]:
     params: dict[str, Any] = {_OWNER: owner_id, "p_limit": limit}
     optional = {
         "p_completed": query.completed,
@@ -614,7 +598,9 @@ def _list_shape(
         query.priority is not None,
         query.like is not None,
         texts_index=(
-            query.like is not None and query.sort.field == "created_at" and dialect == "sqlite"
+            query.like is not None
+            and query.sort.field == "created_at"
+            and connection.dialect.name == "sqlite"
         ),
     )
     after = query.after
@@ -623,16 +609,6 @@ def _list_shape(
         params["p_after_id"] = after.id
         if after.key is not None and query.sort.field != "created_at":
             params["p_after_key"] = after.key
-    return shape, params
-
-
-def _list_rows(
-    connection: Connection, *, owner_id: str, query: ListQuery, limit: int
-) -> list[tuple[Any, ...]]:
-    shape, params = _list_shape(
-        connection.dialect.name, owner_id=owner_id, query=query, limit=limit
-    )
-    after = query.after
     if query.sort.field != "due_at":
         return list_statement(shape).rows(connection, params)
     # Dated tasks first, then (unless a due filter excludes them) those without a due date.
@@ -650,15 +626,6 @@ def _list_rows(
 
 def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:
     return _first(connection, _GET, {_OWNER: owner_id, _ID: task_id})
-
-
-def get_read(*, owner_id: str, task_id: int) -> tuple[DriverStatement, dict[str, Any]]:
-    """`get_task` as a statement and its parameters, for `Database.read`; `record_of` decodes."""
-    return _GET, {_OWNER: owner_id, _ID: task_id}
-
-
-def record_of(dialect: str, rows: list[tuple[Any, ...]]) -> Record | None:
-    return _DECODE[dialect](rows[0]) if rows else None
 
 
 def task_exists(connection: Connection, *, owner_id: str, task_id: int) -> bool:

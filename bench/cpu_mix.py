@@ -143,7 +143,11 @@ def child(contender: str, requests: int, settings: list[str], postgres: str | No
 
     if postgres:
         url = postgres
-        ids = json.loads(sys.stdin.read())
+        # A revision before migration 0005 names tasks by their global id, not the owner's number.
+        from todo_api.tasks import store
+
+        seeded = json.loads(sys.stdin.read())
+        ids = seeded["numbers" if hasattr(store, "TaskCounterRow") else "ids"]
     else:
         folder = Path(tempfile.mkdtemp(prefix="cpu-mix-"))
         url = f"sqlite:///{folder / 'tasks.db'}"
@@ -163,25 +167,31 @@ def child(contender: str, requests: int, settings: list[str], postgres: str | No
         configure_logging(settings.log_level)
         app = create_app(settings)
         if postgres:
-            server = _backends_of(app)
+            server = _backends_of(url)
     print(json.dumps(asyncio.run(_measure(app, ids, requests, server))))
 
 
-def _backends_of(app: Any) -> Any:
-    """A callable: the CPU seconds so far of the PostgreSQL backends the app's pool connected
-    to (utime + stime from /proc; a backend that ended is no longer counted)."""
-    from sqlalchemy import event
+def _backends_of(url: str) -> Any:
+    """A callable: the CPU seconds so far of the PostgreSQL backends of the app role on this
+    database, the app's connections however it holds them (a pool, or connections of its own on
+    the event loop), found in pg_stat_activity at each call (utime + stime from /proc; a backend
+    that ended is no longer counted)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
 
-    from todo_api.state import app_state
-
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     pids: set[int] = set()
     tick = os.sysconf("SC_CLK_TCK")
 
-    @event.listens_for(app_state(app).database.engine, "connect")
-    def _connected(dbapi_connection: Any, _: Any) -> None:
-        pids.add(dbapi_connection.info.backend_pid)
-
     def seconds() -> float:
+        with psycopg.connect(conninfo, application_name="cpu-mix-probe") as probe:
+            pids.update(
+                pid
+                for (pid,) in probe.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND usename = current_user AND pid <> pg_backend_pid()"
+                )
+            )
         total = 0
         for pid in pids:
             try:
@@ -218,14 +228,31 @@ def main() -> None:
             database = cluster.create_database("cpu_mix")
             from common import seed_tasks
 
-            ids = seed_tasks(
+            numbers = seed_tasks(
                 database.admin_url, {f"user-{n:04d}": TASKS_PER_USER for n in range(USERS)}
             )
-            _rounds(args, ["--app-url", database.app_url], json.dumps(ids))
+            seeded = {"numbers": numbers, "ids": _global_ids(database.admin_url)}
+            _rounds(args, ["--app-url", database.app_url], json.dumps(seeded))
         finally:
             cluster.drop_all()
         return
     _rounds(args, [], None)
+
+
+def _global_ids(url: str) -> dict[str, list[int]]:
+    """Each owner's tasks by their global id, in number order: what a revision before
+    migration 0005 calls them."""
+    from sqlalchemy import create_engine, text
+
+    ids: dict[str, list[int]] = {}
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        for owner, task_id in connection.execute(
+            text("SELECT owner_id, id FROM tasks ORDER BY owner_id, number")
+        ):
+            ids.setdefault(owner, []).append(task_id)
+    engine.dispose()
+    return ids
 
 
 def _rounds(args: argparse.Namespace, extra: list[str], stdin: str | None) -> None:

@@ -194,7 +194,7 @@ BREAKS = [
         "idempotency-lookup",
         "Idempotency-Key answer looked up (replay, not a second task)",
         "tasks/idempotency.py",
-        "    return None if row is None else Answer(row.request_hash, row.status, row.body)\n",
+        "    return Answer(*rows[0]) if rows else None\n",
         "    return None\n",
         (f"{TESTS}tasks/test_idempotency.py", BITES, FUZZ),
     ),

@@ -228,6 +228,74 @@ def test_sqlalchemys_execute_in_a_single_statement_transaction_is_bound_first(
         assert _owners(session) == ["bob"]
 
 
+# Any other transaction bound to a user (research P26): BEGIN, the bind and its first statement
+# in one exchange, its other statements in the transaction that opened, the COMMIT on its own.
+
+
+def _commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """One entry per psycopg `commit()` from now on."""
+    commits: list[str] = []
+    real = psycopg.Connection.commit
+
+    def spy(connection: psycopg.Connection[Any]) -> None:
+        commits.append("COMMIT")
+        real(connection)
+
+    monkeypatch.setattr(psycopg.Connection, "commit", spy)
+    return commits
+
+
+def test_a_write_opens_in_one_exchange_and_commits_in_another(
+    postgres: pg_databases.Database, seeded: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = make_engine(postgres.app_url, PoolOptions(size=1, max_overflow=0))
+    ping(one)
+    sent = _sent_on_the_driver(monkeypatch)
+    commits = _commits(monkeypatch)
+    with transaction(one, "alice") as session:
+        toggled = store.toggle_task(session, owner_id="alice", task_id=1)
+        assert toggled is not None
+        assert toggled.completed
+        # The bind of the first exchange holds for the statements after it (RLS, no filter).
+        assert _owners(session) == ["alice", "alice"]
+        assert commits == []
+    assert commits == ["COMMIT"]
+    assert [kind for kind, _ in sent] == ["ClientCursor", "Cursor"]
+    begin, bind, statement = sent[0][1].split(";\n")
+    assert begin == "BEGIN"
+    assert bind.startswith("SELECT set_config('app.user_id'")
+    assert "'alice', true)" in bind
+    assert statement.startswith("UPDATE tasks")
+    # The connection went back to the pool out of autocommit: the next transaction on it is
+    # one transaction, whose bind holds for its second statement.
+    with app_session(one, "alice") as session:
+        assert _owners(session) == ["alice", "alice"]
+    with app_session(one, None) as session:
+        assert _owners(session) == []
+    one.dispose()
+
+
+def test_a_write_that_fails_after_its_first_exchange_is_rolled_back_whole(
+    postgres: pg_databases.Database, seeded: dict[str, int]
+) -> None:
+    one = make_engine(postgres.app_url, PoolOptions(size=1, max_overflow=0))
+
+    def abandoned() -> None:  # as a request abandoned at shutdown (RequestAbandoned)
+        with transaction(one, "alice") as session:
+            assert store.toggle_task(session, owner_id="alice", task_id=1) is not None
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        abandoned()
+    with transaction(one, "alice", single=True) as session:
+        task = store.get_task(session, owner_id="alice", task_id=1)
+    assert task is not None
+    assert not task.completed
+    with app_session(one, "alice") as session:
+        assert _owners(session) == ["alice", "alice"]
+    one.dispose()
+
+
 @pytest.mark.anyio
 async def test_a_write_whose_commit_fails_is_503_never_2xx_and_writes_nothing(
     pg_client: httpx.AsyncClient, postgres: pg_databases.Database, alice: User

@@ -10,7 +10,10 @@ them, so the transaction's 503 mapping holds.
 
 On PostgreSQL a transaction that runs exactly one statement (`transaction(..., single=True)`)
 sends the Row-Level Security bind and the statement in one query string, one implicit
-transaction: one exchange, whose answer comes after the commit (research P22).
+transaction: one exchange, whose answer comes after the commit (research P22). Any other
+transaction bound to a user opens with one query string too (BEGIN, the bind, its first
+statement), runs its other statements in it, and commits in an exchange of its own, sent only
+once the caller knows it will answer (research P27).
 """
 
 from __future__ import annotations
@@ -40,11 +43,15 @@ class SecondStatement(Exception):
 
 @dataclass(slots=True)
 class Exchange:
-    """What goes before a single-statement transaction's statement in its one exchange with
-    PostgreSQL (the RLS bind, then any statement run only for its effect, e.g. a lock); `sent`
-    once it went, so that no statement runs after the COMMIT."""
+    """What goes before a transaction's first statement in its first exchange with PostgreSQL
+    (the RLS bind, then any statement run only for its effect, e.g. a lock); `sent` once it went.
+
+    Not `opens`: a single-statement transaction, whose exchange ends with its COMMIT, so no
+    statement may follow. `opens`: the exchange starts with BEGIN and leaves the transaction
+    open for the statements after it and the COMMIT, which the caller sends when it chooses."""
 
     prelude: list[tuple[DriverStatement, Mapping[str, Any]]]
+    opens: bool = field(default=False)
     sent: bool = field(default=False)
 
 
@@ -145,6 +152,8 @@ class DriverStatement:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(rendered.sql, values)
+            if cursor.description is None:  # a write without RETURNING
+                return []
             return cast(list[tuple[Any, ...]], cursor.fetchall())
         except dialect.loaded_dbapi.Error as exc:
             raise _wrapped(connection, rendered.sql, values, exc, dbapi_connection, cursor) from exc
@@ -154,9 +163,10 @@ class DriverStatement:
 
 def prelude_before_execute(connection: Connection, *_: Any) -> None:
     """`before_execute` on a PostgreSQL engine: a statement that goes through
-    `Connection.execute` in a single-statement transaction (one the store does not run on the
-    driver, or a test's) is no longer the exchange's: the prelude (the RLS bind) runs first, on
-    its own, and the transaction commits at its end as any other. Never after the COMMIT."""
+    `Connection.execute` before a transaction's first exchange (one the store does not run on
+    the driver, or a test's) is no longer the exchange's: the prelude (the RLS bind) runs first,
+    on its own, in the transaction psycopg begins, which commits at its end as any other. Never
+    after a single-statement transaction's COMMIT."""
     exchange = connection.info.get(ONE_EXCHANGE)
     if exchange is None:
         return
@@ -176,12 +186,21 @@ def _in_one_exchange(
     serialization failure), is raised before a row is returned: the caller never answers for a
     write that did not commit.
 
+    An exchange that `opens` starts the string with BEGIN: the transaction block outlives the
+    string, the next statements run in it (psycopg, still in autocommit, sends no BEGIN of its
+    own), and psycopg's `commit()` or `rollback()` ends it, since it asks the server whether a
+    transaction is open. `transaction` turns autocommit off again after that, before the
+    connection goes back to the pool.
+
     The values are bound by psycopg on the client (`ClientCursor.mogrify`: quoted as literals
     for this connection's encoding), since the protocol takes bound parameters for one
     statement at a time; nothing is prepared, nothing outlives the transaction."""
     if exchange.sent:
         raise SecondStatement("a single-statement transaction ran a second statement")
     exchange.sent = True
+    if exchange.opens:
+        # Whatever follows runs in the transaction this exchange opens, on the driver's path.
+        del connection.info[ONE_EXCHANGE]
     dialect = connection.dialect
     driver = connection.connection.driver_connection
     assert driver is not None
@@ -195,13 +214,18 @@ def _in_one_exchange(
         ]
         parts.append(cursor.mogrify(rendered.sql, values))
         driver.autocommit = True
-        try:
-            cursor.execute(";\n".join(parts), prepare=False)
-        finally:
-            if not driver.closed:
-                driver.autocommit = False
+        if exchange.opens:
+            cursor.execute("BEGIN;\n" + ";\n".join(parts), prepare=False)
+        else:
+            try:
+                cursor.execute(";\n".join(parts), prepare=False)
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
         while cursor.nextset():
             pass  # to the statement's result, the last one
+        if cursor.description is None:  # a write without RETURNING
+            return []
         return cast(list[tuple[Any, ...]], cursor.fetchall())
     except dialect.loaded_dbapi.Error as exc:
         raise _wrapped(connection, rendered.sql, values, exc, driver, cursor) from exc

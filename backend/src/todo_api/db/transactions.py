@@ -9,6 +9,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -47,32 +48,57 @@ def transaction(
     """One transaction per request, bound to `user_id`: committed when the block ends, rolled
     back on error.
 
-    `single`: the block runs exactly one statement through `DriverStatement`. On PostgreSQL the
-    bind, that statement and the COMMIT then go in one exchange (driver.py), and the block runs
-    on after the commit: a second statement is refused (`SecondStatement`). Elsewhere it changes
-    nothing.
+    On PostgreSQL the bind goes with the block's first statement run through `DriverStatement`,
+    in one exchange. `single`: the block runs exactly that one statement; the bind, it and the
+    COMMIT then go together (driver.py), and the block runs on after the commit: a second
+    statement is refused (`SecondStatement`). Otherwise the exchange is BEGIN, the bind and the
+    statement; the block's other statements follow in the transaction it opened, and the
+    COMMIT goes when the block ends without an error: never before the caller knows it will
+    answer (research P22, P27). Elsewhere this changes nothing.
 
     A Core connection, not an ORM session: the store issues single Core statements, and the
     session's unit-of-work bookkeeping cost time on every request for nothing (research P6).
     """
     try:
-        with engine.begin() as connection:
-            if single and user_id is not None and connection.dialect.name == "postgresql":
-                connection.info[ONE_EXCHANGE] = Exchange([(_BIND_USER, {"user_id": user_id})])
-                try:
+        with engine.connect() as connection:
+            exchange = None
+            if user_id is not None and connection.dialect.name == "postgresql":
+                exchange = Exchange([(_BIND_USER, {"user_id": user_id})], opens=not single)
+                connection.info[ONE_EXCHANGE] = exchange
+            try:
+                with connection.begin():
+                    if exchange is None and user_id is not None:
+                        bind_user(connection, user_id)
                     yield connection
-                finally:
-                    if not connection.invalidated:
-                        connection.info.pop(ONE_EXCHANGE, None)
-            else:
-                if user_id is not None:
-                    bind_user(connection, user_id)
-                yield connection
+            finally:
+                if exchange is not None:
+                    _closed(connection, exchange)
     except (DBAPIError, PoolTimeout) as exc:
         failure = failed(engine, exc)
         if failure is None:
             raise
         raise failure from None
+
+
+def _closed(connection: Connection, exchange: Exchange) -> None:
+    """After the transaction's COMMIT or ROLLBACK, before the connection goes back to the pool:
+    no exchange waits in it, and a transaction that opened in one exchange (in psycopg's
+    autocommit) gives back a connection out of autocommit, or none."""
+    if connection.invalidated:
+        return
+    connection.info.pop(ONE_EXCHANGE, None)
+    if not (exchange.opens and exchange.sent):
+        return
+    driver = connection.connection.driver_connection
+    if driver is None or driver.closed:
+        return
+    if driver.info.transaction_status == TransactionStatus.IDLE:
+        driver.autocommit = False
+    else:
+        # Not ended (cannot happen after commit() or rollback(), which end it or lose the
+        # connection): a connection in autocommit would run a later transaction's statements
+        # each on its own, so it is never used again.
+        connection.invalidate()
 
 
 def failed(

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from todo_api.db.driver import DriverStatement
 from todo_api.db.orm import Base, UTCDateTime
 
 KEY_MAX = 255
@@ -64,19 +65,30 @@ _OWNER_KEY = (KEYS.c.owner_id == bindparam("p_owner_id"), KEYS.c.key == bindpara
 # with a class of its own, apart from the quota's owner locks and the migration lock. A hash
 # collision between two keys only makes one of two simultaneous first requests wait (409).
 _LOCK_CLASS = 0x1DE7
-_TRY_LOCK = select(
-    func.pg_try_advisory_xact_lock(
-        _LOCK_CLASS,
-        func.hashtext(
-            bindparam("p_owner_id", type_=String) + "\n" + bindparam("p_key", type_=String)
-        ),
+# On the driver (db.DriverStatement): on PostgreSQL the try-lock, the create's first statement,
+# goes in the transaction's first exchange with BEGIN and the RLS bind (research P27).
+_TRY_LOCK = DriverStatement(
+    select(
+        func.pg_try_advisory_xact_lock(
+            _LOCK_CLASS,
+            func.hashtext(
+                bindparam("p_owner_id", type_=String) + "\n" + bindparam("p_key", type_=String)
+            ),
+        )
     )
 )
-_FORGET_EXPIRED = delete(KEYS).where(*_OWNER_KEY, KEYS.c.expires_at <= bindparam("p_now"))
-_FIND = select(KEYS.c.request_hash, KEYS.c.status, KEYS.c.body).where(
-    *_OWNER_KEY, KEYS.c.expires_at > bindparam("p_now")
+_FORGET_EXPIRED = DriverStatement(
+    delete(KEYS).where(*_OWNER_KEY, KEYS.c.expires_at <= bindparam("p_now"))
 )
-_SAVE = insert(KEYS)
+_FIND = DriverStatement(
+    select(KEYS.c.request_hash, KEYS.c.status, KEYS.c.body).where(
+        *_OWNER_KEY, KEYS.c.expires_at > bindparam("p_now")
+    )
+)
+_SAVE = DriverStatement(
+    insert(KEYS),
+    column_keys=("owner_id", "key", "request_hash", "status", "body", "created_at", "expires_at"),
+)
 # SQLite has no RLS: the purge names what it deletes.
 _PURGE_SQLITE = delete(KEYS).where(KEYS.c.expires_at <= bindparam("p_now"))
 # PostgreSQL: no WHERE on purpose. In a transaction bound to no user, the only policy that lets a
@@ -96,19 +108,18 @@ def claim(connection: Connection, *, owner_id: str, key: str, now: datetime) -> 
     to commit and then finds its answer.
     """
     params = {"p_owner_id": owner_id, "p_key": key}
-    if (
-        connection.dialect.name == "postgresql"
-        and not connection.execute(_TRY_LOCK, params).scalar()
-    ):
-        return False
-    connection.execute(_FORGET_EXPIRED, params | {"p_now": now})
+    if connection.dialect.name == "postgresql":
+        [(locked,)] = _TRY_LOCK.rows(connection, params)
+        if not locked:
+            return False
+    _FORGET_EXPIRED.run(connection, params | {"p_now": now})
     return True
 
 
 def find(connection: Connection, *, owner_id: str, key: str, now: datetime) -> Answer | None:
     """The stored answer for this owner's key, unless it has expired."""
-    row = connection.execute(_FIND, {"p_owner_id": owner_id, "p_key": key, "p_now": now}).first()
-    return None if row is None else Answer(row.request_hash, row.status, row.body)
+    rows = _FIND.rows(connection, {"p_owner_id": owner_id, "p_key": key, "p_now": now})
+    return Answer(*rows[0]) if rows else None
 
 
 def save(
@@ -120,8 +131,8 @@ def save(
     now: datetime,
     expires_at: datetime,
 ) -> None:
-    connection.execute(
-        _SAVE,
+    _SAVE.run(
+        connection,
         {
             "owner_id": owner_id,
             "key": key,

@@ -95,7 +95,7 @@ async def main() -> None:
     from sqlalchemy.engine import make_url
 
     from common import seed_tasks
-    from pg_databases import Cluster
+    from fixtures.pg_databases import Cluster
     from todo_api.db import Database, make_engine
     from todo_api.db.driver import DriverStatement
     from todo_api.db.engine import PoolOptions

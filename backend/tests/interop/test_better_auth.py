@@ -164,8 +164,10 @@ async def test_tokens_of_another_better_auth_instance_are_401(
 async def test_issuer_rotation_new_key_works_old_key_works_until_withdrawn(
     issuer_installed: None, tmp_path: Path
 ) -> None:
-    # Better Auth's own rotation: a key lives 3 s, then stays published for a 4 s grace period.
-    options = {"ROTATION_INTERVAL": "3", "GRACE_PERIOD": "4", "EXPIRATION": "2m"}
+    # Better Auth's own rotation: a key lives 3 s, then stays published for a 15 s grace period,
+    # long enough for the second sign-in on a loaded machine (the backend's start-up runs in the
+    # first key's lifetime: with 4 s, the first key was sometimes gone before the second came).
+    options = {"ROTATION_INTERVAL": "3", "GRACE_PERIOD": "15", "EXPIRATION": "2m"}
     with better_auth("EdDSA", **options) as issuer:
         user_id, first = issuer.sign_up("Rotating User")
         async with backend(tmp_path, issuer, AUTH_JWKS_REFRESH_SECONDS=1) as api:
@@ -191,13 +193,15 @@ async def test_issuer_rotation_new_key_works_old_key_works_until_withdrawn(
             assert (await api.get(url, headers=bearer(second))).status_code == 200
             assert (await api.get(url, headers=bearer(first))).status_code == 200
 
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 40
             while old_kid in issuer.kids():
                 assert time.monotonic() < deadline, "the old key never left the issuer's JWKS"
                 await anyio.sleep(0.5)
-            await anyio.sleep(2.5)  # the backend's scheduled refresh (every 1 s) drops it
-
-            withdrawn = await api.get(url, headers=bearer(first))
+            # The backend's scheduled refresh (every 1 s) drops it: waited for, not a fixed sleep.
+            deadline = time.monotonic() + 30
+            while (withdrawn := await api.get(url, headers=bearer(first))).status_code == 200:
+                assert time.monotonic() < deadline, "the backend kept the withdrawn key"
+                await anyio.sleep(0.5)
             assert withdrawn.status_code == 401
             assert (await api.get(url, headers=bearer(second))).status_code == 200
 

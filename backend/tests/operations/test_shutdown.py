@@ -102,6 +102,7 @@ async def test_sigterm_under_load_keeps_every_acknowledged_write_and_ends_in_tim
         staller = _stall_half_a_body(server)
         acknowledged: list[int] = []
         statuses: list[int] = []
+        going = asyncio.Event()  # as many writes acknowledged as there are writers
         limits = httpx.Limits(max_connections=WRITERS)
         async with httpx.AsyncClient(base_url=server.base, timeout=30, limits=limits) as http:
 
@@ -118,10 +119,15 @@ async def test_sigterm_under_load_keeps_every_acknowledged_write_and_ends_in_tim
                     if answer.status_code != 201:
                         return
                     acknowledged.append(answer.json()["id"])
+                    if len(acknowledged) >= WRITERS:
+                        going.set()
 
             writers = [asyncio.create_task(write(n)) for n in range(WRITERS)]
-            await asyncio.sleep(1.0)
-            assert len(acknowledged) >= WRITERS, "the writers did not get going"
+            # Waited for, not a fixed second: a loaded machine may take longer to get there.
+            try:
+                await asyncio.wait_for(going.wait(), timeout=30)
+            except TimeoutError:
+                pytest.fail(f"the writers did not get going: {len(acknowledged)} writes in 30 s")
             code, took = await _terminate(server)
             await asyncio.gather(*writers)
         stalled = await asyncio.to_thread(_read_to_close, staller)

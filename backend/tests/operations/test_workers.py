@@ -37,8 +37,11 @@ needs_redis = pytest.mark.skipif(
 WORKERS = 2
 START_SECONDS = 60  # two workers importing everything on a busy machine
 
-# Wall-clock bounds under the parallel suite's own load (`make test -n 4` on two cores).
-SCHEDULING_ALLOWANCE = 1.0
+# Wall-clock bounds under the parallel suite's own load (`make test -n 4` on two cores, with
+# other work on the machine): 1 s was overrun at a load average of 12 (research F2). What the
+# bound tells apart still ends far outside it: a supervisor that waits for its workers' own 10 s
+# default, or never passes the signal on.
+SCHEDULING_ALLOWANCE = 3.0
 
 
 @dataclass
@@ -262,11 +265,11 @@ def test_chosen_per_process_budgets_start_and_sigterm_ends_every_worker_in_time(
         for client in clients:
             assert client.recv(4096).startswith(b"HTTP/1.1 408 ")
             client.close()
-        # The documented bound is grace + 1 s; a second more for the scheduler of a machine that
-        # runs this suite in parallel (a supervisor that waited for its workers' own 10 s default,
-        # or never passed the signal on, is still far outside it).
-        process.wait(timeout=grace + 1 + SCHEDULING_ALLOWANCE)
-        assert time.monotonic() - started <= grace + 1 + SCHEDULING_ALLOWANCE
+        # The documented bound is grace + 1 s, and SCHEDULING_ALLOWANCE for a busy machine's
+        # scheduler; waited for longer, so that a failure says how long it took.
+        process.wait(timeout=grace + 15)
+        took = time.monotonic() - started
+        assert took <= grace + 1 + SCHEDULING_ALLOWANCE, f"SIGTERM to exit took {took:.1f} s"
         assert process.returncode == 143  # as a shell reports a process ended by SIGTERM
         for pid in workers:
             with pytest.raises(ProcessLookupError):

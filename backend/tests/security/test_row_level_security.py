@@ -228,7 +228,18 @@ def test_sqlalchemys_execute_in_a_single_statement_transaction_is_bound_first(
         assert _owners(session) == ["bob"]
 
 
-# Any other transaction bound to a user (research P26): BEGIN, the bind and its first statement
+@pytest.mark.parametrize("single", [True, False], ids=["single", "opening"])
+def test_a_raw_driver_statement_first_in_a_transaction_is_bound_first(
+    engine: Engine, seeded: dict[str, int], single: bool
+) -> None:
+    # `exec_driver_sql` passes by SQLAlchemy's `before_execute`: bound all the same.
+    for user, owned in (("alice", 2), ("bob", 1)):
+        with transaction(engine, user, single=single) as session:
+            counted = session.exec_driver_sql("SELECT count(*) FROM tasks").scalar_one()
+            assert counted == owned
+
+
+# Any other transaction bound to a user (research P27): BEGIN, the bind and its first statement
 # in one exchange, its other statements in the transaction that opened, the COMMIT on its own.
 
 

@@ -78,7 +78,10 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
             },
             **limits,
         )
+        # Connection.execute, and exec_driver_sql (which `before_execute` does not see): no
+        # statement of a bound transaction runs before its bind.
         event.listen(engine, "before_execute", prelude_before_execute)
+        event.listen(engine, "before_cursor_execute", prelude_before_execute)
         return engine
 
     connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}

@@ -164,9 +164,9 @@ class DriverStatement:
 def prelude_before_execute(connection: Connection, *_: Any) -> None:
     """`before_execute` and `before_cursor_execute` on a PostgreSQL engine: a statement that goes
     through `Connection.execute` or `exec_driver_sql` before a transaction's first exchange (one
-    the store does not run on the driver, or a test's) is no longer the exchange's: the prelude (the RLS bind) runs first,
-    on its own, in the transaction psycopg begins, which commits at its end as any other. Never
-    after a single-statement transaction's COMMIT."""
+    the store does not run on the driver, or a test's) is no longer the exchange's: the prelude
+    (the RLS bind) runs first, on its own, in the transaction psycopg begins, which commits at its
+    end as any other. Never after a single-statement transaction's COMMIT."""
     exchange = connection.info.get(ONE_EXCHANGE)
     if exchange is None:
         return

@@ -19,7 +19,14 @@ from fixtures import pg_databases
 from fixtures.api import DATABASES, SECRET, as_owner, database_at
 from fixtures.live_server import CLI, child_env, free_port
 from todo_api.db import Base, DatabaseNotReady, make_engine, transaction
-from todo_api.db.lifecycle import current_revision, head, prepare_database, roles_sql, upgrade
+from todo_api.db.lifecycle import (
+    check_app_role,
+    current_revision,
+    head,
+    prepare_database,
+    roles_sql,
+    upgrade,
+)
 from todo_api.tasks import store
 from todo_api.tasks.listing import Sort
 
@@ -434,3 +441,32 @@ def test_without_the_trigram_extensions_migration_0006_says_so_and_search_still_
     finally:
         engine.dispose()
     assert [task.title for task in found] == ["Buy milk"]
+
+
+@pytest.mark.parametrize(
+    ("revoke", "named"),
+    [
+        ("REVOKE DELETE ON tasks FROM {app}", "lacks DELETE on tasks"),
+        (
+            "REVOKE EXECUTE ON FUNCTION task_numbers_matching(text, integer) FROM {app}",
+            "lacks EXECUTE on the search function",
+        ),
+    ],
+    ids=["table", "search-function"],
+)
+def test_an_app_role_without_its_privileges_is_refused_naming_them(
+    postgres: pg_databases.Database, revoke: str, named: str
+) -> None:
+    app = make_engine(postgres.app_url)
+    try:
+        with app.connect() as connection:
+            check_app_role(connection)  # as granted: serves
+            role = connection.execute(text("SELECT current_user")).scalar_one()
+        admin = postgres.admin_engine()
+        with admin.begin() as connection:
+            connection.execute(text(revoke.format(app=f'"{role}"')))
+        admin.dispose()
+        with app.connect() as connection, pytest.raises(DatabaseNotReady, match=named):
+            check_app_role(connection)
+    finally:
+        app.dispose()

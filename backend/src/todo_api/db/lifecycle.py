@@ -32,6 +32,7 @@ BASELINE = "0001"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+SEARCH_FUNCTION = "task_numbers_matching(text, integer)"  # migration 0006
 _MIGRATION_LOCK = 0x70D0_A91  # any constant shared by every `todo-api migrate` of this app
 
 
@@ -152,10 +153,14 @@ def check_app_role(connection: Connection) -> None:
             " has_table_privilege(c.oid, 'SELECT') AS can_select,"
             " has_table_privilege(c.oid, 'INSERT') AS can_insert,"
             " has_table_privilege(c.oid, 'UPDATE') AS can_update,"
-            " has_table_privilege(c.oid, 'DELETE') AS can_delete"
+            " has_table_privilege(c.oid, 'DELETE') AS can_delete,"
+            # q's search function (migration 0006); absent from a schema without it: not asked.
+            " coalesce(has_function_privilege(to_regprocedure(:search), 'EXECUTE'), true)"
+            " AS can_search"
             " FROM pg_roles r, pg_class c"
             " WHERE r.rolname = current_user AND c.oid = to_regclass('tasks')"
-        )
+        ),
+        {"search": SEARCH_FUNCTION},
     ).one_or_none()
     if row is None:
         raise DatabaseNotReady("the tasks table is missing: run `todo-api migrate`")
@@ -187,6 +192,12 @@ def check_app_role(connection: Connection) -> None:
         raise DatabaseNotReady(
             f"{connect_as}, which lacks {', '.join(missing)} on tasks: run the grants that "
             "`todo-api roles` prints"
+        )
+    if not row.can_search:
+        # Else every `q` would fail as it is asked: said once, at start.
+        raise DatabaseNotReady(
+            f"{connect_as}, which lacks EXECUTE on the search function {SEARCH_FUNCTION}: "
+            f"GRANT EXECUTE ON FUNCTION {SEARCH_FUNCTION} TO {row.rolname} (as the owner role)"
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures.api import User, all_tasks
+from fixtures.api import User, all_tasks, problem_body
 
 pytestmark = pytest.mark.anyio
 
@@ -17,21 +17,12 @@ pytestmark = pytest.mark.anyio
 JSON = {"Content-Type": "application/json"}
 
 
-def _assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("urn:todo-api:problem:")
-    return body
-
-
 async def test_body_over_64_kib_is_413_and_writes_nothing(
     client: httpx.AsyncClient, alice: User
 ) -> None:
     big = json.dumps({"title": "t", "description": "d" * 70_000}).encode()
     response = await client.post("/api/alice/tasks", content=big, headers={**alice.headers, **JSON})
-    body = _assert_problem(response, 413)
+    body = problem_body(response, 413)
     assert body["type"] == "urn:todo-api:problem:payload-too-large"
     assert await all_tasks(client, alice) == []
 
@@ -44,4 +35,4 @@ async def test_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient, al
     response = await client.post(
         "/api/alice/tasks", content=chunks(), headers={**alice.headers, **JSON}
     )
-    _assert_problem(response, 413)
+    problem_body(response, 413)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures.api import User, all_tasks, create_task
+from fixtures.api import User, all_tasks, create_task, problem_body
 
 pytestmark = pytest.mark.anyio
 
@@ -40,15 +40,6 @@ BAD_CREATE_BODIES: dict[str, bytes] = {
 }
 
 
-def _assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("urn:todo-api:problem:")
-    return body
-
-
 @pytest.mark.parametrize("name", list(BAD_CREATE_BODIES), ids=list(BAD_CREATE_BODIES))
 async def test_bad_create_body_is_422_and_writes_nothing(
     client: httpx.AsyncClient, alice: User, name: str
@@ -56,7 +47,7 @@ async def test_bad_create_body_is_422_and_writes_nothing(
     response = await client.post(
         "/api/alice/tasks", content=BAD_CREATE_BODIES[name], headers={**alice.headers, **JSON}
     )
-    body = _assert_problem(response, 422)
+    body = problem_body(response, 422)
     assert body["type"] == "urn:todo-api:problem:validation-error"
     assert await all_tasks(client, alice) == []
 
@@ -83,7 +74,7 @@ async def test_bad_update_body_is_422_and_changes_nothing(
     response = await client.request(
         method, f"/api/alice/tasks/{task['id']}", json=body, headers=alice.headers
     )
-    _assert_problem(response, 422)
+    problem_body(response, 422)
     assert await all_tasks(client, alice) == [task]
 
 
@@ -115,18 +106,18 @@ async def test_title_of_exactly_200_characters_is_accepted(
 )
 async def test_bad_list_query_is_422(client: httpx.AsyncClient, alice: User, query: str) -> None:
     response = await client.get(f"/api/alice/tasks?{query}", headers=alice.headers)
-    _assert_problem(response, 422)
+    problem_body(response, 422)
 
 
 @pytest.mark.parametrize("task_id", ["abc", "1.5", "0", "-3", "9223372036854775808", "1e3"])
 async def test_bad_task_id_is_422(client: httpx.AsyncClient, alice: User, task_id: str) -> None:
     response = await client.get(f"/api/alice/tasks/{task_id}", headers=alice.headers)
-    _assert_problem(response, 422)
+    problem_body(response, 422)
 
 
 async def test_largest_task_id_is_a_plain_404(client: httpx.AsyncClient, alice: User) -> None:
     response = await client.get("/api/alice/tasks/9223372036854775807", headers=alice.headers)
-    _assert_problem(response, 404)
+    problem_body(response, 404)
 
 
 async def test_validation_error_names_the_field_without_echoing_input(
@@ -136,7 +127,7 @@ async def test_validation_error_names_the_field_without_echoing_input(
     response = await client.post(
         "/api/alice/tasks", json={"title": secret_looking}, headers=alice.headers
     )
-    body = _assert_problem(response, 422)
+    body = problem_body(response, 422)
     assert body["errors"][0]["loc"] == ["body", "title"]
     assert secret_looking not in response.text
 
@@ -154,7 +145,7 @@ async def test_validation_errors_stay_within_the_contracts_bounds(
 ) -> None:
     """Found by Schemathesis: an unknown key is echoed in `loc`, which the contract bounds."""
     response = await client.post("/api/alice/tasks", json=body, headers=alice.headers)
-    errors = _assert_problem(response, 422)["errors"]
+    errors = problem_body(response, 422)["errors"]
     assert 1 <= len(errors) <= 100
     for error in errors:
         assert error["type"] == "extra_forbidden"

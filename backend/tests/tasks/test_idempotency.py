@@ -249,12 +249,13 @@ async def test_an_expired_answer_is_not_replayed_and_the_purge_removes_it(
     renewed = await _post(client, alice, "old", title="after")
     assert renewed.status_code == 201
     assert "idempotent-replayed" not in renewed.headers
-    # Bob's expired answer (and nothing live) goes in one purge, across owners.
-    assert await service.purge_expired_keys() == 1
+    # Bob's expired answer (and nothing live) goes in one purge, across owners. The app's own
+    # purge runs every TTL (a second here) and may have come first: then it took bob's.
+    assert await service.purge_expired_keys() <= 1
     assert await _stored_keys(app, alice) == 1
     assert await _stored_keys(app, bob) == 0
     await anyio.sleep(1.1)
-    assert await service.purge_expired_keys() == 1
+    assert await service.purge_expired_keys() <= 1
     assert await _stored_keys(app, alice) == 0
 
 

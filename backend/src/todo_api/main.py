@@ -26,7 +26,7 @@ from todo_api.middleware.body_limit import BodyLimitMiddleware
 from todo_api.middleware.cancellation import CancelledRequestMiddleware
 from todo_api.middleware.cors import ProblemCORSMiddleware
 from todo_api.middleware.head import HeadMiddleware
-from todo_api.middleware.request_id import REQUEST_ID_HEADER, RequestIdMiddleware
+from todo_api.middleware.request_id import REQUEST_ID_HEADER, InFlight, RequestIdMiddleware
 from todo_api.ratelimit.auth_failures import AuthFailureThrottle
 from todo_api.ratelimit.limiter import Limiter
 from todo_api.ratelimit.middleware import UserRateLimitMiddleware
@@ -93,7 +93,13 @@ def create_app(
     """
     settings = settings or load_settings()
     pool = settings.pool_options()
-    database = Database(make_engine(settings.database_url, pool), threads=pool.size)
+    in_flight = InFlight()
+    database = Database(
+        make_engine(settings.database_url, pool),
+        threads=pool.size,
+        max_overflow=pool.max_overflow,
+        in_flight=in_flight,
+    )
     jwks = settings.jwks_cache()
     verifier = cached_verifier(TokenVerifier(settings.verifier_config(jwks)), jwks)
     limiter = limiter or Limiter(settings.counters())
@@ -140,7 +146,7 @@ def create_app(
         require_if_match=settings.require_if_match,
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
     )
-    attach(app, AppState(database=database, jwks=jwks, tasks=tasks))
+    attach(app, AppState(database=database, jwks=jwks, tasks=tasks, in_flight=in_flight))
 
     install_error_handlers(app)
     # The task routes first among ours: they are nearly every request, and routing tries the
@@ -196,7 +202,7 @@ def create_app(
     )
     # Inside the request id: a request cancelled at shutdown is answered 503 with its own id.
     app.add_middleware(CancelledRequestMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, in_flight=in_flight)
     if settings.metrics_port is not None:  # outermost, so that it times everything
         dependencies = [database.status, *([database.disk] if database.disk else [])]
         if settings.rate_limit_storage_url != "memory://":

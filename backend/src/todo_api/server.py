@@ -19,6 +19,7 @@ version in pyproject.toml, and security/test_hostile_clients.py exercises each l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import http
 import logging
@@ -46,6 +47,7 @@ from todo_api.logs import flush_logs
 from todo_api.middleware.cancellation import CANCELLED_DETAIL
 from todo_api.middleware.request_id import new_request_id
 from todo_api.settings import ServerSettings, Settings
+from todo_api.state import app_state
 
 log = logging.getLogger("todo_api.server")
 
@@ -371,4 +373,8 @@ def make_server(app: Any, settings: Settings, host: str, port: int) -> Server:
         access_log=False,
         log_level="info",
     )
-    return Server(config)
+    server = Server(config)
+    with contextlib.suppress(AttributeError, RuntimeError):  # an app not built by create_app
+        # uvicorn's set of request tasks, each added when the task is made, before it runs.
+        app_state(app).in_flight.started = server.server_state.tasks
+    return server

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, bindparam, func, select
@@ -19,6 +19,9 @@ from todo_api.db.driver import ONE_EXCHANGE, DriverStatement, Exchange
 from todo_api.db.threads import Threads
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
 from todo_api.errors import DatabaseUnavailable, StorageFull
+
+if TYPE_CHECKING:
+    from todo_api.middleware.request_id import InFlight
 
 T = TypeVar("T")
 
@@ -162,7 +165,14 @@ class Database:
     not the database: there every transaction takes any thread.
     """
 
-    def __init__(self, engine: Engine, threads: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        threads: int,
+        *,
+        max_overflow: int = 0,
+        in_flight: InFlight | None = None,
+    ) -> None:
         self.engine = engine
         self._serial_writes = engine.dialect.name == "sqlite"
         # Does the database answer; and does its disk take writes: a SQLite file's own disk,
@@ -185,6 +195,17 @@ class Database:
         readers = threads - 1 if self._serial_writes else threads
         self._readers = Threads(max(1, readers), "db")
         self._writer = Threads(1, "db-writer")
+        # SQLite on disk: a read whose request is the only one in flight runs on the event loop,
+        # on a connection of the loop's own (WAL: beside the writer), when the pool has room
+        # for it beside the threads' and one more (DB_MAX_OVERFLOW; /readyz checks one out on the
+        # loop): nobody else waits for the loop, and the hop to a thread and back would be pure
+        # overhead. With other requests in flight, reads hop: the loop is then the bottleneck,
+        # and threads run SQLite's C work beside it (research P16, P23, P29). None: every read
+        # hops (a Database built without the app).
+        room = threads + max_overflow - (max(1, readers) + 1)
+        self._in_flight = in_flight if on_disk and room >= 2 else None
+        self._loop_lock = threading.Lock()
+        self._closing = False
 
     async def run(
         self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
@@ -239,7 +260,10 @@ class Database:
 
         serial = writes and self._serial_writes
         try:
-            result = await (self._writer if serial else self._readers).call(in_transaction)
+            if not writes and self._in_flight is not None and self._in_flight.alone():
+                result = await self._read_on_loop(in_transaction)
+            else:
+                result = await (self._writer if serial else self._readers).call(in_transaction)
         except asyncio.CancelledError:
             abandoned = True
             raise
@@ -259,6 +283,16 @@ class Database:
         if writes and self.disk is not None and not self.disk.up:
             self._wrote_again()
         return result
+
+    async def _read_on_loop(self, read: Callable[[], T]) -> T:
+        """`read()` here, on the loop thread's own connection (held as each thread holds one);
+        after `close`, on a thread. The lock keeps `close`, which runs on a thread at shutdown
+        while cancelled requests are still answered, from closing that connection under a
+        read."""
+        with self._loop_lock:
+            if not self._closing:
+                return read()
+        return await self._readers.call(read)
 
     def _on_held(self, work: Callable[[Connection], T]) -> T:
         """`work` in one transaction on this thread's own connection (SQLite, bound to no user:
@@ -324,6 +358,8 @@ class Database:
 
     def close(self) -> None:
         """Wait for the transactions under way, then close the connections (at shutdown)."""
+        with self._loop_lock:
+            self._closing = True
         self._readers.close()
         self._writer.close()
         with self._held_lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Sized
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
@@ -26,9 +27,34 @@ _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode("latin-1")  # as ASGI spells
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+class InFlight:
+    """The requests the application is answering now: `count`, kept by RequestIdMiddleware (its
+    outermost layer), and `started`, the server's tasks of requests (`make_server`: uvicorn's
+    set of them, empty without a server). Read by the database to decide where a read runs
+    (db/transactions.py).
+
+    Both, because the server starts the tasks of requests that arrived together one after
+    another in one turn of the loop: the first of them would count itself alone before the
+    others run, while the server's set already holds them all."""
+
+    __slots__ = ("count", "started")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.started: Sized = ()
+
+    def alone(self) -> bool:
+        """One request in flight at most: the caller's."""
+        return self.count <= 1 and len(self.started) <= 1
+
+
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """`in_flight`: counts the requests under way (the database reads on the event loop only
+    while one is)."""
+
+    def __init__(self, app: ASGIApp, in_flight: InFlight | None = None) -> None:
         self.app = app
+        self.in_flight = in_flight or InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,9 +74,12 @@ class RequestIdMiddleware:
                 message["headers"] = [*message["headers"], *hardening_headers(scope["path"])]
             await send(message)
 
+        in_flight = self.in_flight
+        in_flight.count += 1
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            in_flight.count -= 1
             log_access(_access_fields(scope, status, started, request_id))
 
 

@@ -146,7 +146,7 @@ def create_app(
         require_if_match=settings.require_if_match,
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
     )
-    attach(app, AppState(database=database, jwks=jwks, tasks=tasks, in_flight=in_flight))
+    attach(app, AppState(database=database, jwks=jwks, tasks=tasks))
 
     install_error_handlers(app)
     # The task routes first among ours: they are nearly every request, and routing tries the

@@ -19,7 +19,6 @@ version in pyproject.toml, and security/test_hostile_clients.py exercises each l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import http
 import logging
@@ -45,9 +44,8 @@ from todo_api.errors import (
 )
 from todo_api.logs import flush_logs
 from todo_api.middleware.cancellation import CANCELLED_DETAIL
-from todo_api.middleware.request_id import new_request_id
+from todo_api.middleware.request_id import InFlight, new_request_id
 from todo_api.settings import ServerSettings, Settings
-from todo_api.state import app_state
 
 log = logging.getLogger("todo_api.server")
 
@@ -117,6 +115,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _Phase.HEAD
         self._head_bytes = 0  # of the current head, as received (raw, before parsing)
         self._timer: asyncio.TimerHandle | None = None
+        # uvicorn's set of request tasks (one per server, shared by its connections), each task
+        # added when it is made, before it first runs: what the database reads to tell a request
+        # alone in flight from one of many (middleware/request_id.py's InFlight).
+        InFlight.server_tasks = self.tasks
 
     # Connection events
 
@@ -373,8 +375,4 @@ def make_server(app: Any, settings: Settings, host: str, port: int) -> Server:
         access_log=False,
         log_level="info",
     )
-    server = Server(config)
-    with contextlib.suppress(AttributeError, RuntimeError):  # an app not built by create_app
-        # uvicorn's set of request tasks, each added when the task is made, before it runs.
-        app_state(app).in_flight.started = server.server_state.tasks
-    return server
+    return Server(config)

@@ -10,7 +10,6 @@ from starlette.applications import Starlette
 
 from todo_api.auth.keys import JwksCache
 from todo_api.db import Database
-from todo_api.middleware.request_id import InFlight
 from todo_api.tasks.service import Tasks
 
 # The one attribute of Starlette's untyped `app.state` this application uses.
@@ -23,8 +22,6 @@ class AppState:
     # The issuer's cached public keys; None when only the shared secret verifies tokens.
     jwks: JwksCache | None
     tasks: Tasks
-    # The requests under way (RequestIdMiddleware counts them; the server adds its own set).
-    in_flight: InFlight
 
 
 def attach(app: Starlette, state: AppState) -> None:

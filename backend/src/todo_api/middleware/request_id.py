@@ -7,7 +7,7 @@ import random
 import re
 import time
 from collections.abc import Sized
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
@@ -29,23 +29,25 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 class InFlight:
     """The requests the application is answering now: `count`, kept by RequestIdMiddleware (its
-    outermost layer), and `started`, the server's tasks of requests (`make_server`: uvicorn's
-    set of them, empty without a server). Read by the database to decide where a read runs
-    (db/transactions.py).
+    outermost layer), and `server_tasks`, the server's tasks of requests (uvicorn's set, named
+    by server.py's protocol; empty without it). Read by the database to decide where a read
+    runs (db/transactions.py).
 
     Both, because the server starts the tasks of requests that arrived together one after
     another in one turn of the loop: the first of them would count itself alone before the
-    others run, while the server's set already holds them all."""
+    others first run, while the server's set holds them all from the start. One server per
+    process (each worker is a process), so the set is the class's."""
 
-    __slots__ = ("count", "started")
+    server_tasks: ClassVar[Sized] = ()
+
+    __slots__ = ("count",)
 
     def __init__(self) -> None:
         self.count = 0
-        self.started: Sized = ()
 
     def alone(self) -> bool:
         """One request in flight at most: the caller's."""
-        return self.count <= 1 and len(self.started) <= 1
+        return self.count <= 1 and len(InFlight.server_tasks) <= 1
 
 
 class RequestIdMiddleware:

@@ -4,13 +4,17 @@ and operations/test_shutdown.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import sys
 
 import pytest
+import uvicorn
+from uvicorn.server import ServerState
 
+from todo_api.middleware.request_id import InFlight
 from todo_api.server import (
     HARD_EXIT_MARGIN_SECONDS,
     GuardedHttpToolsProtocol,
@@ -116,3 +120,23 @@ def test_the_hard_exit_writes_the_queued_log_lines_before_its_notice() -> None:
     line, notice = result.stderr.splitlines()
     assert json.loads(line)["request_id"] == "last"
     assert notice.startswith("todo-api: shutdown did not finish within the grace period")
+
+
+@pytest.mark.anyio
+async def test_the_protocol_names_the_servers_request_tasks_for_the_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn adds a request's task to this set when it makes it, before the task first runs:
+    requests that arrived together are all in flight for the database (InFlight.alone), not
+    only the ones already counted by the middleware (db/test_transactions.py)."""
+    monkeypatch.setattr(InFlight, "server_tasks", ())
+    config = uvicorn.Config(_app, http=GuardedHttpToolsProtocol)
+    config.load()
+    state = ServerState()
+    GuardedHttpToolsProtocol(config=config, server_state=state, app_state={})
+    assert InFlight.server_tasks is state.tasks
+    in_flight = InFlight()
+    in_flight.count = 1
+    assert in_flight.alone()
+    state.tasks.update({asyncio.Future(), asyncio.Future()})  # two started, one counted
+    assert not in_flight.alone()

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
 
+from fixtures.api import User, asgi_client, create_task, make_settings, running_app
 from todo_api.db import Database, make_engine
 from todo_api.db.lifecycle import upgrade
+from todo_api.middleware.request_id import InFlight
+from todo_api.tasks import store
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +143,116 @@ async def test_a_thread_whose_connection_broke_reads_on_a_new_one(database: Data
         assert all(not connection.invalidated for connection in held)
     finally:
         database.close()
+
+
+def _where(connection: Connection) -> tuple[str, list[tuple[object, ...]]]:
+    """The thread that ran the read, and what it read."""
+    rows = connection.execute(text("SELECT id, title FROM tasks ORDER BY id")).all()
+    return threading.current_thread().name, [tuple(row) for row in rows]
+
+
+async def test_a_read_runs_on_the_loop_only_while_its_request_is_alone_and_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'tasks.db'}")
+    upgrade(engine)
+    in_flight = InFlight()
+    database = Database(engine, threads=5, max_overflow=10, in_flight=in_flight)
+    loop_thread = threading.current_thread().name
+    try:
+        for title in ("one", "two"):
+            await database.write("alice", lambda c, title=title: _insert(c, title))
+        in_flight.count = 1  # this request alone: on the loop, on its own connection
+        alone = await database.run("alice", _where)
+        in_flight.count = 2  # another request under way: on a database thread
+        among = await database.run("alice", _where)
+        assert alone[0] == loop_thread
+        assert among[0].startswith("db-")
+        assert alone[1] == among[1] == [(1, "one"), (2, "two")]
+        # Counted alone, but the server has started another request's task, not yet run.
+        in_flight.count = 1
+        monkeypatch.setattr(InFlight, "server_tasks", {"this", "another"})
+        assert (await database.run("alice", _where))[0].startswith("db-")
+        monkeypatch.setattr(InFlight, "server_tasks", {"this"})
+        assert (await database.run("alice", _where))[0] == loop_thread
+        # A write never runs on the loop: SQLite's one writer queues on its thread.
+        assert (await database.write("alice", _where))[0] == "db-writer-0"
+        # The loop's connection sees what the writer committed (WAL: readers beside it).
+        await database.write("alice", lambda c: _insert(c, "three"))
+        assert [title for _, title in (await database.run("alice", _where))[1]] == [
+            "one",
+            "two",
+            "three",
+        ]
+        database.close()
+        # At shutdown (close runs on a thread while cancelled requests are answered), the
+        # loop's connection is closed: a read then hops.
+        assert (await database.run("alice", _where))[0].startswith("db-")
+    finally:
+        database.close()
+
+
+async def test_reads_hop_without_a_request_count_or_room_in_the_pool(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'tasks.db'}")
+    upgrade(engine)
+    in_flight = InFlight()
+    in_flight.count = 1
+    # No counter (a Database built without the app); the pool's overflow taken by the threads
+    # and /readyz's ping (threads=5: 4 readers and the writer).
+    for database in (
+        Database(engine, threads=5, max_overflow=10),
+        Database(engine, threads=5, max_overflow=1, in_flight=in_flight),
+    ):
+        try:
+            assert (await database.run("alice", _where))[0].startswith("db-")
+        finally:
+            database.close()
+
+
+async def test_through_the_app_a_read_alone_runs_on_the_loop_and_one_beside_a_write_hops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alice: User
+) -> None:
+    """The same answers, byte for byte, either way; the count is the app's own
+    (RequestIdMiddleware), not a test's."""
+    ran: list[str] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def spy(read: Callable[..., Any]) -> Callable[..., Any]:
+        def spied(*args: Any, **kwargs: Any) -> Any:
+            ran.append(threading.current_thread().name)
+            return read(*args, **kwargs)
+
+        return spied
+
+    def held(create: Callable[..., Any]) -> Callable[..., Any]:
+        def create_when_released(*args: Any, **kwargs: Any) -> Any:
+            holding.set()
+            assert release.wait(10)
+            return create(*args, **kwargs)
+
+        return create_when_released
+
+    async with (
+        running_app(make_settings(tmp_path)) as app,
+        asgi_client(app) as client,
+    ):
+        task = await create_task(client, alice, "first")
+        paths = [f"/api/{alice.id}/tasks", f"/api/{alice.id}/tasks/{task['id']}"]
+        monkeypatch.setattr(store, "list_page", spy(store.list_page))
+        monkeypatch.setattr(store, "get_task", spy(store.get_task))
+        alone = [await client.get(path, headers=alice.headers) for path in paths]
+        assert ran == [threading.current_thread().name] * 2
+        monkeypatch.setattr(store, "create_task", held(store.create_task))
+        writing = asyncio.ensure_future(create_task(client, alice, "second"))
+        try:
+            assert await asyncio.to_thread(holding.wait, 10)
+            beside = [await client.get(path, headers=alice.headers) for path in paths]
+        finally:
+            release.set()
+            await writing
+        assert len(ran) == 4
+        assert all(name.startswith("db-") for name in ran[2:]), ran
+        for one, other in zip(alone, beside, strict=True):
+            assert one.status_code == other.status_code == 200
+            assert one.content == other.content
+            assert one.headers.get("etag") == other.headers.get("etag")

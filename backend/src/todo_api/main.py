@@ -151,8 +151,9 @@ def create_app(
     install_error_handlers(app)
     # The task routes first among ours: they are nearly every request, and routing tries the
     # routes in order (research P26). No request matches two routes (test_main_routes.py), so
-    # the order changes no answer.
-    app.include_router(task_routes.router)
+    # the order changes no answer. On the app's own router: FastAPI matches an included
+    # router's routes through per-request route contexts (research P30).
+    task_routes.add_task_routes(app.router)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     serve_spec(app, example_user=docs_user)

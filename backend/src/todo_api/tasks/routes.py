@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -111,10 +112,6 @@ def _tagged(response: Response, task: Task) -> Task:
     return task
 
 
-router = APIRouter(prefix="/api", route_class=PlannedRoute)
-
-
-@router.get("/{user_id}/tasks", operation_id="listTasks", response_model=TaskList)
 async def list_tasks(
     owner: Owner,
     tasks: Tasks,
@@ -142,7 +139,6 @@ async def list_tasks(
     return Response(page, media_type="application/json")
 
 
-@router.post("/{user_id}/tasks", status_code=201, operation_id="createTask")
 async def create_task(
     owner: Owner,
     tasks: Tasks,
@@ -161,7 +157,6 @@ async def create_task(
     return _tagged(response, task)
 
 
-@router.get("/{user_id}/tasks/{task_id}", operation_id="getTask", response_model=Task)
 async def get_task(
     owner: Owner,
     tasks: Tasks,
@@ -177,7 +172,6 @@ async def get_task(
     return _tagged(response, task)
 
 
-@router.put("/{user_id}/tasks/{task_id}", operation_id="replaceTask")
 async def replace_task(
     owner: Owner,
     tasks: Tasks,
@@ -190,7 +184,6 @@ async def replace_task(
     return _tagged(response, task)
 
 
-@router.patch("/{user_id}/tasks/{task_id}", operation_id="updateTask")
 async def update_task(
     owner: Owner,
     tasks: Tasks,
@@ -203,7 +196,6 @@ async def update_task(
     return _tagged(response, task)
 
 
-@router.delete("/{user_id}/tasks/{task_id}", status_code=204, operation_id="deleteTask")
 async def delete_task(
     owner: Owner, tasks: Tasks, task_id: TaskId, if_match: IfMatch = None
 ) -> Response:
@@ -211,9 +203,52 @@ async def delete_task(
     return Response(status_code=204)
 
 
-@router.patch("/{user_id}/tasks/{task_id}/complete", operation_id="toggleTaskCompletion")
 async def toggle_task(
     owner: Owner, tasks: Tasks, task_id: TaskId, response: Response, if_match: IfMatch = None
 ) -> Task:
     task = await tasks.toggle_task(owner.user_id, task_id, _condition(if_match))
     return _tagged(response, task)
+
+
+def add_task_routes(router: APIRouter) -> None:
+    """The seven task operations on `router`: the app's own (main.py), not a router of their own
+    included in it. FastAPI matches an included router's routes through route contexts it looks
+    up for every request, twice (once to match, once to handle); the app's own routes are matched
+    once, as Starlette does (research P30). `add_api_route` is what the decorators call."""
+    add = partial(router.add_api_route, route_class_override=PlannedRoute)
+    add(
+        "/api/{user_id}/tasks",
+        list_tasks,
+        methods=["GET"],
+        operation_id="listTasks",
+        response_model=TaskList,
+    )
+    add(
+        "/api/{user_id}/tasks",
+        create_task,
+        methods=["POST"],
+        status_code=201,
+        operation_id="createTask",
+    )
+    add(
+        "/api/{user_id}/tasks/{task_id}",
+        get_task,
+        methods=["GET"],
+        operation_id="getTask",
+        response_model=Task,
+    )
+    add("/api/{user_id}/tasks/{task_id}", replace_task, methods=["PUT"], operation_id="replaceTask")
+    add("/api/{user_id}/tasks/{task_id}", update_task, methods=["PATCH"], operation_id="updateTask")
+    add(
+        "/api/{user_id}/tasks/{task_id}",
+        delete_task,
+        methods=["DELETE"],
+        status_code=204,
+        operation_id="deleteTask",
+    )
+    add(
+        "/api/{user_id}/tasks/{task_id}/complete",
+        toggle_task,
+        methods=["PATCH"],
+        operation_id="toggleTaskCompletion",
+    )

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import random
 import subprocess
 import sys
+from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import pytest
 
-from todo_api.logs import ACCESS_LOGGER, JsonFormatter, access_line
+from todo_api.logs import ACCESS_LOGGER, JsonFormatter, _timestamp, access_line, request_line
 
 pytestmark = pytest.mark.unit
 
@@ -98,6 +102,41 @@ def test_the_access_line_is_the_line_the_formatter_writes_for_its_record(
         *("ts", "level", "logger", "msg", "pid"),
         *("method", "path", "status", "duration_ms", "request_id", "user_id"),
     ]
+    # The access line of a request, written out field by field (RequestIdMiddleware's).
+    assert request_line(**fields, created=record.created).decode() == expected
+
+
+# Strings json escapes (quotes, backslashes, controls, non-ASCII, a lone surrogate), and
+# durations json writes in each of float's forms.
+ODD_FIELDS = [
+    {"path": '/x"\\y\n\t\u0001', "user_id": "\u00e9\U0001f600\ud800", "duration_ms": 1e-05},
+    {"path": "/api/\u2028", "user_id": "", "duration_ms": 123456789.125},
+    {"path": "/", "user_id": "a b", "duration_ms": 0.0},
+]
+
+
+@pytest.mark.parametrize("odd", ODD_FIELDS)
+def test_the_request_line_escapes_and_writes_numbers_as_json_does(odd: dict[str, Any]) -> None:
+    fields = {**ACCESS_FIELDS[0], "status": HTTPStatus.OK, **odd}
+    record = logging.getLogger(ACCESS_LOGGER).makeRecord(
+        ACCESS_LOGGER, logging.INFO, __file__, 1, "request", (), None, extra=fields
+    )
+    expected = JsonFormatter().format(record) + "\n"
+    assert request_line(**fields, created=record.created).decode() == expected
+
+
+def test_the_request_lines_time_is_the_formatters_to_the_millisecond() -> None:
+    """Rounded to the microsecond as datetime rounds (half to even, into the next second),
+    then cut to the millisecond; the second formatted once and kept."""
+    draw = random.Random(26)  # noqa: S311 - a fixed, reproducible sample
+    base = 1_796_601_600.0  # 2026-12-07
+    times = [base + draw.uniform(0, 86_400 * 400) for _ in range(20_000)]
+    edges = [0.0, 0.0005, 0.0009995, 0.9994999, 0.9995, 0.9999994, 0.9999995, 0.99999999]
+    times += [base + second + edge for second in (0, 1, 59, 3_599) for edge in edges]
+    times += [math.nextafter(base + 1, 0), math.nextafter(base + 1, math.inf)]
+    for created in sorted(times) + times[:500]:  # in order, then back in time
+        formatted = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert _timestamp(created) == formatted, created
 
 
 LEVELS = """

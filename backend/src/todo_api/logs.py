@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 from todo_api.log_lines import LineSink
@@ -102,3 +103,74 @@ def access_line(fields: dict[str, Any], created: float) -> bytes:
         **fields,
     }
     return _encode(entry).encode() + b"\n"
+
+
+def log_request(
+    method: str, path: str, status: int, duration_ms: float, request_id: str, user_id: str | None
+) -> None:
+    """The access line of one request (RequestIdMiddleware): as `log_access` with these fields,
+    in this order, and built without a dict or the generic encoder (research P31)."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    if _sink is None:
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "request_id": request_id,
+            "user_id": user_id,
+        }
+        access_log.info("request", extra=fields)
+        return
+    _sink.put(request_line(method, path, status, duration_ms, request_id, user_id, time.time()))
+
+
+def request_line(
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    request_id: str,
+    user_id: str | None,
+    created: float,
+) -> bytes:
+    """`access_line` of these fields, written out: each string escaped as `json` escapes it
+    (`ensure_ascii`), the numbers as it writes them (`int.__repr__`, `float.__repr__`)."""
+    user = "null" if user_id is None else _string(user_id)
+    return (
+        f'{{"ts": "{_timestamp(created)}", "level": "info", "logger": "{ACCESS_LOGGER}", '
+        f'"msg": "request", "pid": {os.getpid()}, "method": {_string(method)}, '
+        f'"path": {_string(path)}, "status": {int.__repr__(status)}, '
+        f'"duration_ms": {float.__repr__(duration_ms)}, "request_id": {_string(request_id)}, '
+        f'"user_id": {user}}}\n'
+    ).encode()
+
+
+class _Second:
+    """The formatted second of the last line: requests in one second share it."""
+
+    __slots__ = ("second", "text")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+
+_last_second = _Second()
+
+
+def _timestamp(created: float) -> str:
+    """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, the second's
+    part formatted once per second. The microseconds are rounded as datetime rounds them (half
+    to even, carried into the next second), then cut to milliseconds as isoformat cuts them."""
+    second = int(created)
+    micro = round((created - second) * 1e6)
+    if micro >= 1_000_000:
+        second += 1
+        micro -= 1_000_000
+    last = _last_second
+    if second != last.second:
+        last.text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        last.second = second
+    return f"{last.text}.{micro // 1000:03d}+00:00"

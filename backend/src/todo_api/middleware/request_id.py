@@ -7,14 +7,14 @@ import random
 import re
 import time
 from collections.abc import Sized
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.logs import log_access
+from todo_api.logs import log_request
 from todo_api.scope import IDENTITY_KEY, REQUEST_ID_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -82,7 +82,15 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             in_flight.count -= 1
-            log_access(_access_fields(scope, status, started, request_id))
+            identity = scope["state"].get(IDENTITY_KEY)
+            log_request(
+                scope["method"],
+                path_template(scope),
+                status,
+                round((time.perf_counter() - started) * 1000, 3),
+                request_id,
+                getattr(identity, "user_id", None),
+            )
 
 
 def hardening_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
@@ -112,19 +120,6 @@ def _incoming_request_id(scope: Scope) -> str | None:
             candidate = value.decode("latin-1")
             return candidate if _SANE_REQUEST_ID.fullmatch(candidate) else None
     return None
-
-
-def _access_fields(scope: Scope, status: int, started: float, request_id: str) -> dict[str, Any]:
-    path = path_template(scope)
-    identity = scope.get("state", {}).get(IDENTITY_KEY)
-    return {
-        "method": scope["method"],
-        "path": path,
-        "status": status,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        "request_id": request_id,
-        "user_id": getattr(identity, "user_id", None),
-    }
 
 
 def path_template(scope: Scope) -> str:

@@ -298,9 +298,8 @@ BREAKS = [
         "log-token",
         "no token in the access line",
         "middleware/request_id.py",
-        '        "user_id": getattr(identity, "user_id", None),\n',
-        '        "user_id": getattr(identity, "user_id", None),\n'
-        '        "auth": dict(scope["headers"]).get(b"authorization", b"").decode(),\n',
+        '                getattr(identity, "user_id", None),\n',
+        '                dict(scope["headers"]).get(b"authorization", b"").decode(),\n',
         (
             f"{TESTS}test_logs.py",
             f"{TESTS}middleware/test_request_id.py",

@@ -48,7 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("request id + hardening headers", ("RequestIdMiddleware.", "new_request_id")),
     (
         "access line (fields, JSON, sink)",
-        ("log_access", "_access_fields", "todo_api/logs.py", "todo_api/log_lines"),
+        ("log_access", "log_request", "todo_api/logs.py", "todo_api/log_lines"),
     ),
     ("cancellation middleware", ("CancelledRequestMiddleware",)),
     ("CORS middleware (simple response)", ("CORSMiddleware",)),

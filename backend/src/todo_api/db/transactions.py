@@ -211,7 +211,8 @@ class Database:
         self, user_id: str | None, work: Callable[[Connection], T], *, single: bool = False
     ) -> T:
         """`work(connection)` in one transaction bound to `user_id`, on a database thread (None:
-        bound to no user, which on PostgreSQL sees no task at all). It only reads: when the
+        bound to no user, which on PostgreSQL sees no task at all); on SQLite, on the event loop
+        itself while its request is the only one in flight (`__init__`). It only reads: when the
         connection it drew is found dead, it runs once more on a new one.
 
         The transaction commits before this returns, so no response is sent for a write that

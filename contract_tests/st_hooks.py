@@ -16,7 +16,7 @@ import st_http_guards  # (registers the body-first and CORS checks)
 import st_limits  # noqa: F401  (registers the 429 and writes-budget checks)
 import st_lists  # noqa: F401  (keeps drawn cursors with the sort they continue)
 import st_safe_writes  # noqa: F401  (registers the stale If-Match check)
-from fixtures.api import OTHER_SECRET, SECRET
+from fixtures.keys import OTHER_SECRET, SECRET
 
 # The fuzzed apps check an issuer and an audience, so that the forged tokens below carry the
 # weight of those checks too (an audience when none is configured is the integration tests',

@@ -82,8 +82,8 @@ def test_cli_run_against_a_live_server_finds_nothing(
     assert (REPORTS / f"junit-{database}-{phases}.xml").is_file()
 
 
-# The app's layers, which the CLI process never serves: importing them would cost each CLI run
-# about 1.5 s of CPU (research F4).
+# The app's layers, which the CLI process never serves: importing them would be most of each
+# CLI run's start-up (research F4).
 APP_LAYERS = ("todo_api", "fastapi", "sqlalchemy", "alembic")
 
 

@@ -153,8 +153,8 @@ def test_serve_on_a_taken_port_says_so_in_one_line_before_starting(tmp_path: Pat
     assert result.stdout == ""
 
 
-# What a quick command must not load: the settings, database, web and Redis layers take about a
-# second of CPU to import, paid by every test that runs the CLI (research F4).
+# What a quick command must not load: the settings, database, web and Redis layers are most of
+# the CLI's start-up, paid by every test and script that runs it (research F4).
 HEAVY = ("todo_api.settings", "todo_api.db", "fastapi", "sqlalchemy", "redis", "pydantic")
 _RUN_AND_LIST_MODULES = """
 import json, sys

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from todo_api import PROJECT_NAME
 
 # The settings, database, web and Redis layers are imported where a command needs them, not
-# here: `--version`, `secret` and `roles` answer without them, and a refused setting is reported
-# before the database and web layers load (research F4).
+# here: `--version` and `secret` answer without loading them (research F4).
 if TYPE_CHECKING:
     from todo_api.settings import AuthSettings, DatabaseSettings, LimitSettings, Settings
 

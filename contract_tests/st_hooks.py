@@ -6,6 +6,7 @@ how to mint this API's tokens with the test secret.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -60,6 +61,8 @@ TASKS_API = ownership.Ownership(
     forged=forged,
     # This API's 422 problems list the rejected inputs under `errors` (spec: Problem).
     problem_members=ownership.PROBLEM_MEMBERS | {"errors"},
+    # `make fuzz` replays every bad credential on every case (ST_REPLAYS=all).
+    replays=os.environ.get("ST_REPLAYS", "rotating"),
 )
 ownership.register()
 ownership.use(TASKS_API)

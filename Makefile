@@ -69,8 +69,8 @@ contract: $(STAMP)  ## contract tests: spec quality and lint, parity, Schemathes
 e2e: $(STAMP)  ## the real-browser test (Debian's chromium); screenshots in reports/e2e/
 	$(BIN)/pytest -m e2e backend/tests/e2e
 
-fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500 by default)
-	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py
+fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500, every bad credential on every case)
+	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} ST_REPLAYS=$${ST_REPLAYS:-all} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py
 
 bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers (~17 min, BENCH_QUICK=1 ~7) -> docs/benchmarks.md
 	@command -v wrk >/dev/null || { \

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from todo_api.spec import load_spec
-
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
 
@@ -44,6 +42,9 @@ def resolve(spec: dict[str, Any], node: Any) -> Any:
 
 
 def operations(spec: dict[str, Any] | None = None) -> Iterator[Operation]:
+    # Imported here: the CLI's hooks use `resolve` alone, without the app's web layer.
+    from todo_api.spec import load_spec
+
     spec = spec or load_spec()
     for path, item in spec["paths"].items():
         for method in HTTP_METHODS:

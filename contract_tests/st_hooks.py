@@ -6,6 +6,7 @@ how to mint this API's tokens with the test secret.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ import st_http_guards  # (registers the body-first and CORS checks)
 import st_limits  # noqa: F401  (registers the 429 and writes-budget checks)
 import st_lists  # noqa: F401  (keeps drawn cursors with the sort they continue)
 import st_safe_writes  # noqa: F401  (registers the stale If-Match check)
-from fixtures.api import OTHER_SECRET, SECRET
+from fixtures.keys import OTHER_SECRET, SECRET
 
 # The fuzzed apps check an issuer and an audience, so that the forged tokens below carry the
 # weight of those checks too (an audience when none is configured is the integration tests',
@@ -60,6 +61,8 @@ TASKS_API = ownership.Ownership(
     forged=forged,
     # This API's 422 problems list the rejected inputs under `errors` (spec: Problem).
     problem_members=ownership.PROBLEM_MEMBERS | {"errors"},
+    # `make fuzz` replays every bad credential on every case (ST_REPLAYS=all).
+    replays=os.environ.get("ST_REPLAYS", "rotating"),
 )
 ownership.register()
 ownership.use(TASKS_API)

@@ -10,6 +10,7 @@ its workers. The JUnit reports land in reports/schemathesis/junit-<database>-<ph
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,17 +34,18 @@ REPORTS = REPO / "reports" / "schemathesis"
 PHASES = {"stateless": "examples,coverage,fuzzing", "stateful": "stateful"}
 
 
+def _cli_env() -> dict[str, str]:
+    """The CLI's environment: our hooks and the fixtures they share with the tests importable."""
+    paths = [str(REPO / "backend/tests"), str(REPO / "contract_tests")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def _cli_run(workdir: Path, database: str, phases: str) -> tuple[bool, str]:
     """One CLI run of `phases` against its own server and database: whether it found nothing,
     and the end of its output."""
     url = pg_databases.cluster().create_database("cli").app_url if database != "sqlite" else None
     with running_server(workdir, url, settings=FUZZ_LIMITS | FUZZ_SETTINGS) as server:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                [str(REPO / "backend/tests"), str(REPO / "contract_tests")]
-            ),
-        }
+        env = _cli_env()
         depth = os.environ.get("ST_MAX_EXAMPLES")
         result = subprocess.run(
             [
@@ -78,3 +80,26 @@ def test_cli_run_against_a_live_server_finds_nothing(
     found_nothing, summary = _cli_run(tmp_path, database, phases)
     assert found_nothing, f"{database}, {phases}:\n{summary}"
     assert (REPORTS / f"junit-{database}-{phases}.xml").is_file()
+
+
+# The app's layers, which the CLI process never serves: importing them would be most of each
+# CLI run's start-up (research F4).
+APP_LAYERS = ("todo_api", "fastapi", "sqlalchemy", "alembic")
+
+
+def test_the_cli_hooks_import_nothing_of_the_app() -> None:
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, st_hooks; print(json.dumps(sorted(sys.modules)))",
+        ],
+        env=_cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    modules = json.loads(listed.stdout)
+    loaded = sorted({top for top in APP_LAYERS for m in modules if f"{m}.".startswith(f"{top}.")})
+    assert not loaded, f"st_hooks imports {loaded}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import socket
@@ -150,3 +151,34 @@ def test_serve_on_a_taken_port_says_so_in_one_line_before_starting(tmp_path: Pat
         "with --port, or `make run PORT=...`)"
     ]
     assert result.stdout == ""
+
+
+# What a quick command must not load: the settings, database, web and Redis layers are most of
+# the CLI's start-up, paid by every test and script that runs it (research F4).
+HEAVY = ("todo_api.settings", "todo_api.db", "fastapi", "sqlalchemy", "redis", "pydantic")
+_RUN_AND_LIST_MODULES = """
+import json, sys
+from todo_api import cli
+try:
+    cli.main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", [["--version"], ["secret"]])
+def test_quick_commands_answer_without_the_settings_database_or_web_layers(
+    command: list[str],
+) -> None:
+    done = subprocess.run(
+        [CLI[0], "-c", _RUN_AND_LIST_MODULES, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip(), done.stderr
+    modules = json.loads(done.stderr.strip().splitlines()[-1])
+    loaded = sorted({heavy for heavy in HEAVY for m in modules if f"{m}.".startswith(f"{heavy}.")})
+    assert not loaded, f"todo-api {' '.join(command)} imported {loaded}"

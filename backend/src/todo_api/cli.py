@@ -14,22 +14,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import jwt
+from todo_api import PROJECT_NAME
 
-from todo_api.auth.tokens import USER_ID_CHARACTERS, USER_ID_MAX_LENGTH, USER_ID_PATTERN
-from todo_api.db import DatabaseNotReady, describe, make_engine
-from todo_api.logs import configure_logging
-from todo_api.settings import (
-    AuthSettings,
-    ConfigError,
-    DatabaseSettings,
-    LimitSettings,
-    Settings,
-    find_env_file,
-    load_settings,
-)
-from todo_api.settings.env import PROJECT_NAME
+# The settings, database, web and Redis layers are imported where a command needs them, not
+# here: `--version` and `secret` answer without loading them (research F4).
+if TYPE_CHECKING:
+    from todo_api.settings import AuthSettings, DatabaseSettings, LimitSettings, Settings
 
 
 def mint_token(
@@ -41,6 +33,8 @@ def mint_token(
     ttl_seconds: int = 3600,
 ) -> str:
     """A token shaped like Better Auth's, signed with the configured secret (for development)."""
+    import jwt
+
     now = int(time.time())
     claims: dict[str, object] = {"sub": sub, "iat": now, "exp": now + ttl_seconds}
     if email is not None:
@@ -55,9 +49,12 @@ def mint_token(
 
 
 def _serve(settings: Settings, host: str, port: int, demo_user: str | None, workers: int) -> int:
+    from todo_api.db import DatabaseNotReady, make_engine
     from todo_api.db.lifecycle import prepare_database
+    from todo_api.logs import configure_logging
     from todo_api.main import create_app
     from todo_api.server import make_server
+    from todo_api.settings import ConfigError
     from todo_api.state import app_state
     from todo_api.workers import Supervisor, shared_metrics
 
@@ -141,7 +138,7 @@ def _migrate(settings: DatabaseSettings) -> int:
     """Apply pending migrations as the owner role (MIGRATION_DATABASE_URL, else DATABASE_URL)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from todo_api.db import wait_for_database
+    from todo_api.db import DatabaseNotReady, describe, make_engine, wait_for_database
     from todo_api.db.lifecycle import upgrade
 
     engine = make_engine(settings.migration_url())
@@ -244,6 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"todo-api: {exc}", file=sys.stderr)
             return 2
         return 0
+    from todo_api.auth.tokens import USER_ID_CHARACTERS, USER_ID_MAX_LENGTH, USER_ID_PATTERN
+    from todo_api.settings import (
+        ConfigError,
+        DatabaseSettings,
+        Settings,
+        find_env_file,
+        load_settings,
+    )
+
     # `migrate` reads only the database settings: an operator's migration job needs no key source.
     try:
         settings = load_settings(

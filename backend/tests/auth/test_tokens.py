@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixtures.api import OTHER_SECRET, SECRET, mint
+from fixtures.api import mint
+from fixtures.keys import OTHER_SECRET, SECRET
 from todo_api.auth.tokens import AuthError, TokenVerifier, VerifierConfig
 
 pytestmark = pytest.mark.unit

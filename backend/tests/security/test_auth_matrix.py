@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from fixtures.api import (
-    OTHER_SECRET,
     User,
     all_tasks,
     asgi_client,
@@ -19,6 +18,7 @@ from fixtures.api import (
     mint,
     running_app,
 )
+from fixtures.keys import OTHER_SECRET
 
 pytestmark = pytest.mark.anyio
 

@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import BeforeValidator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from todo_api import PROJECT_NAME
+
 
 class ConfigError(Exception):
     """A setting is missing or unusable; the message names the variable, never its value."""
@@ -34,7 +36,6 @@ class EnvSettings(BaseSettings):
     )
 
 
-PROJECT_NAME = "todo-api"
 DOTENV = ".env"
 
 

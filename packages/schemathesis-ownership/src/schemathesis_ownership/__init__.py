@@ -11,7 +11,7 @@ from .declarations import Declarations, read
 from .objects import token_owned_isolation
 from .registry import register
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "PROBLEM_MEMBERS",

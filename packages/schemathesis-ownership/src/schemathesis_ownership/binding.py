@@ -11,6 +11,8 @@ from .declarations import Declarations, read
 
 # RFC 9457 problem details members: what a refusal may carry, and nothing of the owner's.
 PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
+# `Ownership.replays`: every bad credential on every case, or each of them in turn.
+REPLAYS = frozenset({"all", "rotating"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Ownership:
     it must be indistinguishable from a missing one). `volatile_members` are JSON members ignored
     when two answers are compared (timestamps, request ids); `problem_members`, when given, are
     the only members a refusal may carry (whatever they are, it may never show the owner's data).
+    `replays` says which bad credentials a case is replayed with: "all", or "rotating" (all of
+    them the first time an operation gives an answer, a status; then no credentials and one
+    more in turn: checks.py, `replayed_with`).
     """
 
     mint: Callable[[str], str] | None = None
@@ -52,8 +57,13 @@ class Ownership:
     foreign_statuses: frozenset[int] = frozenset({404})
     volatile_members: frozenset[str] = frozenset()
     problem_members: frozenset[str] | None = None
+    replays: str = "rotating"
 
     def __post_init__(self) -> None:
+        if self.replays not in REPLAYS:
+            raise ValueError(
+                f"ownership: replays is one of {sorted(REPLAYS)}, not {self.replays!r}"
+            )
         if (self.mint is None) == (not self.identities):
             raise ValueError("ownership: give either mint=... or identities=(...), not both")
         if self.identities and len(self.identities) < 2:

@@ -2,7 +2,8 @@
 
 - `unauthenticated_replays`: every secured case, replayed with no, forged, expired or unsigned
   credentials, is a 401 (with the configured challenge); an operation whose spec says nothing
-  about security is a finding.
+  about security is a finding. Each credential meets each operation in each answer it gives;
+  later cases of that answer take no credentials and one more in turn (`replayed_with`).
 - `cross_user_isolation`: every successful case whose path names an owner, replayed by another
   user, learns and changes nothing of the owner's.
 - `token_owned_isolation` (objects.py): what a user created or listed through an operation whose
@@ -16,6 +17,8 @@ means "not applicable". `register()` makes them known to Schemathesis.
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -25,7 +28,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from . import snapshot
 from .binding import Identity, Ownership, binding_of, declarations_of
-from .credentials import forged_credentials, named_owner_of, owner_of
+from .credentials import Forged, forged_credentials, named_owner_of, owner_of
 from .declarations import Owned, pointer
 from .probes import (
     as_identity,
@@ -76,6 +79,50 @@ def _operation(case: Case[Any]) -> Owned | None:
     return declarations_of(case.operation.schema.raw_schema).operation(case.method, case.path)
 
 
+@dataclass
+class _Turns:
+    """What one loaded spec's cases were replayed with so far."""
+
+    answers: set[tuple[str, str, int]] = field(default_factory=set)
+    turns: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+# id(raw spec) -> (the raw spec, kept alive so the id stays unique; its turns), as binding.py.
+_turns: dict[int, tuple[Mapping[str, Any], _Turns]] = {}
+_turns_lock = threading.Lock()  # Schemathesis' workers are threads
+
+
+def replayed_with(
+    case: Case[Any], response: Response, ownership: Ownership, credentials: list[Forged]
+) -> list[Forged]:
+    """The bad credentials this case is replayed with. "rotating": all of them the first time
+    (per loaded spec) an operation gives this answer, else the first (no credentials) and one
+    more, each in turn.
+
+    Authentication is decided before what a request asks is read, so what one credential gets
+    depends on the operation and on the path the request took, which its answer tells apart,
+    not on each generated value: every credential still meets every operation in every answer
+    it gave, and every case is still replayed without credentials (an operation that forgets
+    authentication for some values is found by that replay). Sixteen replays a case were most
+    of a fuzzing run's requests; "all" keeps them for a deeper run."""
+    if ownership.replays == "all" or len(credentials) <= 2:
+        return credentials
+    raw = case.operation.schema.raw_schema
+    operation = (case.method.upper(), case.path)
+    with _turns_lock:
+        entry = _turns.get(id(raw))
+        if entry is None or entry[0] is not raw:
+            entry = _turns[id(raw)] = (raw, _Turns())
+        seen = entry[1]
+        answer = (*operation, response.status_code)
+        if answer not in seen.answers:
+            seen.answers.add(answer)
+            return credentials
+        turn = seen.turns.get(operation, 0)
+        seen.turns[operation] = turn + 1
+    return [credentials[0], credentials[1 + turn % (len(credentials) - 1)]]
+
+
 def _negated_path(case: Case[Any]) -> bool:
     """Whether the case broke a path parameter on purpose: it may miss the route entirely."""
     meta = case.meta
@@ -102,7 +149,7 @@ def unauthenticated_replays(ctx: Any, response: Response, case: Case[Any]) -> bo
         )
         findings.report()
     unchallenged: list[str] = []
-    for forged in forged_credentials(ownership, victim):
+    for forged in replayed_with(case, response, ownership, forged_credentials(ownership, victim)):
         replay = as_identity(case, ownership, forged.identity).call()
         what = (
             f"{case.method} {case.formatted_path} with {forged.label}: {replay.status_code}, "

@@ -28,6 +28,7 @@ KEYS = {
     "foreign-statuses",
     "volatile-members",
     "problem-members",
+    "replays",
 }
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -91,6 +92,7 @@ def from_mapping(data: Mapping[str, Any], base: Path = Path()) -> Ownership:
         challenge=challenge if challenge else None,
         foreign_statuses=frozenset(int(s) for s in data.get("foreign-statuses", [404])),
         volatile_members=frozenset(data.get("volatile-members", ())),
+        replays=str(data.get("replays", "rotating")),
         problem_members=(
             PROBLEM_MEMBERS | frozenset(data["problem-members"])
             if "problem-members" in data

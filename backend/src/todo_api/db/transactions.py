@@ -209,6 +209,10 @@ class Database:
         # `Connection` draws a new one at its next use.
         self._postgres = postgres
         self._held = threading.local()
+        # Bumped when a connection is found lost: the server most likely dropped its siblings
+        # too, so each thread replaces the connection it holds at its next transaction, as
+        # `lost` replaces the pool's (one 503, not one per thread).
+        self._generation = 0
         self._held_connections: list[Connection] = []
         self._held_lock = threading.Lock()
         # With a writer thread, one connection of the pool is its: the others read.
@@ -312,18 +316,17 @@ class Database:
                 return read()
         return await self._readers.call(read)
 
-    def _on_held(
-        self, user_id: str | None, work: Callable[[Connection], T], *, single: bool
-    ) -> T:
+    def _on_held(self, user_id: str | None, work: Callable[[Connection], T], *, single: bool) -> T:
         """`work` in one transaction on this thread's own connection, bound to `user_id` on
         PostgreSQL as `transaction` binds it (SQLite has no RLS: the owner filter is in every
         statement). Its errors are mapped as `transaction` maps them. A driver connection found
         broken is invalidated by SQLAlchemy (`ConnectionLost`: a read is asked once more), and
         the held `Connection` then draws a new one from the pool at its next use."""
-        connection: Connection | None = getattr(self._held, "connection", None)
+        held = self._held
+        connection: Connection | None = getattr(held, "connection", None)
         try:
-            if connection is None:
-                connection = self._hold_one()
+            if connection is None or held.generation != self._generation:
+                connection = self._hold_one(connection)
             if user_id is None or not self._postgres:
                 with connection.begin():
                     return work(connection)
@@ -340,13 +343,27 @@ class Database:
             failure = failed(self.engine, exc)
             if failure is None:
                 raise
+            if isinstance(failure, ConnectionLost):
+                with self._held_lock:
+                    self._generation += 1
             raise failure from None
 
-    def _hold_one(self) -> Connection:
+    def _hold_one(self, stale: Connection | None) -> Connection:
+        """This thread's connection, new: drawn from the pool, in place of `stale` (one from
+        before a connection was lost, closed without a word to the server)."""
+        held = self._held
+        held.connection = None
+        if stale is not None:
+            with self._held_lock, suppress(ValueError):  # ValueError: `close` took it
+                self._held_connections.remove(stale)
+            with suppress(DBAPIError):
+                stale.invalidate()
+                stale.close()
+        held.generation = self._generation
         connection = self.engine.connect()
         with self._held_lock:
             self._held_connections.append(connection)
-        self._held.connection = connection
+        held.connection = connection
         return connection
 
     def _wrote_again(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from psycopg import ClientCursor
+from psycopg.pq import ExecStatus
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -32,6 +33,8 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 Processor = Callable[[Any], Any]
 
 _NO_DEFAULT = object()
+
+_TUPLES_OK = int(ExecStatus.TUPLES_OK)
 
 # The key in `Connection.info` under which a single-statement transaction waits for its statement.
 ONE_EXCHANGE = "todo_api.one_exchange"
@@ -152,6 +155,8 @@ class DriverStatement:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(rendered.sql, values)
+            if dialect.name == "postgresql":
+                return _fetched(cursor)
             if cursor.description is None:  # a write without RETURNING
                 return []
             return cast(list[tuple[Any, ...]], cursor.fetchall())
@@ -224,13 +229,21 @@ def _in_one_exchange(
                     driver.autocommit = False
         while cursor.nextset():
             pass  # to the statement's result, the last one
-        if cursor.description is None:  # a write without RETURNING
-            return []
-        return cast(list[tuple[Any, ...]], cursor.fetchall())
+        return _fetched(cursor)
     except dialect.loaded_dbapi.Error as exc:
         raise _wrapped(connection, rendered.sql, values, exc, driver, cursor) from exc
     finally:
         cursor.close()
+
+
+def _fetched(cursor: Any) -> list[tuple[Any, ...]]:
+    """The rows of psycopg's current result; none for a statement that returns no rows (a write
+    without RETURNING). Told by the result's status: `description` would first build a Column
+    object per column, on every statement (research P36)."""
+    result = cursor.pgresult
+    if result is None or result.status != _TUPLES_OK:
+        return []
+    return cast(list[tuple[Any, ...]], cursor.fetchall())
 
 
 def _wrapped(

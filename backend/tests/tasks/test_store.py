@@ -95,7 +95,7 @@ def _sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = psycopg.Cursor.execute
 
     def spy(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query))
+        sent.append(pg_databases.as_sent(cursor, query, *args))
         return real(cursor, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Cursor, "execute", spy)

@@ -369,3 +369,27 @@ async def test_on_postgresql_a_lost_connection_costs_one_503_not_one_per_thread(
         await pg_database.write("alice", _create)
     written = await asyncio.gather(*(pg_database.write("alice", _create) for _ in range(6)))
     assert len(written) == 6
+
+
+async def test_on_postgresql_a_burst_holds_no_more_connections_than_threads(
+    pg_database: Database, postgres: pg_databases.Database
+) -> None:
+    # PostgreSQL's connection slots are shared by every process (and every test process): the
+    # kept connections are the threads', as many as the pool would keep (research P34, P35).
+    await pg_database.write("alice", _create)
+    backends = await asyncio.gather(
+        *(pg_database.run("alice", _backend) for _ in range(30)),
+        *(pg_database.write("alice", _create) for _ in range(10)),
+    )
+    assert len(set(backends[:30])) <= 3
+    admin = postgres.admin_engine()
+    with admin.begin() as connection:
+        opened = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": postgres.name},
+        ).scalar_one()
+    admin.dispose()
+    assert opened <= 3

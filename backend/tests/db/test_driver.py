@@ -27,7 +27,7 @@ from todo_api.errors import DatabaseUnavailable
 from todo_api.settings import Settings
 from todo_api.tasks import store
 from todo_api.tasks.listing import SORTS, Sort
-from todo_api.tasks.schemas import Task
+from todo_api.tasks.schemas import TASK_LIST_JSON, Task
 
 OWNER = "alice"
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -200,11 +200,24 @@ def test_driver_statements_send_and_return_what_sqlalchemy_does(
     engine: Engine, task_id: int
 ) -> None:
     cases = _cases(task_id)
-    cases.append(("next-number", store._NEXT_NUMBER[engine.dialect.name], {store._OWNER: OWNER}))
     if engine.dialect.name == "sqlite":  # PostgreSQL functions
         cases = [case for case in cases if case[0] != "bind-user"]
+        cases.append(("next-number", store._NEXT_NUMBER, {store._OWNER: OWNER}))
     else:
         cases.append(("lock-owner", store._LOCK_OWNER, {"owner_id": OWNER}))
+        # The counter and the task in one statement (a data-modifying CTE: PostgreSQL's only).
+        with transaction(engine, OWNER) as connection:  # the fixture's tasks are numbered
+            connection.execute(store.COUNTERS.insert(), {"owner_id": OWNER, "last_number": 2})
+        numbered = {name: value for name, value in NEW_TASK.items() if name != "number"}
+        numbered[store._OWNER] = numbered.pop("owner_id")
+        cases += [
+            ("create-numbered", store._CREATE_NUMBERED[False], numbered),
+            (
+                "create-numbered-within-quota",
+                store._CREATE_NUMBERED[True],
+                numbered | {"p_max_tasks": 3},
+            ),
+        ]
     differences = []
     for name, statement, params in cases:
         sql, values, rows = _through_sqlalchemy(engine, statement, params)
@@ -360,3 +373,22 @@ def test_a_naive_datetime_is_refused_on_the_driver_too(engine: Engine, task_id: 
     naive = {store._OWNER: OWNER, store._ID: task_id, store._NOW: NOW.replace(tzinfo=None)}
     with pytest.raises(ValueError, match="naive"), _rolled_back(engine) as connection:
         store._TOGGLE["none"].rows(connection, naive)
+
+
+@pytest.mark.parametrize("zone", ["Etc/UTC", "UTC", "Europe/Paris", "America/Caracas"])
+def test_a_page_on_postgresql_is_the_same_json_in_a_session_of_any_time_zone(
+    engine: Engine, task_id: int, zone: str
+) -> None:
+    # In a UTC session the page takes psycopg's timestamps as they are (store._page_fields);
+    # in any other, each is converted: the JSON is the same, in UTC, whatever the session's.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's session time zone")
+    query = store.ListQuery(Sort.named("-created_at"))
+    pages = []
+    for setting in ("Etc/UTC", zone):
+        with transaction(engine, OWNER) as connection:
+            connection.exec_driver_sql(f"SET LOCAL TimeZone = '{setting}'")
+            page = store.list_page(connection, owner_id=OWNER, query=query, limit=5)
+        pages.append(TASK_LIST_JSON.dump_json({"items": page.tasks, "next_cursor": None}))
+    assert pages[0] == pages[1]
+    assert b'"due_at":"2026-12-02T09:30:15.123456Z"' in pages[1]

@@ -1,20 +1,24 @@
-"""db/transactions.py on SQLite: writers of one process take turns on the writer thread, and
-readers go on while a write transaction is open."""
+"""db/transactions.py: on SQLite, writers of one process take turns on the writer thread, and
+readers go on while a write transaction is open; on PostgreSQL, each database thread's own
+connection, its binds and its replacement."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, text
 
+from fixtures import pg_databases
 from fixtures.api import User, asgi_client, create_task, make_settings, running_app
-from todo_api.db import Database, make_engine
+from todo_api.db import Database, PoolOptions, make_engine
 from todo_api.db.lifecycle import upgrade
+from todo_api.db.transactions import ConnectionLost
 from todo_api.middleware.request_id import InFlight
 from todo_api.tasks import store
 
@@ -256,3 +260,136 @@ async def test_through_the_app_a_read_alone_runs_on_the_loop_and_one_beside_a_wr
             assert one.status_code == other.status_code == 200
             assert one.content == other.content
             assert one.headers.get("etag") == other.headers.get("etag")
+
+
+# PostgreSQL: each database thread keeps its connection too (research P34).
+
+
+@pytest.fixture
+def pg_database(postgres: pg_databases.Database) -> Iterator[Database]:
+    database = Database(make_engine(postgres.app_url, PoolOptions(size=3, max_overflow=0)), 3)
+    yield database
+    database.close()
+
+
+def _backend(connection: Connection) -> int:
+    # Through SQLAlchemy's execute: in a bound transaction, the bind runs first.
+    return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _seen(connection: Connection) -> int:
+    return int(connection.execute(text("SELECT count(*) FROM tasks")).scalar_one())
+
+
+def _create(connection: Connection) -> int:
+    task = store.create_task(
+        connection, owner_id="alice", title="t", description=None, completed=False
+    )
+    assert task is not None
+    return task.id
+
+
+async def test_on_postgresql_a_thread_keeps_its_connection_and_each_bind_ends_with_its_transaction(
+    pg_database: Database,
+) -> None:
+    await pg_database.write("alice", _create)
+    backends = {await pg_database.run("alice", _backend) for _ in range(5)}
+    assert len(backends) == 1  # one request at a time: one thread, one connection
+    assert await pg_database.run("alice", _seen) == 1
+    # The same connection, bound to nobody in the next transaction: RLS shows nothing.
+    assert await pg_database.run(None, _seen) == 0
+    assert await pg_database.run("bob", _seen) == 0
+
+
+async def test_on_postgresql_a_single_read_sends_no_commit_of_its_own(
+    pg_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its one exchange carries the bind, the statement and the COMMIT: SQLAlchemy's begin and
+    # commit around it would add nothing but time.
+    await pg_database.write("alice", _create)
+    commits: list[str] = []
+    real = psycopg.Connection.commit
+
+    def spy(connection: psycopg.Connection[Any]) -> None:
+        commits.append("COMMIT")
+        real(connection)
+
+    monkeypatch.setattr(psycopg.Connection, "commit", spy)
+    read = await pg_database.run(
+        "alice", lambda c: store.get_task(c, owner_id="alice", task_id=1), single=True
+    )
+    assert read is not None
+    assert commits == []
+    await pg_database.write("alice", _create)
+    assert commits == ["COMMIT"]
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["returns", "raises"])
+async def test_on_postgresql_a_single_transaction_that_runs_sqlalchemys_execute_ends_it(
+    pg_database: Database, fails: bool
+) -> None:
+    # The statement opens SQLAlchemy's own transaction (bound first): it must end with the
+    # block, or the bind would outlive it on the thread's connection.
+    await pg_database.write("alice", _create)
+
+    def read(connection: Connection) -> int:
+        seen = _seen(connection)
+        if fails:
+            raise LookupError
+        return seen
+
+    if fails:
+        with pytest.raises(LookupError):
+            await pg_database.run("alice", read, single=True)
+    else:
+        assert await pg_database.run("alice", read, single=True) == 1
+    assert await pg_database.run(None, _seen) == 0
+
+
+async def test_on_postgresql_a_lost_connection_costs_one_503_not_one_per_thread(
+    pg_database: Database, postgres: pg_databases.Database
+) -> None:
+    # Every thread holds a connection; the server drops them all. The write that finds out is
+    # a 503 (it may have committed: never retried); every thread then draws a new connection.
+    await pg_database.write("alice", _create)
+    for _ in range(4):
+        await asyncio.gather(*(pg_database.run("alice", _backend) for _ in range(6)))
+    admin = postgres.admin_engine()
+    with admin.begin() as connection:
+        dropped = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": postgres.name},
+        ).scalar_one()
+    admin.dispose()
+    assert dropped == 3
+    with pytest.raises(ConnectionLost):
+        await pg_database.write("alice", _create)
+    written = await asyncio.gather(*(pg_database.write("alice", _create) for _ in range(6)))
+    assert len(written) == 6
+
+
+async def test_on_postgresql_a_burst_holds_no_more_connections_than_threads(
+    pg_database: Database, postgres: pg_databases.Database
+) -> None:
+    # PostgreSQL's connection slots are shared by every process (and every test process): the
+    # kept connections are the threads', as many as the pool would keep (research P34, P35).
+    await pg_database.write("alice", _create)
+    backends = await asyncio.gather(
+        *(pg_database.run("alice", _backend) for _ in range(30)),
+        *(pg_database.write("alice", _create) for _ in range(10)),
+    )
+    assert len(set(backends[:30])) <= 3
+    admin = postgres.admin_engine()
+    with admin.begin() as connection:
+        opened = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": postgres.name},
+        ).scalar_one()
+    admin.dispose()
+    assert opened <= 3

@@ -163,7 +163,7 @@ def _sent_on_the_driver(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]
     real = psycopg.Cursor.execute
 
     def spy(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append((type(cursor).__name__, str(query)))
+        sent.append((type(cursor).__name__, pg_databases.as_sent(cursor, query, *args)))
         return real(cursor, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Cursor, "execute", spy)

@@ -7,12 +7,14 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, select
 
 from fixtures import pg_databases
-from todo_api.db import PoolOptions, make_engine, transaction
+from todo_api.db import PoolOptions, make_engine, ping, transaction
 from todo_api.db.lifecycle import upgrade
 from todo_api.tasks import store
 
@@ -85,3 +87,76 @@ def test_concurrent_creates_of_one_user_on_postgresql_get_distinct_numbers(
     handed_out = sorted(number for numbers in results for number in numbers)
     assert handed_out == list(range(1, THREADS * ROUNDS + 1))
     assert sorted(stored) == handed_out
+
+
+def _sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every query string psycopg's cursors send from now on."""
+    sent: list[str] = []
+    real = psycopg.Cursor.execute
+
+    def spy(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(pg_databases.as_sent(cursor, query, *args))
+        return real(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    return sent
+
+
+@pytest.mark.parametrize("max_tasks", [None, 1000], ids=["unlimited", "within-quota"])
+def test_a_create_on_postgresql_is_one_statement_after_the_owners_lock(
+    postgres: pg_databases.Database, monkeypatch: pytest.MonkeyPatch, max_tasks: int | None
+) -> None:
+    # The counter and the task in one statement, so the create opens in one exchange and
+    # commits in another (research P34). Within a quota the owner's lock is a statement of its
+    # own before it: the count's snapshot comes after the lock, and the lock order is the
+    # same on every path (the owner's lock, then the counter row).
+    engine = make_engine(postgres.app_url, PoolOptions(size=1, max_overflow=0))
+    ping(engine)
+    sent = _sent(monkeypatch)
+    try:
+        for expected in (1, 2):
+            with in_transaction(engine, "alice") as connection:
+                task = store.create_task(
+                    connection,
+                    owner_id="alice",
+                    title="mine",
+                    description=None,
+                    completed=False,
+                    max_tasks=max_tasks,
+                )
+            assert task is not None
+            assert task.id == expected
+    finally:
+        engine.dispose()
+    assert len(sent) == 2
+    for exchange in sent:
+        statements = exchange.split(";\n")
+        assert statements[:2] == ["BEGIN", statements[1]]
+        assert statements[1].startswith("SELECT set_config('app.user_id'")
+        if max_tasks is not None:
+            assert statements[2].startswith("SELECT pg_advisory_xact_lock(")
+        assert statements[-1].startswith("WITH counter AS \n(INSERT INTO task_counters")
+        assert len(statements) == (3 if max_tasks is None else 4)
+
+
+def test_a_create_at_the_quota_on_postgresql_inserts_nothing(
+    postgres: pg_databases.Database,
+) -> None:
+    engine = make_engine(postgres.app_url, PoolOptions(size=1, max_overflow=0))
+    try:
+        for title, expected in (("first", 1), ("second", None)):
+            with in_transaction(engine, "alice") as connection:
+                task = store.create_task(
+                    connection,
+                    owner_id="alice",
+                    title=title,
+                    description=None,
+                    completed=False,
+                    max_tasks=1,
+                )
+            assert (None if task is None else task.id) == expected
+        with in_transaction(engine, "alice") as connection:
+            stored = connection.execute(select(store.TASKS.c.title)).scalars().all()
+    finally:
+        engine.dispose()
+    assert stored == ["first"]

@@ -18,11 +18,13 @@ once the caller knows it will answer (research P27).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from psycopg import ClientCursor
+from psycopg.pq import ExecStatus
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -32,6 +34,8 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 Processor = Callable[[Any], Any]
 
 _NO_DEFAULT = object()
+
+_TUPLES_OK = int(ExecStatus.TUPLES_OK)
 
 # The key in `Connection.info` under which a single-statement transaction waits for its statement.
 ONE_EXCHANGE = "todo_api.one_exchange"
@@ -71,6 +75,10 @@ class Rendered:
     # the value the statement itself carries (a literal bound by SQLAlchemy, e.g. `version + 1`).
     processors: tuple[Processor | None, ...]
     defaults: tuple[Any, ...]
+    # psycopg's named placeholders as positional ones, one per occurrence, and the name of each:
+    # statements joined in one query string take one sequence of values (`_in_one_exchange`).
+    client_sql: str = ""
+    client_names: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -93,7 +101,14 @@ class Rendered:
             bind = compiled.binds[name]
             processors.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
             defaults.append(_NO_DEFAULT if bind.required else bind.effective_value)
-        return cls(str(compiled), names, positional, tuple(processors), tuple(defaults))
+        sql = str(compiled)
+        client_sql, client_names = sql, ()
+        if not positional and dialect.paramstyle == "pyformat":
+            client_names = tuple(name for name in _PLACEHOLDER.findall(sql) if name)
+            client_sql = _PLACEHOLDER.sub(_positional, sql)
+        return cls(
+            sql, names, positional, tuple(processors), tuple(defaults), client_sql, client_names
+        )
 
     def values(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The parameters for the driver, processed as `Connection.execute` would."""
@@ -106,6 +121,19 @@ class Rendered:
         if self.positional:
             return tuple(out)
         return dict(zip(self.names, out, strict=True))
+
+    def client_values(self, values: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        """`values` (as `values` gives them) in the order of `client_sql`'s placeholders."""
+        assert isinstance(values, dict)
+        return [values[name] for name in self.client_names]
+
+
+# A pyformat placeholder, or an escaped percent sign (kept as it is).
+_PLACEHOLDER = re.compile(r"%%|%\(([^)]*)\)s")
+
+
+def _positional(match: re.Match[str]) -> str:
+    return "%%" if match.group(0) == "%%" else "%s"
 
 
 class DriverStatement:
@@ -152,6 +180,8 @@ class DriverStatement:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(rendered.sql, values)
+            if dialect.name == "postgresql":
+                return _fetched(cursor)
             if cursor.description is None:  # a write without RETURNING
                 return []
             return cast(list[tuple[Any, ...]], cursor.fetchall())
@@ -192,9 +222,11 @@ def _in_one_exchange(
     transaction is open. `transaction` turns autocommit off again after that, before the
     connection goes back to the pool.
 
-    The values are bound by psycopg on the client (`ClientCursor.mogrify`: quoted as literals
-    for this connection's encoding), since the protocol takes bound parameters for one
-    statement at a time; nothing is prepared, nothing outlives the transaction."""
+    The values are bound by psycopg on the client (`ClientCursor`: quoted as literals for this
+    connection's encoding), since the protocol takes bound parameters for one statement at a
+    time: the statements' placeholders made positional once (`Rendered.client_sql`) and the
+    string and its values given to one `execute`, whose parse of the string psycopg caches
+    (research P36). Nothing is prepared, nothing outlives the transaction."""
     if exchange.sent:
         raise SecondStatement("a single-statement transaction ran a second statement")
     exchange.sent = True
@@ -206,31 +238,40 @@ def _in_one_exchange(
     assert driver is not None
     cursor = ClientCursor(driver)
     try:
-        parts = [
-            cursor.mogrify(before.sql, before.values(params))
-            for before, params in (
-                (statement.rendered(dialect), params) for statement, params in exchange.prelude
-            )
-        ]
-        parts.append(cursor.mogrify(rendered.sql, values))
+        parts = ["BEGIN"] if exchange.opens else []
+        merged: list[Any] = []
+        for statement, params in exchange.prelude:
+            before = statement.rendered(dialect)
+            parts.append(before.client_sql)
+            merged.extend(before.client_values(before.values(params)))
+        parts.append(rendered.client_sql)
+        merged.extend(rendered.client_values(values))
         driver.autocommit = True
         if exchange.opens:
-            cursor.execute("BEGIN;\n" + ";\n".join(parts), prepare=False)
+            cursor.execute(";\n".join(parts), merged, prepare=False)
         else:
             try:
-                cursor.execute(";\n".join(parts), prepare=False)
+                cursor.execute(";\n".join(parts), merged, prepare=False)
             finally:
                 if not driver.closed:
                     driver.autocommit = False
         while cursor.nextset():
             pass  # to the statement's result, the last one
-        if cursor.description is None:  # a write without RETURNING
-            return []
-        return cast(list[tuple[Any, ...]], cursor.fetchall())
+        return _fetched(cursor)
     except dialect.loaded_dbapi.Error as exc:
         raise _wrapped(connection, rendered.sql, values, exc, driver, cursor) from exc
     finally:
         cursor.close()
+
+
+def _fetched(cursor: Any) -> list[tuple[Any, ...]]:
+    """The rows of psycopg's current result; none for a statement that returns no rows (a write
+    without RETURNING). Told by the result's status: `description` would first build a Column
+    object per column, on every statement (research P36)."""
+    result = cursor.pgresult
+    if result is None or result.status != _TUPLES_OK:
+        return []
+    return cast(list[tuple[Any, ...]], cursor.fetchall())
 
 
 def _wrapped(

@@ -83,6 +83,23 @@ def transaction(
         raise failure from None
 
 
+def _single(connection: Connection, work: Callable[[Connection], T]) -> T:
+    """A single-statement transaction on PostgreSQL without SQLAlchemy's begin and commit: its
+    one exchange carries the bind, the statement and the COMMIT (driver.py), so there is nothing
+    for them to do. A statement `work` runs through `Connection.execute` instead opens
+    SQLAlchemy's own transaction (its bind first: `prelude_before_execute`): committed when
+    `work` returns, rolled back when it raises."""
+    try:
+        result = work(connection)
+    except BaseException:
+        if connection.in_transaction():
+            connection.rollback()
+        raise
+    if connection.in_transaction():
+        connection.commit()
+    return result
+
+
 def _closed(connection: Connection, exchange: Exchange) -> None:
     """After the transaction's COMMIT or ROLLBACK, before the connection goes back to the pool:
     no exchange waits in it, and a transaction that opened in one exchange (in psycopg's
@@ -184,11 +201,18 @@ class Database:
         postgres = engine.dialect.name == "postgresql"
         self.disk = Dependency(DISK) if on_disk or postgres else None
         self._directory = Path(database).resolve().parent if on_disk and database else None
-        # SQLite: each database thread keeps one connection for its life, drawn from the pool on
-        # its first transaction (research P23). PostgreSQL draws one per transaction: a dead
-        # connection is found there and the pool replaced (research P22).
-        self._hold = engine.dialect.name == "sqlite"
+        # Each database thread keeps one connection for its life, drawn from the pool on its
+        # first transaction: no checkout and check-in per transaction (research P23, P34). As
+        # many threads as the pool keeps connections, so no more are open than with a checkout
+        # per transaction. A dead PostgreSQL connection is found by the transaction that uses
+        # it (no pre-ping, research P22): invalidated, the pool replaced, and the held
+        # `Connection` draws a new one at its next use.
+        self._postgres = postgres
         self._held = threading.local()
+        # Bumped when a connection is found lost: the server most likely dropped its siblings
+        # too, so each thread replaces the connection it holds at its next transaction, as
+        # `lost` replaces the pool's (one 503, not one per thread).
+        self._generation = 0
         self._held_connections: list[Connection] = []
         self._held_lock = threading.Lock()
         # With a writer thread, one connection of the pool is its: the others read.
@@ -244,10 +268,7 @@ class Database:
             return result
 
         def once() -> T:
-            if self._hold:
-                return self._on_held(committed)
-            with transaction(self.engine, user_id, single=single) as connection:
-                return committed(connection)
+            return self._on_held(user_id, committed, single=single)
 
         def in_transaction() -> T:
             if writes:
@@ -295,29 +316,54 @@ class Database:
                 return read()
         return await self._readers.call(read)
 
-    def _on_held(self, work: Callable[[Connection], T]) -> T:
-        """`work` in one transaction on this thread's own connection (SQLite, bound to no user:
-        SQLite has no RLS, the owner filter is in every statement). Its errors are mapped as
-        `transaction` maps them. A driver connection found broken is invalidated by SQLAlchemy
-        (`ConnectionLost`: a read is asked once more), and the held `Connection` then draws a
-        new one from the pool at its next use."""
-        connection: Connection | None = getattr(self._held, "connection", None)
+    def _on_held(self, user_id: str | None, work: Callable[[Connection], T], *, single: bool) -> T:
+        """`work` in one transaction on this thread's own connection, bound to `user_id` on
+        PostgreSQL as `transaction` binds it (SQLite has no RLS: the owner filter is in every
+        statement). Its errors are mapped as `transaction` maps them. A driver connection found
+        broken is invalidated by SQLAlchemy (`ConnectionLost`: a read is asked once more), and
+        the held `Connection` then draws a new one from the pool at its next use."""
+        held = self._held
+        connection: Connection | None = getattr(held, "connection", None)
         try:
-            if connection is None:
-                connection = self._hold_one()
-            with connection.begin():
-                return work(connection)
+            if connection is None or held.generation != self._generation:
+                connection = self._hold_one(connection)
+            if user_id is None or not self._postgres:
+                with connection.begin():
+                    return work(connection)
+            exchange = Exchange([(_BIND_USER, {"user_id": user_id})], opens=not single)
+            connection.info[ONE_EXCHANGE] = exchange
+            try:
+                if single:
+                    return _single(connection, work)
+                with connection.begin():
+                    return work(connection)
+            finally:
+                _closed(connection, exchange)
         except (DBAPIError, PoolTimeout) as exc:
             failure = failed(self.engine, exc)
             if failure is None:
                 raise
+            if isinstance(failure, ConnectionLost):
+                with self._held_lock:
+                    self._generation += 1
             raise failure from None
 
-    def _hold_one(self) -> Connection:
+    def _hold_one(self, stale: Connection | None) -> Connection:
+        """This thread's connection, new: drawn from the pool, in place of `stale` (one from
+        before a connection was lost, closed without a word to the server)."""
+        held = self._held
+        held.connection = None
+        if stale is not None:
+            with self._held_lock, suppress(ValueError):  # ValueError: `close` took it
+                self._held_connections.remove(stale)
+            with suppress(DBAPIError):
+                stale.invalidate()
+                stale.close()
+        held.generation = self._generation
         connection = self.engine.connect()
         with self._held_lock:
             self._held_connections.append(connection)
-        self._held.connection = connection
+        held.connection = connection
         return connection
 
     def _wrote_again(self) -> None:

@@ -276,6 +276,42 @@ def _postgresql_fields(row: tuple[Any, ...]) -> dict[str, Any]:
     return _postgresql_record(row)._asdict()
 
 
+def _postgresql_utc_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    # A session in UTC: psycopg's timestamps are already in UTC, and a dict is all pydantic
+    # needs (no Record, no conversion per value; research P36).
+    id_, title, description, completed, due_at, priority, created_at, updated_at, version = row
+    return {
+        "id": id_,
+        "title": title,
+        "description": description,
+        "completed": completed,
+        "due_at": due_at,
+        "priority": PRIORITIES[priority],
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "version": version,
+    }
+
+
+# The names PostgreSQL (and so psycopg's `info.timezone`) gives UTC under.
+_UTC_ZONES = frozenset(
+    ("UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu")
+)
+
+
+def _page_fields(connection: Connection) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """How this connection's rows become a page's tasks: on PostgreSQL, without converting the
+    timestamps when the session's time zone is UTC (the server's default setting, as shipped)."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        zone = driver.info.timezone
+        if zone is UTC or getattr(zone, "key", None) in _UTC_ZONES:
+            return _postgresql_utc_fields
+    return _FIELDS[dialect]
+
+
 # The driver's rows of COLUMNS as the API's Task takes them, per dialect: the same Task as from
 # the Record (db/test_driver.py compares them).
 _FIELDS: dict[str, Callable[[tuple[Any, ...]], dict[str, Any]]] = {
@@ -471,7 +507,7 @@ _CREATED_COLUMNS = (
 _CREATE = DriverStatement(insert(TASKS).returning(*COLUMNS), column_keys=_CREATED_COLUMNS)
 # The same insert, of nothing once the owner holds `p_max_tasks`: the count and the write are one
 # statement. On SQLite a write statement holds the write lock from its first step, so no other
-# writer can slip in between; on PostgreSQL `_LOCK_OWNER` serialises one owner's creates first.
+# writer can slip in between (PostgreSQL: `_CREATE_NUMBERED`).
 _CREATE_WITHIN_QUOTA = DriverStatement(
     insert(TASKS)
     .from_select(
@@ -507,23 +543,67 @@ _LOCK_OWNER = DriverStatement(
 _EXISTS = DriverStatement(select(TASKS.c.number).where(*_owned_task()))
 
 
-def _next_number_statement(dialect_insert: Any) -> DriverStatement:
-    """The owner's next task number: their counter row created at 1 or incremented, and read, in
-    one statement. Its row lock is held to the commit: one owner's creates take turns, and a
-    create rolled back (quota, failure) gives its number back."""
-    upsert = dialect_insert(COUNTERS).values(owner_id=bindparam(_OWNER), last_number=1)
-    return DriverStatement(
-        upsert.on_conflict_do_update(
+# SQLite: the owner's next task number, their counter row created at 1 or incremented, and
+# read, in one statement; the insert follows. Its row lock is held to the commit: one owner's
+# creates take turns, and a create rolled back (quota, failure) gives its number back.
+_NEXT_NUMBER = DriverStatement(
+    sqlite_insert(COUNTERS)
+    .values(owner_id=bindparam(_OWNER), last_number=1)
+    .on_conflict_do_update(
+        index_elements=[COUNTERS.c.owner_id],
+        set_={"last_number": COUNTERS.c.last_number + 1},
+    )
+    .returning(COUNTERS.c.last_number)
+)
+
+
+def _numbered_create_statement(*, within_quota: bool) -> DriverStatement:
+    """PostgreSQL: the owner's counter upserted and the task inserted with its number in one
+    statement (a data-modifying CTE; research P34), so a create is one exchange and its COMMIT.
+    The CTE runs whether or not the INSERT inserts: a create refused by the quota has still
+    taken a number, which its rollback gives back. `within_quota`: nothing inserted once the
+    owner holds `p_max_tasks`; `_LOCK_OWNER` must have run first, in a statement of its own
+    (a statement's snapshot is taken when it starts, so the count sees the tasks of every
+    create that held the lock before; and one lock order everywhere: the owner's lock, then
+    the counter row)."""
+    counter = (
+        postgresql_insert(COUNTERS)
+        .values(owner_id=bindparam(_OWNER, type_=String), last_number=1)
+        .on_conflict_do_update(
             index_elements=[COUNTERS.c.owner_id],
             set_={"last_number": COUNTERS.c.last_number + 1},
-        ).returning(COUNTERS.c.last_number)
+        )
+        .returning(COUNTERS.c.last_number)
+        .cte("counter")
+    )
+    task = select(
+        bindparam(_OWNER, type_=String),
+        counter.c.last_number,
+        bindparam("title", type_=String),
+        bindparam("description", type_=String),
+        bindparam("completed", type_=Boolean),
+        bindparam("due_at", type_=UTCDateTime),
+        bindparam("priority", type_=PriorityRank),
+        bindparam("created_at", type_=UTCDateTime),
+        bindparam("updated_at", type_=UTCDateTime),
+    ).select_from(counter)
+    if within_quota:
+        task = task.where(
+            select(func.count())
+            .select_from(TASKS)
+            .where(TASKS.c.owner_id == bindparam(_OWNER))
+            .scalar_subquery()
+            < bindparam("p_max_tasks")
+        )
+    return DriverStatement(
+        insert(TASKS).from_select(list(_CREATED_COLUMNS), task).returning(*COLUMNS).add_cte(counter)
     )
 
 
-# ON CONFLICT is spelled alike on both databases, but SQLAlchemy builds it per dialect.
-_NEXT_NUMBER = {
-    "sqlite": _next_number_statement(sqlite_insert),
-    "postgresql": _next_number_statement(postgresql_insert),
+# PostgreSQL's create, without and within a quota.
+_CREATE_NUMBERED = {
+    False: _numbered_create_statement(within_quota=False),
+    True: _numbered_create_statement(within_quota=True),
 }
 
 
@@ -610,7 +690,7 @@ def list_page(connection: Connection, *, owner_id: str, query: ListQuery, limit:
     """Up to `limit` tasks; one row more is read to tell whether another page exists."""
     rows = _list_rows(connection, owner_id=owner_id, query=query, limit=limit + 1)
     dialect = connection.dialect.name
-    fields = _FIELDS[dialect]
+    fields = _page_fields(connection)
     more = len(rows) > limit
     return Page(
         [fields(row) for row in rows[:limit]],
@@ -701,12 +781,7 @@ def create_task(
 ) -> Record | None:
     """The new task, or None (nothing written) when the owner already holds `max_tasks`."""
     now = utc_now()
-    if max_tasks is not None and connection.dialect.name == "postgresql":
-        _LOCK_OWNER.run(connection, {"owner_id": owner_id})
-    [(number,)] = _NEXT_NUMBER[connection.dialect.name].rows(connection, {_OWNER: owner_id})
     values: dict[str, Any] = {
-        "owner_id": owner_id,
-        "number": number,
         "title": title,
         "description": description,
         "completed": completed,
@@ -715,6 +790,15 @@ def create_task(
         "created_at": now,
         "updated_at": now,
     }
+    if connection.dialect.name == "postgresql":
+        values[_OWNER] = owner_id
+        if max_tasks is None:
+            return _first(connection, _CREATE_NUMBERED[False], values)
+        # The owner's lock before the counter row, as on every path that takes both.
+        _LOCK_OWNER.run(connection, {"owner_id": owner_id})
+        return _first(connection, _CREATE_NUMBERED[True], values | {"p_max_tasks": max_tasks})
+    [(number,)] = _NEXT_NUMBER.rows(connection, {_OWNER: owner_id})
+    values |= {"owner_id": owner_id, "number": number}
     if max_tasks is None:
         return _first(connection, _CREATE, values)
     return _first(connection, _CREATE_WITHIN_QUOTA, values | {"p_max_tasks": max_tasks})

@@ -19,7 +19,7 @@ from fixtures.api import User, asgi_client, create_task, running_app, settings_w
 from todo_api.db import make_engine, transaction
 from todo_api.settings import Settings
 from todo_api.tasks import store
-from todo_api.tasks.listing import PRIORITY_RANK, SORTS, Sort
+from todo_api.tasks.listing import PRIORITY_RANK, SORTS, Sort, like_pattern
 
 pytestmark = pytest.mark.anyio
 
@@ -216,6 +216,74 @@ async def test_a_search_with_more_matches_than_are_read_by_number_pages_as_the_r
         for sort in ("-created_at", "title", "due_at"):
             walked = await _walk(api, alice, {"q": q, "sort": sort, "limit": 40})
             assert [t["id"] for t in walked] == _reference(kept, sort), (q, sort)
+
+
+# Texts and patterns where a trigram index could go wrong: non-ASCII letters (one that lower()
+# turns into two code points, one that lower-cases only outside ASCII), LIKE's wildcards and
+# escape, patterns shorter than a trigram, trigrams across title and description.
+TRICKY_TEXTS = [
+    ("Café crème", None),
+    ("CAFÉ NOIR", "ÉCLAIR au café"),
+    ("İstanbul trip", None),
+    ("straße 5", "Strasse"),
+    ("日本語のテキスト", None),
+    ("100% sure", "50%_off\\sale"),
+    ("a_b\\c", None),
+    ("ab", "abc"),
+]
+TRICKY_QUERIES = [
+    "café", "CAFÉ", "é", "éc", "afé cr", "i̇stan", "İstanbul", "STRASSE", "straße", "ße 5",
+    "本語の", "テ", "100%", "%_o", "0%_", "_b\\", "\\", "abc", "ab", "b", "nothing here",
+    "au café", "crème\n",
+]
+
+
+async def test_a_search_finds_what_the_databases_like_finds_with_any_characters(
+    api: httpx.AsyncClient, settings: Settings, alice: User, bob: User
+) -> None:
+    """The trigrams only narrow (tasks/search.py): for every pattern, long or short, the tasks
+    found are those the database's own LIKE matches, case folded as it folds (PostgreSQL every
+    letter, SQLite ASCII ones), with wildcards standing for themselves; bob's never."""
+    for title, description in TRICKY_TEXTS:
+        await create_task(api, alice, title, description=description)
+        await create_task(api, bob, title, description=description)
+    engine = make_engine(settings.database_url)
+    try:
+        for q in TRICKY_QUERIES:
+            pattern = like_pattern(q)
+            with transaction(engine, alice.id) as connection:
+                # The LIKE alone, over every one of alice's tasks: the reference.
+                reference = connection.execute(
+                    text(
+                        "SELECT number FROM tasks WHERE owner_id = :owner AND "
+                        "(lower(title) LIKE :p ESCAPE '\\' OR lower(description) LIKE :p "
+                        "ESCAPE '\\') ORDER BY number DESC"
+                    ),
+                    {"owner": alice.id, "p": pattern},
+                ).scalars()
+                expected = list(reference)
+            found = await _walk(api, alice, {"q": q, "limit": 3})
+            assert [t["id"] for t in found] == expected, q
+    finally:
+        engine.dispose()
+    if engine.dialect.name == "postgresql":  # every letter folded, beyond ASCII
+        assert [t["title"] for t in await _walk(api, alice, {"q": "café", "limit": 9})] == [
+            "CAFÉ NOIR",
+            "Café crème",
+        ]
+
+
+async def test_a_search_reads_its_owners_trigrams_only(
+    api: httpx.AsyncClient, settings: Settings, alice: User, bob: User
+) -> None:
+    """bob holds the pattern's trigrams in many tasks, alice in one: her search finds hers from
+    her own postings (the trigram is rare for her), never one of bob's."""
+    rows = _random_rows(random.Random(7), bob.id, 3 * store.SEARCH_FOUND_MAX)  # noqa: S311
+    _insert(settings, [row | {"title": f"zqx {n}"} for n, row in enumerate(rows)])
+    mine = await create_task(api, alice, "zqx mine")
+    for sort in ("-created_at", "title"):
+        found = await _walk(api, alice, {"q": "ZQX", "sort": sort, "limit": 2})
+        assert [t["id"] for t in found] == [mine["id"]]
 
 
 async def test_search_is_case_insensitive_in_title_and_description(

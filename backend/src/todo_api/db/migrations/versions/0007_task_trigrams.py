@@ -107,14 +107,17 @@ MATCH_FUNCTION = "task_trigram_matches(text, text, integer)"
 # The owner seeds the hash of each trigram: an owner's key for a trigram is theirs alone (a
 # collision of two 64-bit keys only adds a candidate, which the owner and LIKE tests drop).
 # Each text as given: the index lower-cases them, and the search's needle is lower-case already.
+# PL/pgSQL, not SQL: a SQL function with a FROM is never inlined and plans its body at every
+# call (each write of a text, each search), where PL/pgSQL keeps the plan for the session.
 PG_KEYS_FUNCTION = r"""
 CREATE FUNCTION task_trigram_keys(owner_id text, texts text[]) RETURNS bigint[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-SELECT coalesce(
-    array_agg(DISTINCT hashtextextended(substr(t, i, 3), hashtextextended(owner_id, 0))),
-    '{}'
-)
-FROM unnest(texts) AS t, generate_series(1, length(t) - 2) AS i
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN ARRAY(
+        SELECT DISTINCT hashtextextended(substr(t, i, 3), hashtextextended(owner_id, 0))
+        FROM unnest(texts) AS t, generate_series(1, length(t) - 2) AS i
+    );
+END
 $$
 """
 # Exactly as the queries spell it, or the planner would not match the index.

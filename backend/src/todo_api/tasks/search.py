@@ -43,7 +43,7 @@ class TaskTrigramRow(Base):
     WITHOUT ROWID: the primary key is the table, an owner's trigram one range of it."""
 
     __tablename__ = "task_trigrams"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     owner_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     trigram: Mapped[str] = mapped_column(String(3), primary_key=True)

@@ -86,7 +86,7 @@ END
 SQLITE_TRIGGER_NAMES = ("tasks_trigrams_insert", "tasks_trigrams_update", "tasks_trigrams_delete")
 
 # In key order: a WITHOUT ROWID table fills fastest by appending.
-SQLITE_BACKFILL = f"""
+SQLITE_BACKFILL = """
 INSERT OR IGNORE INTO task_trigrams (owner_id, trigram, task_id)
 SELECT owner_id, trigram, task_id FROM (
     SELECT t.owner_id, substr(lower(t.title), p.n, 3) AS trigram, t.id AS task_id

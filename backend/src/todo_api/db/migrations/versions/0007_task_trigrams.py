@@ -10,8 +10,8 @@ the table). Here each trigram of a task's lower-cased title and description is k
 owner, and a search reads the postings of its own owner only (tasks/search.py, research L4).
 
 - SQLite: `task_trigrams (owner_id, trigram, task_id)` WITHOUT ROWID, kept by triggers after
-  INSERT, UPDATE of the texts or owner, and DELETE of a task, and filled here from the tasks
-  already there. `task_trigram_positions` holds 1..1000 (the contract's longest text): triggers
+  INSERT, UPDATE of a text (one trigger per text: a rename writes the title's trigrams only) or
+  of the owner, and DELETE of a task, and filled here from the tasks already there. `task_trigram_positions` holds 1..1000 (the contract's longest text): triggers
   cannot use WITH RECURSIVE, so they join a text with it to cut it into trigrams.
 - PostgreSQL: `task_trigram_keys(owner, texts)`, IMMUTABLE, one bigint per (owner, trigram) of
   the texts; a GIN index over the keys of each task's lower-cased texts; and
@@ -40,59 +40,91 @@ POSITIONS = 1000  # schemas.DESCRIPTION_MAX, the longest text (test_lifecycle.py
 # --- SQLite ------------------------------------------------------------------------------------
 
 
-def _sqlite_trigrams(row: str, column: str) -> str:
-    """The distinct trigrams of `row.column` lower-cased (row: NEW, OLD or a table alias)."""
-    text = f"lower({row}.{column})"
+def _trigrams(row: str, column: str) -> str:
+    """The trigrams of `row.column` (row: NEW or OLD), lower-cased: SQLite's lower() maps each
+    ASCII letter alone, so the three characters are lower-cased, not the whole text at each
+    position."""
     return (
-        f"SELECT substr({text}, p.n, 3) AS trigram FROM task_trigram_positions p "
+        f"SELECT lower(substr({row}.{column}, p.n, 3)) FROM task_trigram_positions p "
         f"WHERE p.n <= length({row}.{column}) - 2"
     )
 
 
-def _sqlite_texts_trigrams(row: str) -> str:
-    return f"{_sqlite_trigrams(row, 'title')} UNION {_sqlite_trigrams(row, 'description')}"
+def _add(row: str, column: str) -> str:
+    # OR IGNORE: a trigram the task holds already (twice in a text, or in its other text).
+    return (
+        f"INSERT OR IGNORE INTO task_trigrams (owner_id, trigram, task_id) "
+        f"SELECT {row}.owner_id, lower(substr({row}.{column}, p.n, 3)), {row}.id "
+        f"FROM task_trigram_positions p WHERE p.n <= length({row}.{column}) - 2"
+    )
+
+
+def _renamed(column: str, other: str) -> str:
+    """After an UPDATE of one text, the owner unchanged: its old trigrams that neither new text
+    holds go, its new ones are added. A PUT that changes both fires both (in either order, the
+    postings end as the new texts' trigrams); one that leaves a text as it was fires neither."""
+    return f"""
+CREATE TRIGGER tasks_trigrams_{column} AFTER UPDATE OF {column} ON tasks FOR EACH ROW
+WHEN OLD.{column} IS NOT NEW.{column} AND OLD.owner_id IS NEW.owner_id
+BEGIN
+    DELETE FROM task_trigrams WHERE owner_id = OLD.owner_id AND task_id = OLD.id
+        AND trigram IN ({_trigrams("OLD", column)})
+        AND trigram NOT IN ({_trigrams("NEW", column)} UNION ALL {_trigrams("NEW", other)});
+    {_add("NEW", column)};
+END
+"""
+
+
+def _removed(row: str) -> str:
+    return (
+        f"DELETE FROM task_trigrams WHERE owner_id = {row}.owner_id AND task_id = {row}.id "
+        f"AND trigram IN ({_trigrams(row, 'title')} UNION ALL {_trigrams(row, 'description')})"
+    )
 
 
 SQLITE_TRIGGERS = (
     f"""
 CREATE TRIGGER tasks_trigrams_insert AFTER INSERT ON tasks FOR EACH ROW
 BEGIN
-    INSERT OR IGNORE INTO task_trigrams (owner_id, trigram, task_id)
-    SELECT NEW.owner_id, trigram, NEW.id FROM ({_sqlite_texts_trigrams("NEW")});
+    {_add("NEW", "title")};
+    {_add("NEW", "description")};
 END
 """,
-    # Only when a text (or the owner) changed: a toggle or a due date writes no trigram. The old
-    # texts' trigrams that the new ones lack go; the new ones are added (present ones kept).
+    _renamed("title", "description"),
+    _renamed("description", "title"),
+    # This release never moves a task to another owner; a write that did moves its postings.
     f"""
-CREATE TRIGGER tasks_trigrams_update AFTER UPDATE OF owner_id, title, description ON tasks
-FOR EACH ROW WHEN OLD.title IS NOT NEW.title OR OLD.description IS NOT NEW.description
-    OR OLD.owner_id IS NOT NEW.owner_id
+CREATE TRIGGER tasks_trigrams_owner AFTER UPDATE OF owner_id ON tasks FOR EACH ROW
+WHEN OLD.owner_id IS NOT NEW.owner_id
 BEGIN
-    DELETE FROM task_trigrams WHERE owner_id = OLD.owner_id AND task_id = OLD.id
-        AND trigram IN ({_sqlite_texts_trigrams("OLD")})
-        AND (OLD.owner_id IS NOT NEW.owner_id OR trigram NOT IN ({_sqlite_texts_trigrams("NEW")}));
-    INSERT OR IGNORE INTO task_trigrams (owner_id, trigram, task_id)
-    SELECT NEW.owner_id, trigram, NEW.id FROM ({_sqlite_texts_trigrams("NEW")});
+    {_removed("OLD")};
+    {_add("NEW", "title")};
+    {_add("NEW", "description")};
 END
 """,
     f"""
 CREATE TRIGGER tasks_trigrams_delete AFTER DELETE ON tasks FOR EACH ROW
 BEGIN
-    DELETE FROM task_trigrams WHERE owner_id = OLD.owner_id AND task_id = OLD.id
-        AND trigram IN ({_sqlite_texts_trigrams("OLD")});
+    {_removed("OLD")};
 END
 """,
 )
-SQLITE_TRIGGER_NAMES = ("tasks_trigrams_insert", "tasks_trigrams_update", "tasks_trigrams_delete")
+SQLITE_TRIGGER_NAMES = (
+    "tasks_trigrams_insert",
+    "tasks_trigrams_title",
+    "tasks_trigrams_description",
+    "tasks_trigrams_owner",
+    "tasks_trigrams_delete",
+)
 
 # In key order: a WITHOUT ROWID table fills fastest by appending.
 SQLITE_BACKFILL = """
 INSERT OR IGNORE INTO task_trigrams (owner_id, trigram, task_id)
 SELECT owner_id, trigram, task_id FROM (
-    SELECT t.owner_id, substr(lower(t.title), p.n, 3) AS trigram, t.id AS task_id
+    SELECT t.owner_id, lower(substr(t.title, p.n, 3)) AS trigram, t.id AS task_id
     FROM tasks t JOIN task_trigram_positions p ON p.n <= length(t.title) - 2
     UNION ALL
-    SELECT t.owner_id, substr(lower(t.description), p.n, 3), t.id
+    SELECT t.owner_id, lower(substr(t.description, p.n, 3)), t.id
     FROM tasks t JOIN task_trigram_positions p ON p.n <= length(t.description) - 2
 ) ORDER BY 1, 2, 3
 """

@@ -11,8 +11,9 @@ owner, and a search reads the postings of its own owner only (tasks/search.py, r
 
 - SQLite: `task_trigrams (owner_id, trigram, task_id)` WITHOUT ROWID, kept by triggers after
   INSERT, UPDATE of a text (one trigger per text: a rename writes the title's trigrams only) or
-  of the owner, and DELETE of a task, and filled here from the tasks already there. `task_trigram_positions` holds 1..1000 (the contract's longest text): triggers
-  cannot use WITH RECURSIVE, so they join a text with it to cut it into trigrams.
+  of the owner, and DELETE of a task, and filled here from the tasks already there.
+  `task_trigram_positions` holds 1..1000 (the contract's longest text): triggers cannot use
+  WITH RECURSIVE, so they join a text with it to cut it into trigrams.
 - PostgreSQL: `task_trigram_keys(owner, texts)`, IMMUTABLE, one bigint per (owner, trigram) of
   the texts; a GIN index over the keys of each task's lower-cased texts; and
   `task_trigram_matches(pattern, needle, cap)`, SECURITY DEFINER as 0006's function is (Row-Level

@@ -469,8 +469,9 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
 def _found_or_like(
     shape: ListShape, conditions: list[Any], like: Any, limit: Any
 ) -> Select[*tuple[Any, ...]]:
-    """PostgreSQL's search, in one statement (one exchange): migration 0006's function finds the
-    bound owner's matches (through the trigram index where it exists) and, up to
+    """PostgreSQL's search, in one statement (one exchange): a search function finds the bound
+    owner's matches (0007's through the owner's trigram keys for a pattern of three characters
+    or more, research L4; else 0006's, reading the owner's tasks) and, up to
     SEARCH_FOUND_MAX of them, the page reads those tasks by number; with more, the matches are
     frequent and the LIKE against the owner's tasks in the sort's order fills a page early.
     Only one branch runs: the count is a one-time condition (research L3)."""

@@ -3,12 +3,15 @@ checks."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import string
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -20,6 +23,7 @@ from fixtures.api import DATABASES, SECRET, as_owner, database_at
 from fixtures.live_server import CLI, child_env, free_port
 from todo_api.db import Base, DatabaseNotReady, make_engine, transaction
 from todo_api.db.lifecycle import (
+    _config,
     check_app_role,
     current_revision,
     head,
@@ -27,8 +31,9 @@ from todo_api.db.lifecycle import (
     roles_sql,
     upgrade,
 )
-from todo_api.tasks import store
-from todo_api.tasks.listing import Sort
+from todo_api.tasks import search, store
+from todo_api.tasks.listing import Sort, like_pattern
+from todo_api.tasks.schemas import DESCRIPTION_MAX, TITLE_MAX
 
 
 @pytest.fixture(params=DATABASES)
@@ -44,9 +49,15 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
 
 
 def _on_postgresql(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
-    # The index of q's texts serves SQLite only (migration 0005): PostgreSQL has none. Its
-    # trigram index (0006) exists only where the extensions do: test_lists.py reads its plan.
-    return name not in ("ix_tasks_owner_id_number_texts", "ix_tasks_owner_id_texts_trgm")
+    # The index of q's texts serves SQLite only (migration 0005), and so do the trigram postings
+    # (0007): PostgreSQL has neither. Its trigram keys' index (0007) is over an expression, which
+    # the models do not declare: test_lists.py reads its plan.
+    return name not in (
+        "ix_tasks_owner_id_number_texts",
+        "task_trigrams",
+        "task_trigram_positions",
+        "ix_tasks_trigram_keys",
+    )
 
 
 def test_migrations_build_exactly_the_models(migrated: Engine) -> None:
@@ -449,10 +460,14 @@ def test_without_the_trigram_extensions_migration_0006_says_so_and_search_still_
         ("REVOKE DELETE ON tasks FROM {app}", "lacks DELETE on tasks"),
         (
             "REVOKE EXECUTE ON FUNCTION task_numbers_matching(text, integer) FROM {app}",
-            "lacks EXECUTE on the search function",
+            "lacks EXECUTE on the search function task_numbers_matching",
+        ),
+        (
+            "REVOKE EXECUTE ON FUNCTION task_trigram_matches(text, text, integer) FROM {app}",
+            "lacks EXECUTE on the search function task_trigram_matches",
         ),
     ],
-    ids=["table", "search-function"],
+    ids=["table", "search-function", "trigram-search-function"],
 )
 def test_an_app_role_without_its_privileges_is_refused_naming_them(
     postgres: pg_databases.Database, revoke: str, named: str
@@ -470,3 +485,116 @@ def test_an_app_role_without_its_privileges_is_refused_naming_them(
             check_app_role(connection)
     finally:
         app.dispose()
+
+
+# --- Migration 0007 (trigrams of each owner's texts) on the previous release's data ------------
+
+
+def _search(connection: Connection, owner: str, q: str) -> list[str]:
+    query = store.ListQuery(Sort.named("created_at"), like=like_pattern(q))
+    return [
+        task.title for task in store.list_tasks(connection, owner_id=owner, query=query, limit=50)
+    ]
+
+
+def _sqlite_postings(connection: Connection) -> set[tuple[str, str, int]]:
+    return {
+        (owner, trigram, task_id)
+        for owner, trigram, task_id in connection.execute(text("SELECT * FROM task_trigrams"))
+    }
+
+
+def _expected_postings(connection: Connection) -> set[tuple[str, str, int]]:
+    """Every trigram of every task's texts, lower-cased as SQLite does (ASCII letters only)."""
+    ascii_lower = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+    rows = connection.execute(text("SELECT owner_id, id, title, description FROM tasks"))
+    return {
+        (owner, trigram, task_id)
+        for owner, task_id, *texts in rows
+        for each in texts
+        if each is not None
+        for trigram in search.trigrams(each.translate(ascii_lower))
+    }
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_migration_0007_finds_the_tasks_before_it_and_the_previous_releases_writes(
+    kind: str, tmp_path: Path
+) -> None:
+    with database_at("0006", kind, tmp_path) as engine:
+        with engine.begin() as connection:
+            for owner, title in [
+                ("alice", "Buy MILK"),
+                ("alice", "Paint the shed"),
+                ("bob", "milk"),
+            ]:
+                _previous_create(connection, owner, title)
+        upgrade(engine)
+        # The previous release, still running during the rollout, creates, renames and deletes.
+        with engine.begin() as connection:
+            during = _previous_create(connection, "alice", "Milk the goat")
+            connection.execute(
+                text(
+                    "UPDATE tasks SET title = 'Paint the milk van', description = 'Oat MILK' "
+                    "WHERE id = :id"
+                ),
+                {"id": 2},
+            )
+            # A rename keeps the trigrams its description holds too ("mil", "ilk").
+            connection.execute(text("UPDATE tasks SET description = 'milk run' WHERE id = 1"))
+            connection.execute(text("UPDATE tasks SET title = 'Buy bread' WHERE id = 1"))
+            connection.execute(
+                text("UPDATE tasks SET completed = true WHERE id = :id"), {"id": during}
+            )
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            found = _search(connection, "alice", "milk")
+            renamed_away = _search(connection, "alice", "buy m")
+            shed = _search(connection, "alice", "shed")
+            connection.execute(text("DELETE FROM tasks WHERE id = :id"), {"id": during})
+            after_delete = _search(connection, "alice", "milk")
+            if kind == "sqlite":
+                assert _sqlite_postings(connection) == _expected_postings(connection)
+        with engine.begin() as connection:
+            as_owner(connection, "bob")
+            bobs = _search(connection, "bob", "milk")
+    assert found == ["Buy bread", "Paint the milk van", "Milk the goat"]
+    assert (renamed_away, shed) == ([], [])
+    assert after_delete == ["Buy bread", "Paint the milk van"]
+    assert bobs == ["milk"]
+
+
+# What 0007 creates, none of it left after its downgrade.
+TRIGRAM_OBJECTS = {
+    "sqlite": text("SELECT name FROM sqlite_master WHERE name LIKE '%trigram%'"),
+    "postgresql": text(
+        "SELECT relname FROM pg_class WHERE relname LIKE '%trigram%' UNION ALL "
+        "SELECT proname FROM pg_proc WHERE proname LIKE 'task_trigram%'"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_migration_0007_downgrades_to_0006_and_upgrades_again(kind: str, tmp_path: Path) -> None:
+    with database_at("0006", kind, tmp_path) as engine:
+        with engine.begin() as connection:
+            _previous_create(connection, "alice", "Buy milk")
+        upgrade(engine)
+        with engine.begin() as connection:
+            command.downgrade(_config(connection), "0006")
+        with engine.begin() as connection:
+            assert current_revision(connection) == "0006"
+            left = TRIGRAM_OBJECTS[kind]
+            assert connection.execute(left).all() == []
+            _previous_create(connection, "alice", "Oat milk")  # the 0006 release writes on
+        upgrade(engine)
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            assert _search(connection, "alice", "milk") == ["Buy milk", "Oat milk"]
+
+
+def test_the_trigram_positions_cover_the_longest_text() -> None:
+    """SQLite's triggers cut a text into trigrams at these positions: fewer than the contract's
+    longest text would leave its end unsearchable."""
+    trigrams = importlib.import_module("todo_api.db.migrations.versions.0007_task_trigrams")
+    assert max(DESCRIPTION_MAX, TITLE_MAX) <= trigrams.POSITIONS

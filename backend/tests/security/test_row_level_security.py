@@ -379,3 +379,38 @@ def test_the_search_function_finds_the_bound_users_tasks_only(
             "'EXECUTE')"
         )
         assert session.execute(public).scalar_one() is False
+
+
+def test_the_trigram_search_finds_the_bound_users_tasks_only(
+    engine: Engine, seeded: dict[str, int]
+) -> None:
+    """Migration 0007's function reads as the schema owner too: the needle's keys are the bound
+    user's own trigrams, and its owner condition holds alone where the keys narrow nothing (a
+    needle under three characters has none): another user's tasks are never found, bound to
+    nobody nothing is, and only readers of tasks may call it."""
+
+    def found(session: Connection, pattern: str, needle: str) -> list[int]:
+        search = text("SELECT task_trigram_matches(:pattern, :needle, 101)")
+        return sorted(session.execute(search, {"pattern": pattern, "needle": needle}).scalars())
+
+    with app_session(engine, "alice") as session:
+        assert found(session, "%alice%", "alice") == [1, 2]
+        assert found(session, "%bob 0%", "bob 0") == []
+        assert found(session, "%b%", "b") == []  # no keys: every task a candidate
+        keys = text("SELECT task_trigram_keys(:owner, ARRAY['bob 0'])")
+        # The same text's keys differ per owner: alice's lookup never meets bob's postings.
+        assert (
+            session.execute(keys, {"owner": "alice"}).scalar_one()
+            != session.execute(keys, {"owner": "bob"}).scalar_one()
+        )
+    with app_session(engine, "bob") as session:
+        assert found(session, "%bob 0%", "bob 0") == [1]
+        assert found(session, "%a%", "a") == []
+    with app_session(engine, None) as session:
+        assert found(session, "%", "") == []
+        assert found(session, "%alice%", "alice") == []
+        public = text(
+            "SELECT has_function_privilege('public', "
+            "'task_trigram_matches(text, text, integer)', 'EXECUTE')"
+        )
+        assert session.execute(public).scalar_one() is False

@@ -16,6 +16,7 @@ from todo_api.tasks.listing import (
     decode_cursor,
     encode_cursor,
     like_pattern,
+    like_text,
     parse_time,
 )
 
@@ -86,6 +87,7 @@ def test_a_time_key_past_every_date_reads_as_the_latest() -> None:
 )
 def test_like_wildcards_in_the_text_stand_for_themselves(q: str, pattern: str) -> None:
     assert like_pattern(q) == pattern
+    assert like_text(pattern) == q.lower()  # what its trigrams are taken from
 
 
 def test_query_times_are_utc_and_impossible_dates_name_the_parameter() -> None:

@@ -32,7 +32,11 @@ BASELINE = "0001"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
-SEARCH_FUNCTION = "task_numbers_matching(text, integer)"  # migration 0006
+# q's search functions (migrations 0006 and 0007), in the order check_app_role names them.
+SEARCH_FUNCTIONS = (
+    "task_numbers_matching(text, integer)",
+    "task_trigram_matches(text, text, integer)",
+)
 _MIGRATION_LOCK = 0x70D0_A91  # any constant shared by every `todo-api migrate` of this app
 
 
@@ -154,13 +158,15 @@ def check_app_role(connection: Connection) -> None:
             " has_table_privilege(c.oid, 'INSERT') AS can_insert,"
             " has_table_privilege(c.oid, 'UPDATE') AS can_update,"
             " has_table_privilege(c.oid, 'DELETE') AS can_delete,"
-            # q's search function (migration 0006); absent from a schema without it: not asked.
-            " coalesce(has_function_privilege(to_regprocedure(:search), 'EXECUTE'), true)"
-            " AS can_search"
+            # q's search functions; one absent from the schema (an older one): not asked.
+            " coalesce(has_function_privilege(to_regprocedure(:numbers), 'EXECUTE'), true)"
+            " AS can_search,"
+            " coalesce(has_function_privilege(to_regprocedure(:trigrams), 'EXECUTE'), true)"
+            " AS can_search_trigrams"
             " FROM pg_roles r, pg_class c"
             " WHERE r.rolname = current_user AND c.oid = to_regclass('tasks')"
         ),
-        {"search": SEARCH_FUNCTION},
+        dict(zip(("numbers", "trigrams"), SEARCH_FUNCTIONS, strict=True)),
     ).one_or_none()
     if row is None:
         raise DatabaseNotReady("the tasks table is missing: run `todo-api migrate`")
@@ -193,12 +199,15 @@ def check_app_role(connection: Connection) -> None:
             f"{connect_as}, which lacks {', '.join(missing)} on tasks: run the grants that "
             "`todo-api roles` prints"
         )
-    if not row.can_search:
-        # Else every `q` would fail as it is asked: said once, at start.
-        raise DatabaseNotReady(
-            f"{connect_as}, which lacks EXECUTE on the search function {SEARCH_FUNCTION}: "
-            f"GRANT EXECUTE ON FUNCTION {SEARCH_FUNCTION} TO {row.rolname} (as the owner role)"
-        )
+    for function, held in zip(
+        SEARCH_FUNCTIONS, (row.can_search, row.can_search_trigrams), strict=True
+    ):
+        if not held:
+            # Else every `q` would fail as it is asked: said once, at start.
+            raise DatabaseNotReady(
+                f"{connect_as}, which lacks EXECUTE on the search function {function}: "
+                f"GRANT EXECUTE ON FUNCTION {function} TO {row.rolname} (as the owner role)"
+            )
 
 
 def roles_sql(owner: str, app: str, database: str, *, create_roles: bool = True) -> str:

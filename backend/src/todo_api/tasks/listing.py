@@ -185,6 +185,11 @@ def like_pattern(q: str) -> str:
     return f"%{escaped}%"
 
 
+def like_text(pattern: str) -> str:
+    """The text a `like_pattern` finds, its escapes undone: what its trigrams are taken from."""
+    return re.sub(r"\\(.)", r"\1", pattern[1:-1])
+
+
 def parse_time(name: str, value: str) -> datetime:
     """A query parameter's RFC 3339 date-time (already matched to the spec's pattern) in UTC;
     a date that does not exist (30 February) is a 422 naming the parameter."""

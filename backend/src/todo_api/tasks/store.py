@@ -9,6 +9,7 @@ become `Record`s here, with the types the table's columns give them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +55,8 @@ from sqlalchemy.types import TypeDecorator
 
 from todo_api.db.driver import DriverStatement
 from todo_api.db.orm import Base, UTCDateTime, utc_now
-from todo_api.tasks.listing import PRIORITIES, PRIORITY_RANK, After, Sort
+from todo_api.tasks.listing import PRIORITIES, PRIORITY_RANK, After, Sort, like_text
+from todo_api.tasks.search import PICK, PROBED, TRIGRAM, TRIGRAMS, trigrams
 
 
 class PriorityRank(TypeDecorator[str]):
@@ -103,6 +105,42 @@ def _case_folded(element: case_folded, compiler: SQLCompiler, **kw: object) -> s
 @compiles(case_folded, "postgresql")
 def _case_folded_pg(element: case_folded, compiler: SQLCompiler, **kw: object) -> str:
     return "lower(" + str(compiler.process(element.clauses.clauses[0], **kw)) + ")"
+
+
+class unindexed(GenericFunction[str]):  # noqa: N801 (SQLAlchemy's function naming)
+    """A column whose condition SQLite answers on the row, not from an index (`+column`): a
+    search from the trigram postings reads its tasks by rowid, where the owner's index would
+    read all of them."""
+
+    inherit_cache = True
+
+
+@compiles(unindexed)
+def _unindexed(element: unindexed, compiler: SQLCompiler, **kw: object) -> str:
+    return "+" + str(compiler.process(element.clauses.clauses[0], **kw))
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_pg(element: unindexed, compiler: SQLCompiler, **kw: object) -> str:
+    return str(compiler.process(element.clauses.clauses[0], **kw))
+
+
+class like_operand(GenericFunction[str]):  # noqa: N801 (SQLAlchemy's function naming)
+    """A LIKE's bound pattern, on SQLite as an expression (`? || ''`): with a bare parameter
+    SQLite's planner reads its value (the LIKE optimisation) and so re-prepares the statement
+    at each execution, which cost more than the search itself (research L4)."""
+
+    inherit_cache = True
+
+
+@compiles(like_operand)
+def _like_operand(element: like_operand, compiler: SQLCompiler, **kw: object) -> str:
+    return "(" + str(compiler.process(element.clauses.clauses[0], **kw)) + " || '')"
+
+
+@compiles(like_operand, "postgresql")
+def _like_operand_pg(element: like_operand, compiler: SQLCompiler, **kw: object) -> str:
+    return str(compiler.process(element.clauses.clauses[0], **kw))
 
 
 class TaskRow(Base):
@@ -380,6 +418,10 @@ class ListShape(NamedTuple):
     # PostgreSQL, a search: `task_numbers_matching` finds the matches (migration 0006), those
     # tasks are read by number, or with too many the LIKE stays (`_found_or_like`).
     found: bool = False
+    # A search whose pattern has a trigram the owner holds in few tasks (migration 0007): on
+    # SQLite the candidates are that trigram's postings (`p_trigram`); on PostgreSQL the
+    # matches are found through the trigram keys (`task_trigram_matches`).
+    trigram: bool = False
 
 
 def _sort_key(sort: Sort, columns: Any = TASKS.c) -> Any:
@@ -417,6 +459,13 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     # One owner's rows only, however large the table: a range of an (owner_id, ...) index.
     owner = TASKS.c.owner_id == bindparam(_OWNER)
     conditions: list[Any] = [owner]
+    if shape.trigram and not shape.found:
+        # SQLite: the owner's tasks that hold the trigram, read by rowid from its postings.
+        postings = select(TRIGRAMS.c.task_id).where(
+            TRIGRAMS.c.owner_id == bindparam(_OWNER),
+            TRIGRAMS.c.trigram == bindparam("p_trigram", type_=String),
+        )
+        conditions = [unindexed(TASKS.c.owner_id) == bindparam(_OWNER), TASKS.c.id.in_(postings)]
     if shape.by_status:
         conditions.append(TASKS.c.completed == bindparam("p_completed"))
     if shape.due_before:
@@ -428,7 +477,7 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     like: Any = None
     if shape.search:
         # `p_like` is lower-cased and escaped by listing.like_pattern.
-        pattern = bindparam("p_like", type_=String)
+        pattern = like_operand(bindparam("p_like", type_=String))
         like = or_(
             case_folded(TASKS.c.title).like(pattern, escape="\\"),
             case_folded(TASKS.c.description).like(pattern, escape="\\"),
@@ -456,13 +505,18 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
 def _found_or_like(
     shape: ListShape, conditions: list[Any], like: Any, limit: Any
 ) -> Select[*tuple[Any, ...]]:
-    """PostgreSQL's search, in one statement (one exchange): migration 0006's function finds the
-    bound owner's matches (through the trigram index where it exists) and, up to
+    """PostgreSQL's search, in one statement (one exchange): a search function finds the bound
+    owner's matches (0007's through the owner's trigram keys for a pattern of three characters
+    or more, research L4; else 0006's, reading the owner's tasks) and, up to
     SEARCH_FOUND_MAX of them, the page reads those tasks by number; with more, the matches are
     frequent and the LIKE against the owner's tasks in the sort's order fills a page early.
     Only one branch runs: the count is a one-time condition (research L3)."""
-    matching = func.task_numbers_matching(
-        bindparam("p_like", type_=String), bindparam("p_cap", type_=Integer)
+    pattern = bindparam("p_like", type_=String)
+    cap = bindparam("p_cap", type_=Integer)
+    matching = (
+        func.task_trigram_matches(pattern, bindparam("p_needle", type_=String), cap)
+        if shape.trigram
+        else func.task_numbers_matching(pattern, cap)
     )
     found = select(func.array(select(matching).scalar_subquery()).label("numbers")).cte("found")
     numbers = cast(select(found.c.numbers).scalar_subquery(), ARRAY(BigInteger))
@@ -734,9 +788,8 @@ def _list_rows(
             and connection.dialect.name == "sqlite"
         ),
     )
-    if query.like is not None and connection.dialect.name == "postgresql":
-        shape = shape._replace(found=True)
-        params |= {"p_cap": SEARCH_FOUND_MAX + 1, "p_found_max": SEARCH_FOUND_MAX}
+    if query.like is not None:
+        shape, params = _searched(connection, shape, params, like_text(query.like))
     after = query.after
     if after is not None:
         shape = shape._replace(after="key")
@@ -756,6 +809,30 @@ def _list_rows(
     params.pop("p_after_key", None)
     params["p_limit"] = limit - len(rows)
     return rows + list_statement(shape._replace(undated=True)).rows(connection, params)
+
+
+def _searched(
+    connection: Connection, shape: ListShape, params: dict[str, Any], needle: str
+) -> tuple[ListShape, dict[str, Any]]:
+    """A search's shape: from the trigrams where the pattern has one (research L4)."""
+    long_enough = len(needle) >= TRIGRAM
+    if connection.dialect.name == "postgresql":
+        params |= {"p_cap": SEARCH_FOUND_MAX + 1, "p_found_max": SEARCH_FOUND_MAX}
+        if long_enough:
+            params["p_needle"] = needle
+        return shape._replace(found=True, trigram=long_enough), params
+    if not long_enough:
+        return shape, params
+    # The first of the likely rarest trigrams that the owner holds in few tasks; none: the
+    # pattern is frequent, and the LIKE in the sort's order fills a page soon.
+    probed = json.dumps(trigrams(needle)[:PROBED])
+    picked = PICK.rows(
+        connection, {_OWNER: params[_OWNER], "p_trigrams": probed, "p_cap": SEARCH_FOUND_MAX}
+    )
+    if not picked:
+        return shape, params
+    params["p_trigram"] = picked[0][0]
+    return shape._replace(trigram=True, texts_index=False), params
 
 
 def get_task(connection: Connection, *, owner_id: str, task_id: int) -> Record | None:

@@ -10,6 +10,10 @@ HOST   ?= 127.0.0.1
 # a server, a subprocess or a database, not computing (research F1).
 TEST_WORKERS ?= 4
 PORT   ?= 8000
+# Python's bytecode caches (git-ignored), whatever the environment says: with
+# PYTHONDONTWRITEBYTECODE set, every pytest process rewrites the assertions of ~460 modules (the
+# tests and the pytest plugins' packages) again, about 6 s of CPU each (research F5).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install lock run test test-pg quick lint format unit integration contract e2e fuzz bench bench-test clean
 

@@ -19,8 +19,17 @@ from fixtures.live_server import CLI, Server, child_env, free_port, running_serv
 pytestmark = pytest.mark.server
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module's tests that only ask it things: none writes a task or reads
+    its log (a start is about a second and a half of CPU, research F5)."""
+    with running_server(tmp_path_factory.mktemp("served")) as live:
+        yield live
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def fresh_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own, for a test that stops it and reads its whole log."""
     with running_server(tmp_path) as live:
         yield live
 
@@ -52,7 +61,8 @@ def test_served_docs_and_their_assets_load_offline(server: Server) -> None:
     assert httpx.get(f"{server.base}/openapi.json").json()["openapi"] == "3.1.0"
 
 
-def test_server_logs_one_json_line_per_request_and_never_the_token(server: Server) -> None:
+def test_server_logs_one_json_line_per_request_and_never_the_token(fresh_server: Server) -> None:
+    server = fresh_server
     token = shlex.split(server.curl)[3].removeprefix("Authorization: Bearer ")
     _run_curl_as_httpx(server.curl)
     httpx.get(f"{server.base}/api/demo-user/tasks", headers={"Authorization": "Bearer bad.x.y"})
@@ -86,10 +96,10 @@ def test_the_served_limits_refuse_a_giant_head_and_a_streamed_giant_body(server:
     assert streamed.status_code == 413
 
 
-def test_token_command_mints_a_token_the_server_accepts(server: Server, tmp_path: Path) -> None:
+def test_token_command_mints_a_token_the_server_accepts(server: Server) -> None:
     minted = subprocess.run(
         [*CLI, "token", "--sub", "scripted", "--email", "s@example.com", "--ttl", "60"],
-        cwd=tmp_path,
+        cwd=server.log.parent,  # the server's folder: its .env
         env=child_env(),
         capture_output=True,
         text=True,

@@ -49,21 +49,23 @@ def mint_token(
 
 
 def _serve(settings: Settings, host: str, port: int, demo_user: str | None, workers: int) -> int:
-    from todo_api.db import DatabaseNotReady, make_engine
-    from todo_api.db.lifecycle import prepare_database
-    from todo_api.logs import configure_logging
-    from todo_api.main import create_app
-    from todo_api.server import make_server
     from todo_api.settings import ConfigError
-    from todo_api.state import app_state
-    from todo_api.workers import Supervisor, shared_metrics
 
-    # Refused here, before anything starts: a budget multiplied by the workers without a word.
+    # Refused here, before anything starts (or is imported): a budget multiplied by the workers
+    # without a word.
     try:
         settings.check_processes(workers)
     except ConfigError as exc:
         print(f"todo-api: {exc}", file=sys.stderr)
         return 2
+    from todo_api.db import DatabaseNotReady, make_engine
+    from todo_api.db.lifecycle import prepare_database
+    from todo_api.logs import configure_logging
+    from todo_api.main import create_app
+    from todo_api.server import make_server
+    from todo_api.state import app_state
+    from todo_api.workers import Supervisor, shared_metrics
+
     configure_logging(settings.log_level)
     # Checked here as well as in the lifespan: uvicorn reports a failing lifespan with a stack
     # trace, and an operator needs one line that says what to do. With several workers, the

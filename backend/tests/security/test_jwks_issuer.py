@@ -335,9 +335,7 @@ async def test_keys_past_the_maximum_age_get_401_and_readyz_says_they_are_stale(
     issuer: FakeIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = ShiftedClock()
-    monkeypatch.setattr(
-        "todo_api.settings.auth.JwksCache", functools.partial(JwksCache, clock=clock)
-    )
+    monkeypatch.setattr("todo_api.auth.keys.JwksCache", functools.partial(JwksCache, clock=clock))
     key = issuer.publish("EdDSA", "k1")
     token = sign(key, "EdDSA", "k1")
     settings = {"AUTH_JWKS_MAX_STALE_SECONDS": 3600, "AUTH_JWKS_MIN_REFETCH_SECONDS": 0}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -47,9 +48,15 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    """This build's migration scripts, read once per process: they are part of the build."""
+    return ScriptDirectory.from_config(_config())
+
+
 def head() -> str:
     """The newest revision this build knows."""
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    revision = _scripts().get_current_head()
     assert revision is not None
     return revision
 
@@ -62,7 +69,7 @@ def _newer_than_this_build(revision: str) -> bool:
     """A revision this build does not know: a later release's. Migrations are expand-only (the
     previous release keeps working on the new schema), so a rolling deploy or a rollback serves."""
     try:
-        ScriptDirectory.from_config(_config()).get_revision(revision)
+        _scripts().get_revision(revision)
     except CommandError:
         return True
     return False
@@ -95,6 +102,9 @@ def upgrade(engine: Engine) -> str:
             # A SQLite file from before migrations existed: it holds exactly the baseline.
             command.stamp(_config(connection), BASELINE)
         current = current_revision(connection)
+        if current == head():
+            # Nothing to run: Alembic's upgrade would read the scripts and run env.py again.
+            return current
         if current is not None and _newer_than_this_build(current):
             _serving_newer(current)
             return current

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -15,7 +15,6 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
-from todo_api.auth.keys import JwksCache
 from todo_api.auth.tokens import (
     ASYMMETRIC_ALGORITHMS,
     HMAC_ALGORITHMS,
@@ -23,6 +22,9 @@ from todo_api.auth.tokens import (
     VerifierConfig,
 )
 from todo_api.settings.env import CommaList, ConfigError, EnvSettings, split_commas
+
+if TYPE_CHECKING:
+    from todo_api.auth.keys import JwksCache
 
 MIN_SECRET_BYTES = 32
 BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
@@ -147,6 +149,9 @@ class AuthSettings(EnvSettings):
         """The cached key set of the JWKS URL, if one is configured (fetched once started)."""
         if self.auth_jwks_url is None:
             return None
+        # Imported here: reading the settings needs no HTTP client.
+        from todo_api.auth.keys import JwksCache
+
         return JwksCache(
             self.auth_jwks_url,
             refresh_seconds=self.auth_jwks_refresh_seconds,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field, ValidationInfo, field_validator
 
-from todo_api.db.engine import PoolOptions
 from todo_api.settings.env import EnvSettings
+
+if TYPE_CHECKING:
+    from todo_api.db.engine import PoolOptions
 
 
 class DatabaseSettings(EnvSettings):
@@ -47,6 +51,9 @@ class DatabaseSettings(EnvSettings):
 
     def pool_options(self) -> PoolOptions:
         """The pool of each process; its size is also the number of database threads."""
+        # Imported here: reading the settings (a refusal, `migrate`'s URL) needs no SQLAlchemy.
+        from todo_api.db.engine import PoolOptions
+
         return PoolOptions(
             size=self.db_pool_size,
             max_overflow=self.db_max_overflow,

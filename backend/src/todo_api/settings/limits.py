@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Annotated, NamedTuple, Self
+from typing import TYPE_CHECKING, Annotated, NamedTuple, Self
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from todo_api.ratelimit.counters import Counters, make_counters
 from todo_api.ratelimit.policy import Policy, Rate, parse_rate
 from todo_api.settings.env import CommaList, ConfigError, EnvSettings
+
+if TYPE_CHECKING:
+    from todo_api.ratelimit.counters import Counters
 
 RateSetting = Annotated[Rate | None, BeforeValidator(parse_rate)]
 
@@ -112,6 +114,9 @@ class LimitSettings(EnvSettings):
 
     def counters(self) -> Counters:
         """The counter store RATE_LIMIT_STORAGE_URL names (a Redis client connects lazily)."""
+        # Imported here: reading the settings needs no Redis client.
+        from todo_api.ratelimit.counters import make_counters
+
         return make_counters(self.rate_limit_storage_url)
 
     def proxy_networks(self) -> list[IPv4Network | IPv6Network]:

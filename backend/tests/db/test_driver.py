@@ -53,13 +53,18 @@ def engine(settings: Settings) -> Iterator[Engine]:
     made.dispose()
 
 
-@pytest.fixture
-def task_id(engine: Engine) -> int:
+def _two_tasks(engine: Engine) -> int:
+    """Tasks 1 and 2 of OWNER; the stored id of the second."""
     with transaction(engine, OWNER) as connection:
         for number, title, due_at in ((1, "older", None), (2, "newer", NOW)):
             values = NEW_TASK | {"number": number, "title": title, "due_at": due_at}
             row = connection.execute(store._CREATE.statement, values).one()
     return int(row.id)
+
+
+@pytest.fixture
+def task_id(engine: Engine) -> int:
+    return _two_tasks(engine)
 
 
 # A key before every task in each direction, so that each keyset statement returns rows.
@@ -377,12 +382,12 @@ def test_a_naive_datetime_is_refused_on_the_driver_too(engine: Engine, task_id: 
 
 @pytest.mark.parametrize("zone", ["Etc/UTC", "UTC", "Europe/Paris", "America/Caracas"])
 def test_a_page_on_postgresql_is_the_same_json_in_a_session_of_any_time_zone(
-    engine: Engine, task_id: int, zone: str
+    postgres: pg_databases.Database, zone: str
 ) -> None:
     # In a UTC session the page takes psycopg's timestamps as they are (store._page_fields);
     # in any other, each is converted: the JSON is the same, in UTC, whatever the session's.
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's session time zone")
+    engine = make_engine(postgres.app_url)
+    _two_tasks(engine)
     query = store.ListQuery(Sort.named("-created_at"))
     pages = []
     for setting in ("Etc/UTC", zone):
@@ -390,5 +395,6 @@ def test_a_page_on_postgresql_is_the_same_json_in_a_session_of_any_time_zone(
             connection.exec_driver_sql(f"SET LOCAL TimeZone = '{setting}'")
             page = store.list_page(connection, owner_id=OWNER, query=query, limit=5)
         pages.append(TASK_LIST_JSON.dump_json({"items": page.tasks, "next_cursor": None}))
+    engine.dispose()
     assert pages[0] == pages[1]
     assert b'"due_at":"2026-12-02T09:30:15.123456Z"' in pages[1]

@@ -191,6 +191,14 @@ def interleaved(
     return medians
 
 
+def repeated(pristine: Target, users_file: Path, name: str, rounds: int) -> dict[str, Any]:
+    """`scenario` `rounds` times in a row: medians, and the tail as the median of each run's own
+    p99 / p50. One run's p99 is its slowest 1%: in an 8-30 s run, one stall of the machine (other
+    work, a checkpoint) sets it, and the ratio of that run says more about the stall than about
+    the server (research P37)."""
+    return interleaved(pristine, users_file, {name: {}}, rounds)[name]
+
+
 def against_floor(pristine: Target, users_file: Path) -> dict[str, Any]:
     """The product and bench/floor.py in the same interleaved rounds: what the framework and the
     product's guarantees cost over the bare mix (issue 15)."""

@@ -1,8 +1,9 @@
 """`make bench`: every measurement, then docs/benchmarks.md, docs/benchmarks.json and the plot.
 
-BENCH_QUICK=1 runs the same steps shorter (about 7 minutes instead of about 17, of which the
-floor comparison is about 1 and 3). The PostgreSQL section (bench/pg.py, about 1.5 minutes quick
-and 3.5 full) is skipped, and says so, when nothing answers at BENCH_PG_URL.
+BENCH_QUICK=1 runs the same steps shorter (about 7 minutes instead of about 18, of which the
+floor comparison is about 1 and 3, the three runs of the 1-worker load about 0.5 and 2). The
+PostgreSQL section (bench/pg.py, about 1.5 minutes quick and 3.5 full) is skipped, and says so,
+when nothing answers at BENCH_PG_URL.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def main() -> int:
     print("load: seeding")
     pristine, users_file, results["load_seed_s"] = load.prepare()
     print("load: 10,000 users, 100 connections")
-    results["load"] = load.scenario(pristine, users_file, "1 worker")
+    results["load"] = load.repeated(pristine, users_file, "1 worker", rounds=3)
     results["load_2_workers"] = load.scenario(pristine, users_file, "2 workers", workers=2)
     print("load: the product against the framework-free floor (bench/floor.py), interleaved")
     results["floor"] = load.against_floor(pristine, users_file)

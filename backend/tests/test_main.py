@@ -4,6 +4,10 @@ the served contract and its docs pages, the collector tuned at start."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -77,3 +81,72 @@ async def test_the_started_app_has_tuned_the_garbage_collector(app: FastAPI) -> 
     (research P10); start-up objects are frozen out of full collections."""
     assert gc.get_threshold() == GC_THRESHOLDS
     assert gc.get_freeze_count() > 0
+
+
+# In a process of its own: the global OpenTelemetry providers can be set once per process.
+_TELEMETRY_PROBE = """
+import asyncio, sys
+from pathlib import Path
+
+import httpx
+from opentelemetry import _logs, metrics, trace
+
+asked = []
+
+
+# Providers somebody configured (not the API's no-op ones, which FastAPI also skips).
+class Tracers(trace.TracerProvider):
+    def get_tracer(self, *args, **kwargs):
+        asked.append("tracer")
+        return trace.NoOpTracer()
+
+
+class Meters(metrics.MeterProvider):
+    def get_meter(self, name, *args, **kwargs):
+        asked.append("meter")
+        return metrics.NoOpMeter(name)
+
+
+class Loggers(_logs.LoggerProvider):
+    def get_logger(self, name, *args, **kwargs):
+        asked.append("logger")
+        return _logs.NoOpLogger(name)
+
+
+trace.set_tracer_provider(Tracers())
+metrics.set_meter_provider(Meters())
+_logs.set_logger_provider(Loggers())
+
+from fixtures.api import make_settings
+from todo_api.main import create_app
+
+app = create_app(make_settings(Path(sys.argv[1])))
+
+
+async def main():
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        statuses = [
+            (await client.get(path)).status_code
+            for path in ("/healthz", "/api/me", "/api/alice/tasks/x", "/openapi.json")
+        ]
+    print(statuses, sorted(set(asked)))
+
+
+asyncio.run(main())
+"""
+
+
+def test_fastapi_telemetry_is_off_even_with_configured_providers(tmp_path: Path) -> None:
+    """Configured global providers get no tracer, meter or logger asked of them by FastAPI: no
+    spans, no metrics, no validation-failure logs carrying request input (research P37)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TELEMETRY_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[200, 401, 401, 200] []"

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from todo_api import health
@@ -44,6 +45,15 @@ log = logging.getLogger("todo_api")
 # objects, most gone by its end; at the default the server spent a large share of its time in the
 # collector under load (the figures: docs/benchmarks.md; research P10).
 GC_THRESHOLDS = (10_000, 10, 10)
+
+# FastAPI's native OpenTelemetry: no spans, metrics or logs, whatever providers the process holds,
+# and environment variables add no exporters.
+TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "auto_configure": False,
+}
 
 
 def cached_verifier(verifier: Verifier, jwks: JwksCache | None) -> Verifier:
@@ -138,6 +148,11 @@ def create_app(
         swagger_ui_parameters={"persistAuthorization": True},
         # A trailing slash is a 404, never a 307 whose Location is built from the Host header.
         redirect_slashes=False,
+        # FastAPI's OpenTelemetry off: the product's metrics are Prometheus' and its log is the
+        # access line, which keeps request input out. On, FastAPI would ask the global providers
+        # on every request whether anyone configured them, and a library that did would get
+        # spans and validation-failure logs carrying that input (research P37).
+        telemetry=TELEMETRY_OFF,
     )
     app.router.route_class = StrictRoute  # the app's own routes (below) are checked as well
     tasks = Tasks(

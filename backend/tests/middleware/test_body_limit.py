@@ -24,6 +24,7 @@ async def test_body_over_64_kib_is_413_and_writes_nothing(
     response = await client.post("/api/alice/tasks", content=big, headers={**alice.headers, **JSON})
     body = problem_body(response, 413)
     assert body["type"] == "urn:todo-api:problem:payload-too-large"
+    assert body["detail"] == "The request body exceeds 65536 bytes"
     assert await all_tasks(client, alice) == []
 
 
@@ -35,4 +36,6 @@ async def test_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient, al
     response = await client.post(
         "/api/alice/tasks", content=chunks(), headers={**alice.headers, **JSON}
     )
-    problem_body(response, 413)
+    body = problem_body(response, 413)
+    assert body["type"] == "urn:todo-api:problem:payload-too-large"
+    assert body["detail"] == "The request body exceeds 65536 bytes"

@@ -21,10 +21,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        too_large = PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes")
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await problem_response(too_large)(scope, receive, send)
+            await self._refuse(scope, receive, send)
             return
 
         chunks: list[bytes] = []
@@ -38,7 +37,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await problem_response(too_large)(scope, receive, send)
+                await self._refuse(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -46,6 +45,11 @@ class BodyLimitMiddleware:
 
         body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, _replay([body], receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The error is built only for a request it refuses, not for every one that passes.
+        too_large = PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes")
+        await problem_response(too_large)(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

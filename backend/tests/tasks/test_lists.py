@@ -527,3 +527,51 @@ def test_a_search_on_postgresql_finds_its_matches_through_the_trigram_keys(
     assert any(
         "Index Cond" in line and "number = ANY ($" in line for line in by_number.splitlines()
     ), by_number
+
+
+def test_a_frequent_search_on_postgresql_reads_the_owners_tasks_in_the_sorts_order(
+    postgres: pg_databases.Database,
+) -> None:
+    """A pattern found frequent (or too short for a trigram) is the LIKE alone; the planner,
+    whose estimate of a LIKE over lower-cased texts is a few rows, would read every dated task
+    of the owner and sort them: the store turns sorting off for that transaction, so the page
+    is the sort's index in order, stopping once it is full (research L5)."""
+    admin = postgres.admin_engine()
+    plans: list[str] = []
+    try:
+        with admin.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO tasks (owner_id, number, title, completed, due_at, created_at, "
+                    "updated_at) SELECT CASE WHEN g % 10 = 0 THEN 'alice' ELSE 'u' || g % 100 "
+                    "END, g, 'task ' || g, false, now() + g * interval '1 minute', now(), now() "
+                    "FROM generate_series(1, 30000) g"
+                )
+            )
+            connection.execute(text("ANALYZE tasks"))
+        with admin.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+            app_role = make_url(postgres.app_url).username
+            for frequent in (True, False):
+                for statement in (
+                    "LOAD 'auto_explain'",
+                    "SET auto_explain.log_min_duration = 0",
+                    "SET auto_explain.log_level = notice",
+                    "SET client_min_messages = notice",
+                    f'SET ROLE "{app_role}"',
+                    "SELECT set_config('app.user_id', 'alice', false)",
+                ):
+                    connection.execute(text(statement))
+                query = store.ListQuery(Sort.named("-due_at"), like="%task%", frequent=frequent)
+                page = store.list_page(connection, owner_id="alice", query=query, limit=20)
+                assert page.frequent is not frequent
+                if frequent:
+                    assert [task["id"] for task in page.tasks] == list(range(30000, 29800, -10))
+                connection.rollback()  # the role, the bind and the setting with it
+    finally:
+        admin.dispose()
+    like = next(plan for plan in plans if "~~" in plan and "due_at DESC" in plan)
+    assert "Index Scan Backward using ix_tasks_owner_id_due_at_number" in like, like
+    assert "Sort" not in like, like

@@ -530,6 +530,14 @@ def _found_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     )
 
 
+# PostgreSQL, the LIKE alone (a pattern found frequent, or too short for a trigram, so likely
+# frequent): the owner's tasks read in the sort's order, which stops once a page is found. The
+# planner cannot know the LIKE is frequent (no statistics of the lower-cased texts; its default
+# estimate is a few rows) and under some sorts would read every match of a filter's index and
+# sort them (research L5). Transaction-local: nothing outlives the transaction (research D1).
+_IN_ORDER = DriverStatement(select(func.set_config("enable_sort", "off", True)))
+
+
 @cache
 def list_statement(shape: ListShape) -> DriverStatement:
     return DriverStatement(_list_statement(shape))
@@ -796,6 +804,8 @@ def _list_rows(
     )
     if query.like is not None:
         shape, params = _searched(connection, shape, params, query)
+        if not shape.found and connection.dialect.name == "postgresql":
+            _IN_ORDER.run(connection, {})
     after = query.after
     if after is not None:
         shape = shape._replace(after="key")

@@ -466,8 +466,12 @@ def test_without_the_trigram_extensions_migration_0006_says_so_and_search_still_
             "REVOKE EXECUTE ON FUNCTION task_trigram_matches(text, text, integer) FROM {app}",
             "lacks EXECUTE on the search function task_trigram_matches",
         ),
+        (
+            "REVOKE EXECUTE ON FUNCTION task_search_found(text, text, integer) FROM {app}",
+            "lacks EXECUTE on the search function task_search_found",
+        ),
     ],
-    ids=["table", "search-function", "trigram-search-function"],
+    ids=["table", "search-function", "trigram-search-function", "found-search-function"],
 )
 def test_an_app_role_without_its_privileges_is_refused_naming_them(
     postgres: pg_databases.Database, revoke: str, named: str
@@ -598,3 +602,54 @@ def test_the_trigram_positions_cover_the_longest_text() -> None:
     longest text would leave its end unsearchable."""
     trigrams = importlib.import_module("todo_api.db.migrations.versions.0007_task_trigrams")
     assert max(DESCRIPTION_MAX, TITLE_MAX) <= trigrams.POSITIONS
+
+
+# --- Migration 0008 (PostgreSQL's search page planned once per session) -------------------------
+
+# What the 0007 release asks to search (its page reads the numbers found by number).
+PREVIOUS_SEARCH = text("SELECT task_trigram_matches(:pattern, :needle, 101)")
+
+
+def _previous_search(connection: Connection, owner: str, needle: str) -> list[int]:
+    as_owner(connection, owner)
+    found = connection.execute(PREVIOUS_SEARCH, {"pattern": f"%{needle}%", "needle": needle})
+    return sorted(found.scalars())
+
+
+@pytest.mark.skipif("postgresql" not in DATABASES, reason="PostgreSQL only (TEST_DATABASE_URL)")
+def test_migration_0008_serves_the_previous_release_and_downgrades_to_0007(
+    tmp_path: Path,
+) -> None:
+    with database_at("0007", "postgresql", tmp_path) as engine:
+        with engine.begin() as connection:
+            _previous_create(connection, "alice", "Buy milk")
+            _previous_create(connection, "bob", "milk")
+        upgrade(engine)
+        # The previous release, still running during the rollout, writes and searches as before.
+        with engine.begin() as connection:
+            during = _previous_create(connection, "alice", "Milk the goat")
+        with engine.begin() as connection:
+            previous = _previous_search(connection, "alice", "milk")
+            numbers = connection.execute(
+                text("SELECT number FROM tasks WHERE owner_id = 'alice' ORDER BY id")
+            ).scalars()
+            assert previous == sorted(numbers)
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            assert _search(connection, "alice", "milk") == ["Buy milk", "Milk the goat"]
+        with engine.begin() as connection:
+            command.downgrade(_config(connection), "0007")
+        with engine.begin() as connection:
+            assert current_revision(connection) == "0007"
+            gone = text("SELECT to_regprocedure('task_search_found(text, text, integer)')")
+            assert connection.execute(gone).scalar_one() is None
+            _previous_create(connection, "alice", "Oat milk")  # the 0007 release writes on
+            connection.execute(text("DELETE FROM tasks WHERE id = :id"), {"id": during})
+        with engine.begin() as connection:
+            assert len(_previous_search(connection, "alice", "milk")) == 2
+        upgrade(engine)
+        with engine.begin() as connection:
+            as_owner(connection, "alice")
+            assert _search(connection, "alice", "milk") == ["Buy milk", "Oat milk"]
+            as_owner(connection, "bob")
+            assert _search(connection, "bob", "milk") == ["milk"]

@@ -414,3 +414,38 @@ def test_the_trigram_search_finds_the_bound_users_tasks_only(
             "'task_trigram_matches(text, text, integer)', 'EXECUTE')"
         )
         assert session.execute(public).scalar_one() is False
+
+
+def test_the_search_page_function_returns_the_bound_users_tasks_only(
+    engine: Engine, seeded: dict[str, int]
+) -> None:
+    """Migration 0008's function reads the tasks as its caller (SECURITY INVOKER), under the
+    policy, and tests the bound user itself: another user's tasks never come back, bound to nobody
+    nothing does, only readers of tasks may call it; more matches than asked: one row of NULLs."""
+
+    def found(session: Connection, needle: str, found_max: int = 100) -> list[Any]:
+        search = text(
+            "SELECT owner_id, number FROM task_search_found(:pattern, :needle, :found_max)"
+        )
+        params = {"pattern": f"%{needle}%", "needle": needle, "found_max": found_max}
+        return sorted(tuple(row) for row in session.execute(search, params))
+
+    with app_session(engine, "alice") as session:
+        assert found(session, "alice") == [("alice", 1), ("alice", 2)]
+        assert found(session, "bob 0") == []
+        assert found(session, "alice", found_max=1) == [(None, None)]
+    with app_session(engine, "bob") as session:
+        assert found(session, "bob 0") == [("bob", 1)]
+        assert found(session, "alice") == []
+    with app_session(engine, None) as session:
+        assert found(session, "alice") == []
+        public = text(
+            "SELECT has_function_privilege('public', "
+            "'task_search_found(text, text, integer)', 'EXECUTE')"
+        )
+        assert session.execute(public).scalar_one() is False
+        invoker = text(
+            "SELECT prosecdef FROM pg_proc "
+            "WHERE oid = to_regprocedure('task_search_found(text, text, integer)')"
+        )
+        assert session.execute(invoker).scalar_one() is False

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
 
 from fixtures import pg_databases
 from fixtures.api import User, asgi_client, create_task, running_app, settings_with
@@ -206,13 +207,17 @@ async def test_a_search_with_more_matches_than_are_read_by_number_pages_as_the_r
     api: httpx.AsyncClient, settings: Settings, alice: User
 ) -> None:
     """Above SEARCH_FOUND_MAX matches, PostgreSQL's search goes back to the LIKE in the sort's
-    order (tasks/store.py): the same pages either way."""
+    order (tasks/store.py): the same pages either way, for a pattern too short for a trigram
+    (`a`), one whose function says it is frequent (`a b`: the page asked again), one found."""
     rng = random.Random(5)  # noqa: S311 (reproducible test data)
-    _insert(settings, _random_rows(rng, alice.id, 3 * store.SEARCH_FOUND_MAX))
+    rows = _random_rows(rng, alice.id, 3 * store.SEARCH_FOUND_MAX)
+    for row in rows[: store.SEARCH_FOUND_MAX - 40]:
+        row["title"] = "a bc"
+    _insert(settings, rows)
     everything = await _walk(api, alice, {"limit": 100})
-    for q in ("a", "a b"):
+    for q in ("a", "a b", "a bc"):
         kept = [t for t in everything if _matches(t, "q", q)]
-        assert (len(kept) > store.SEARCH_FOUND_MAX) is (q == "a")
+        assert (len(kept) > store.SEARCH_FOUND_MAX) is (q != "a bc"), (q, len(kept))
         for sort in ("-created_at", "title", "due_at"):
             walked = await _walk(api, alice, {"q": q, "sort": sort, "limit": 40})
             assert [t["id"] for t in walked] == _reference(kept, sort), (q, sort)
@@ -480,30 +485,93 @@ def test_a_search_on_postgresql_finds_its_matches_through_the_trigram_keys(
     # The needle's keys are looked up in the index, not tested on each of the owner's rows.
     assert any("Index Cond" in line and "@>" in line for line in inner.splitlines()), inner
 
-    engine = make_engine(postgres.app_url)
+    # The page as the application role: its own statement scans no table (what is planned at
+    # each request is small), and the function's statements, planned once per session (generic:
+    # their values as parameters), look the found tasks up by number (research L5).
+    page_plans: list[str] = []
+    admin = postgres.admin_engine()
     try:
-        with transaction(engine, "alice") as connection:
-            shape = store.ListShape(
-                Sort.named("-created_at"), "none", search=True, found=True, trigram=True
-            )
+        with admin.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.add_notice_handler(lambda notice: page_plans.append(str(notice.message_primary)))
+            app_role = make_url(postgres.app_url).username
+            for statement in (
+                "LOAD 'auto_explain'",
+                "SET auto_explain.log_min_duration = 0",
+                "SET auto_explain.log_nested_statements = on",
+                "SET auto_explain.log_level = notice",
+                "SET client_min_messages = notice",
+                f'SET ROLE "{app_role}"',
+                "SELECT set_config('app.user_id', 'alice', false)",
+            ):
+                connection.execute(text(statement))
+            shape = store.ListShape(Sort.named("-created_at"), "none", search=True, found=True)
             statement = store.list_statement(shape).rendered(connection.dialect)
             params = {store._OWNER: "alice", "p_limit": 21, "p_like": "%task 1234%"}
-            params["p_needle"] = "task 1234"
-            params |= {"p_cap": store.SEARCH_FOUND_MAX + 1, "p_found_max": store.SEARCH_FOUND_MAX}
-            page = connection.exec_driver_sql(
-                "EXPLAIN (ANALYZE, COSTS OFF) " + statement.sql, statement.values(params)
-            ).all()
+            params |= {"p_needle": "task 1234", "p_found_max": store.SEARCH_FOUND_MAX}
+            for _ in range(2):  # the second call: the plans kept from the first
+                page_plans.clear()
+                rows = connection.exec_driver_sql(statement.sql, statement.values(params)).all()
+                assert [row[0] for row in rows] == [12340]
+            connection.execute(text("RESET ROLE"))
     finally:
-        engine.dispose()
-    plan = "\n".join(str(row[0]) for row in page)
-    # The found tasks (`task 1234`, `task 12340`…) are looked up by number, not filtered from
-    # the owner's range in order; the LIKE's branch does not run.
-    ran: dict[str, bool] = {}
-    node = ""
-    for line in plan.splitlines():
-        if "Scan" in line:
-            node = line
-        for condition in ("number = ANY", "~~"):
-            if condition in line and ("Cond" in line or "Filter" in line):
-                ran[condition] = "never executed" not in node
-    assert ran == {"number = ANY": True, "~~": False}, plan
+        admin.dispose()
+    page = next(plan for plan in page_plans if "task_search_found(" in plan)
+    assert "Function Scan on task_search_found" in page, page
+    assert " on tasks" not in page, page
+    by_number = next(plan for plan in page_plans if "number = ANY(numbers)" in plan)
+    # The found tasks (`task 12340`) are looked up by number, not filtered from the owner's
+    # range, with a generic plan: the array is a parameter, not the value of this call.
+    assert "ux_tasks_owner_id_number" in by_number, by_number
+    assert any(
+        "Index Cond" in line and "number = ANY ($" in line for line in by_number.splitlines()
+    ), by_number
+
+
+def test_a_frequent_search_on_postgresql_reads_the_owners_tasks_in_the_sorts_order(
+    postgres: pg_databases.Database,
+) -> None:
+    """A pattern found frequent (or too short for a trigram) is the LIKE alone; the planner,
+    whose estimate of a LIKE over lower-cased texts is a few rows, would read every dated task
+    of the owner and sort them: the store turns sorting off for that transaction, so the page
+    is the sort's index in order, stopping once it is full (research L5)."""
+    admin = postgres.admin_engine()
+    plans: list[str] = []
+    try:
+        with admin.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO tasks (owner_id, number, title, completed, due_at, created_at, "
+                    "updated_at) SELECT CASE WHEN g % 10 = 0 THEN 'alice' ELSE 'u' || g % 100 "
+                    "END, g, 'task ' || g, false, now() + g * interval '1 minute', now(), now() "
+                    "FROM generate_series(1, 30000) g"
+                )
+            )
+            connection.execute(text("ANALYZE tasks"))
+        with admin.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+            app_role = make_url(postgres.app_url).username
+            for frequent in (True, False):
+                for statement in (
+                    "LOAD 'auto_explain'",
+                    "SET auto_explain.log_min_duration = 0",
+                    "SET auto_explain.log_level = notice",
+                    "SET client_min_messages = notice",
+                    f'SET ROLE "{app_role}"',
+                    "SELECT set_config('app.user_id', 'alice', false)",
+                ):
+                    connection.execute(text(statement))
+                query = store.ListQuery(Sort.named("-due_at"), like="%task%", frequent=frequent)
+                page = store.list_page(connection, owner_id="alice", query=query, limit=20)
+                assert page.frequent is not frequent
+                if frequent:
+                    assert [task["id"] for task in page.tasks] == list(range(30000, 29800, -10))
+                connection.rollback()  # the role, the bind and the setting with it
+    finally:
+        admin.dispose()
+    like = next(plan for plan in plans if "~~" in plan and "due_at DESC" in plan)
+    assert "Index Scan Backward using ix_tasks_owner_id_due_at_number" in like, like
+    assert "Sort" not in like, like

@@ -33,10 +33,11 @@ BASELINE = "0001"
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
-# q's search functions (migrations 0006 and 0007), in the order check_app_role names them.
+# q's search functions (migrations 0006, 0007 and 0008), in the order check_app_role names them.
 SEARCH_FUNCTIONS = (
     "task_numbers_matching(text, integer)",
     "task_trigram_matches(text, text, integer)",
+    "task_search_found(text, text, integer)",
 )
 _MIGRATION_LOCK = 0x70D0_A91  # any constant shared by every `todo-api migrate` of this app
 
@@ -172,11 +173,13 @@ def check_app_role(connection: Connection) -> None:
             " coalesce(has_function_privilege(to_regprocedure(:numbers), 'EXECUTE'), true)"
             " AS can_search,"
             " coalesce(has_function_privilege(to_regprocedure(:trigrams), 'EXECUTE'), true)"
-            " AS can_search_trigrams"
+            " AS can_search_trigrams,"
+            " coalesce(has_function_privilege(to_regprocedure(:found), 'EXECUTE'), true)"
+            " AS can_search_found"
             " FROM pg_roles r, pg_class c"
             " WHERE r.rolname = current_user AND c.oid = to_regclass('tasks')"
         ),
-        dict(zip(("numbers", "trigrams"), SEARCH_FUNCTIONS, strict=True)),
+        dict(zip(("numbers", "trigrams", "found"), SEARCH_FUNCTIONS, strict=True)),
     ).one_or_none()
     if row is None:
         raise DatabaseNotReady("the tasks table is missing: run `todo-api migrate`")
@@ -210,7 +213,9 @@ def check_app_role(connection: Connection) -> None:
             "`todo-api roles` prints"
         )
     for function, held in zip(
-        SEARCH_FUNCTIONS, (row.can_search, row.can_search_trigrams), strict=True
+        SEARCH_FUNCTIONS,
+        (row.can_search, row.can_search_trigrams, row.can_search_found),
+        strict=True,
     ):
         if not held:
             # Else every `q` would fail as it is asked: said once, at start.

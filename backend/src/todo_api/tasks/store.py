@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal, NamedTuple
@@ -28,22 +28,19 @@ from sqlalchemy import (
     String,
     Table,
     Update,
-    any_,
+    and_,
     bindparam,
-    cast,
+    column,
     delete,
     func,
     insert,
-    literal_column,
     not_,
     or_,
     select,
     text,
     tuple_,
-    union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -415,12 +412,11 @@ class ListShape(NamedTuple):
     undated: bool = False
     # SQLite, a search in number order: the texts are read from their index (migration 0005).
     texts_index: bool = False
-    # PostgreSQL, a search: `task_numbers_matching` finds the matches (migration 0006), those
-    # tasks are read by number, or with too many the LIKE stays (`_found_or_like`).
+    # PostgreSQL, a search of three characters or more: the page sorts the bound user's
+    # matches that `task_search_found` returns (migration 0008; `_found_statement`).
     found: bool = False
-    # A search whose pattern has a trigram the owner holds in few tasks (migration 0007): on
-    # SQLite the candidates are that trigram's postings (`p_trigram`); on PostgreSQL the
-    # matches are found through the trigram keys (`task_trigram_matches`).
+    # SQLite, a search whose pattern has a trigram the owner holds in few tasks (migration
+    # 0007): the candidates are that trigram's postings (`p_trigram`).
     trigram: bool = False
 
 
@@ -439,7 +435,7 @@ def _order(shape: ListShape, columns: Any = TASKS.c, number: Any = TASKS.c.numbe
     return order
 
 
-def _after(shape: ListShape) -> Any:
+def _after(shape: ListShape, columns: Any = TASKS.c) -> Any:
     """Keyset: the rows strictly after the cursor's (key, id) in the sort's order."""
     sort = shape.sort
 
@@ -448,50 +444,57 @@ def _after(shape: ListShape) -> Any:
 
     last_id = bindparam("p_after_id", type_=BigInteger)
     if sort.field == "created_at" or shape.undated:  # number order (an owner's numbers only grow)
-        return beyond(TASKS.c.number, last_id)
+        return beyond(columns.number, last_id)
     key: Any = bindparam("p_after_key", type_=TASKS.c[sort.field].type)
     if sort.field == "title":
         key = code_point_order(key)
-    return beyond(tuple_(_sort_key(sort), TASKS.c.number), tuple_(key, last_id))
+    return beyond(tuple_(_sort_key(sort, columns), columns.number), tuple_(key, last_id))
+
+
+def _filters(shape: ListShape, columns: Any = TASKS.c) -> list[Any]:
+    """The list's conditions besides the owner and the search: status, due dates, priority, the
+    cursor, and under a due_at sort whether the task has a due date."""
+    filters: list[Any] = []
+    if shape.by_status:
+        filters.append(columns.completed == bindparam("p_completed"))
+    if shape.due_before:
+        filters.append(columns.due_at < bindparam("p_due_before", type_=UTCDateTime))
+    if shape.due_after:
+        filters.append(columns.due_at >= bindparam("p_due_after", type_=UTCDateTime))
+    if shape.by_priority:
+        filters.append(columns.priority == bindparam("p_priority", type_=PriorityRank))
+    if shape.after != "none":
+        filters.append(_after(shape, columns))
+    if shape.sort.field == "due_at":
+        due_at = columns.due_at
+        filters.append(due_at.is_(None) if shape.undated else due_at.isnot(None))
+    return filters
 
 
 def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
+    if shape.found:
+        return _found_statement(shape)
     # One owner's rows only, however large the table: a range of an (owner_id, ...) index.
     owner = TASKS.c.owner_id == bindparam(_OWNER)
     conditions: list[Any] = [owner]
-    if shape.trigram and not shape.found:
+    if shape.trigram:
         # SQLite: the owner's tasks that hold the trigram, read by rowid from its postings.
         postings = select(TRIGRAMS.c.task_id).where(
             TRIGRAMS.c.owner_id == bindparam(_OWNER),
             TRIGRAMS.c.trigram == bindparam("p_trigram", type_=String),
         )
         conditions = [unindexed(TASKS.c.owner_id) == bindparam(_OWNER), TASKS.c.id.in_(postings)]
-    if shape.by_status:
-        conditions.append(TASKS.c.completed == bindparam("p_completed"))
-    if shape.due_before:
-        conditions.append(TASKS.c.due_at < bindparam("p_due_before", type_=UTCDateTime))
-    if shape.due_after:
-        conditions.append(TASKS.c.due_at >= bindparam("p_due_after", type_=UTCDateTime))
-    if shape.by_priority:
-        conditions.append(TASKS.c.priority == bindparam("p_priority", type_=PriorityRank))
-    like: Any = None
     if shape.search:
         # `p_like` is lower-cased and escaped by listing.like_pattern.
         pattern = like_operand(bindparam("p_like", type_=String))
-        like = or_(
-            case_folded(TASKS.c.title).like(pattern, escape="\\"),
-            case_folded(TASKS.c.description).like(pattern, escape="\\"),
+        conditions.append(
+            or_(
+                case_folded(TASKS.c.title).like(pattern, escape="\\"),
+                case_folded(TASKS.c.description).like(pattern, escape="\\"),
+            )
         )
-        if not shape.found:
-            conditions.append(like)
-    if shape.after != "none":
-        conditions.append(_after(shape))
-    sort = shape.sort
-    if sort.field == "due_at":
-        conditions.append(TASKS.c.due_at.is_(None) if shape.undated else TASKS.c.due_at.isnot(None))
+    conditions += _filters(shape)
     limit: Any = bindparam("p_limit")
-    if shape.found:
-        return _found_or_like(shape, conditions, like, limit)
     order = _order(shape)
     if not shape.texts_index:
         return select(*COLUMNS).where(*conditions).order_by(*order).limit(limit)
@@ -502,38 +505,37 @@ def _list_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
     return select(*COLUMNS).where(owner, TASKS.c.number.in_(numbers)).order_by(*order)
 
 
-def _found_or_like(
-    shape: ListShape, conditions: list[Any], like: Any, limit: Any
-) -> Select[*tuple[Any, ...]]:
-    """PostgreSQL's search, in one statement (one exchange): a search function finds the bound
-    owner's matches (0007's through the owner's trigram keys for a pattern of three characters
-    or more, research L4; else 0006's, reading the owner's tasks) and, up to
-    SEARCH_FOUND_MAX of them, the page reads those tasks by number; with more, the matches are
-    frequent and the LIKE against the owner's tasks in the sort's order fills a page early.
-    Only one branch runs: the count is a one-time condition (research L3)."""
-    pattern = bindparam("p_like", type_=String)
-    cap = bindparam("p_cap", type_=Integer)
-    matching = (
-        func.task_trigram_matches(pattern, bindparam("p_needle", type_=String), cap)
-        if shape.trigram
-        else func.task_numbers_matching(pattern, cap)
+def _found_statement(shape: ListShape) -> Select[*tuple[Any, ...]]:
+    """PostgreSQL's search page for a pattern of three characters or more: the bound user's
+    matches as `task_search_found` reads them (migration 0008: its statements planned once per
+    server connection, research L5), filtered, sorted and cut here, a statement whose planning
+    costs little. Its one row of NULLs says the pattern is frequent (more than `p_found_max`
+    matches): `_list_rows` then answers None, and the LIKE in the sort's order reads the page."""
+    found = (
+        func.task_search_found(
+            bindparam("p_like", type_=String),
+            bindparam("p_needle", type_=String),
+            bindparam("p_found_max", type_=Integer),
+        )
+        .table_valued(*(column(each.name, each.type) for each in TASKS.c))
+        .alias("found")
     )
-    found = select(func.array(select(matching).scalar_subquery()).label("numbers")).cte("found")
-    numbers = cast(select(found.c.numbers).scalar_subquery(), ARRAY(BigInteger))
-    few = func.cardinality(numbers) <= bindparam("p_found_max", type_=Integer)
-    # The found tasks in a subquery that OFFSET 0 keeps apart: planned without the page's ORDER
-    # BY and LIMIT, it reads those tasks alone (not the owner's whole range in the sort's order,
-    # testing each against the list), then the few are sorted.
-    matched = (
-        select(*COLUMNS)
-        .where(*conditions, TASKS.c.number == any_(numbers), few)
-        .offset(literal_column("0"))
-        .subquery("matched")
+    columns = found.c
+    owned = and_(columns.owner_id == bindparam(_OWNER), *_filters(shape, columns))
+    return (
+        select(columns.number.label("id"), *(columns[name] for name in FIELDS[1:]))
+        .where(or_(columns.number.is_(None), owned))
+        .order_by(*_order(shape, columns, columns.number))
+        .limit(bindparam("p_limit"))
     )
-    by_number = select(*matched.c).order_by(*_order(shape, matched.c, matched.c.id)).limit(limit)
-    by_like = select(*COLUMNS).where(*conditions, like, not_(few)).order_by(*_order(shape))
-    page = union_all(by_number, by_like.limit(limit)).subquery("page")
-    return select(*page.c).order_by(*_order(shape, page.c, page.c.id)).limit(limit)
+
+
+# PostgreSQL, the LIKE alone (a pattern found frequent, or too short for a trigram, so likely
+# frequent): the owner's tasks read in the sort's order, which stops once a page is found. The
+# planner cannot know the LIKE is frequent (no statistics of the lower-cased texts; its default
+# estimate is a few rows) and under some sorts would read every match of a filter's index and
+# sort them (research L5). Transaction-local: nothing outlives the transaction (research D1).
+_IN_ORDER = DriverStatement(select(func.set_config("enable_sort", "off", True)))
 
 
 @cache
@@ -541,8 +543,9 @@ def list_statement(shape: ListShape) -> DriverStatement:
     return DriverStatement(_list_statement(shape))
 
 
-# At most this many matches are read by number (migration 0006's function); above it the matches
-# are frequent, and the LIKE against the owner's tasks in the sort's order fills a page early.
+# At most this many matches are read and sorted (PostgreSQL: migration 0008's function); above it
+# the pattern is frequent, and the LIKE against the owner's tasks in the sort's order fills a page
+# early.
 SEARCH_FOUND_MAX = 100
 
 
@@ -729,6 +732,8 @@ class ListQuery:
     due_after: datetime | None = None
     priority: str | None = None
     like: str | None = None
+    # PostgreSQL: the pattern was found frequent (a page said so): the LIKE in the sort's order.
+    frequent: bool = False
 
 
 class Page(NamedTuple):
@@ -738,11 +743,16 @@ class Page(NamedTuple):
     tasks: list[dict[str, Any]]
     more: bool
     last: Record | None
+    # PostgreSQL, nothing read: the pattern is frequent, ask again with `ListQuery.frequent`
+    # (in a transaction of its own: this one may have been its single statement's).
+    frequent: bool = False
 
 
 def list_page(connection: Connection, *, owner_id: str, query: ListQuery, limit: int) -> Page:
     """Up to `limit` tasks; one row more is read to tell whether another page exists."""
     rows = _list_rows(connection, owner_id=owner_id, query=query, limit=limit + 1)
+    if rows is None:
+        return Page([], more=False, last=None, frequent=True)
     dialect = connection.dialect.name
     fields = _page_fields(connection)
     more = len(rows) > limit
@@ -757,14 +767,18 @@ def list_tasks(
     connection: Connection, *, owner_id: str, query: ListQuery, limit: int
 ) -> Sequence[Record]:
     decode = _DECODE[connection.dialect.name]
-    return [
-        decode(row) for row in _list_rows(connection, owner_id=owner_id, query=query, limit=limit)
-    ]
+    rows = _list_rows(connection, owner_id=owner_id, query=query, limit=limit)
+    if rows is None:
+        frequent = replace(query, frequent=True)
+        rows = _list_rows(connection, owner_id=owner_id, query=frequent, limit=limit)
+        assert rows is not None
+    return [decode(row) for row in rows]
 
 
 def _list_rows(
     connection: Connection, *, owner_id: str, query: ListQuery, limit: int
-) -> list[tuple[Any, ...]]:
+) -> list[tuple[Any, ...]] | None:
+    """The page's rows; None when PostgreSQL's search found its pattern frequent."""
     params: dict[str, Any] = {_OWNER: owner_id, "p_limit": limit}
     optional = {
         "p_completed": query.completed,
@@ -789,7 +803,9 @@ def _list_rows(
         ),
     )
     if query.like is not None:
-        shape, params = _searched(connection, shape, params, like_text(query.like))
+        shape, params = _searched(connection, shape, params, query)
+        if not shape.found and connection.dialect.name == "postgresql":
+            _IN_ORDER.run(connection, {})
     after = query.after
     if after is not None:
         shape = shape._replace(after="key")
@@ -797,30 +813,43 @@ def _list_rows(
         if after.key is not None and query.sort.field != "created_at":
             params["p_after_key"] = after.key
     if query.sort.field != "due_at":
-        return list_statement(shape).rows(connection, params)
+        return _found_rows(list_statement(shape).rows(connection, params))
     # Dated tasks first, then (unless a due filter excludes them) those without a due date.
     rows: list[tuple[Any, ...]] = []
     if after is None or after.key is not None:
-        rows = list_statement(shape).rows(connection, params)
-        if len(rows) >= limit or query.due_before is not None or query.due_after is not None:
+        dated = _found_rows(list_statement(shape).rows(connection, params))
+        if dated is None or len(dated) >= limit:
+            return dated
+        rows = dated
+        if query.due_before is not None or query.due_after is not None:
             return rows
         shape = shape._replace(after="none")
         params.pop("p_after_id", None)
     params.pop("p_after_key", None)
     params["p_limit"] = limit - len(rows)
-    return rows + list_statement(shape._replace(undated=True)).rows(connection, params)
+    undated = _found_rows(list_statement(shape._replace(undated=True)).rows(connection, params))
+    return None if undated is None else rows + undated
+
+
+def _found_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+    """None for `_found_statement`'s row of NULLs (a frequent pattern); else the rows."""
+    return None if rows and rows[0][0] is None else rows
 
 
 def _searched(
-    connection: Connection, shape: ListShape, params: dict[str, Any], needle: str
+    connection: Connection, shape: ListShape, params: dict[str, Any], query: ListQuery
 ) -> tuple[ListShape, dict[str, Any]]:
-    """A search's shape: from the trigrams where the pattern has one (research L4)."""
+    """A search's shape: from the trigrams where the pattern has one (research L4, L5)."""
+    assert query.like is not None
+    needle = like_text(query.like)
     long_enough = len(needle) >= TRIGRAM
     if connection.dialect.name == "postgresql":
-        params |= {"p_cap": SEARCH_FOUND_MAX + 1, "p_found_max": SEARCH_FOUND_MAX}
-        if long_enough:
-            params["p_needle"] = needle
-        return shape._replace(found=True, trigram=long_enough), params
+        # A pattern too short for a trigram, or found frequent: the LIKE in the sort's order,
+        # which stops at a page when matches are frequent (one statement, planned like a list).
+        if not long_enough or query.frequent:
+            return shape, params
+        params |= {"p_needle": needle, "p_found_max": SEARCH_FOUND_MAX}
+        return shape._replace(found=True), params
     if not long_enough:
         return shape, params
     # The first of the likely rarest trigrams that the owner holds in few tasks; none: the

@@ -192,3 +192,52 @@ def test_quick_commands_answer_without_the_settings_database_or_web_layers(
     modules = json.loads(done.stderr.strip().splitlines()[-1])
     loaded = sorted({heavy for heavy in HEAVY for m in modules if f"{m}.".startswith(f"{heavy}.")})
     assert not loaded, f"todo-api {' '.join(command)} imported {loaded}"
+
+
+# What a server on SQLite verifying with a shared secret, counting in memory, has no use for:
+# PostgreSQL's driver, Redis' client, an HTTP client for an issuer's keys. Every `serve` start
+# would pay their imports (research F6).
+UNUSED_BY_SQLITE_WITH_A_SECRET = ("psycopg", "redis", "httpx")
+_SERVE_AND_LIST_MODULES = """
+import json, os, sys, threading, urllib.request
+from todo_api import cli
+
+def list_once_answering(url):
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                break
+        except OSError:
+            threading.Event().wait(0.05)
+    print(json.dumps(sorted(sys.modules)), file=sys.stderr, flush=True)
+    os._exit(0)
+
+port = sys.argv[1]
+threading.Thread(target=list_once_answering, args=(f"http://127.0.0.1:{port}/healthz",)).start()
+cli.main(["serve", "--port", port])
+"""
+
+
+def test_serving_sqlite_with_a_secret_loads_no_postgresql_redis_or_http_client(
+    tmp_path: Path,
+) -> None:
+    write_dotenv(tmp_path)
+    done = subprocess.run(
+        [CLI[0], "-c", _SERVE_AND_LIST_MODULES, str(free_port())],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = json.loads(done.stderr.strip().splitlines()[-1])
+    loaded = sorted(
+        {
+            top
+            for top in UNUSED_BY_SQLITE_WITH_A_SECRET
+            for m in modules
+            if f"{m}.".startswith(f"{top}.")
+        }
+    )
+    assert not loaded, f"todo-api serve on SQLite imported {loaded}"

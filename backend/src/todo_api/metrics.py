@@ -36,11 +36,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from todo_api.auth.keys import JwksCache
 from todo_api.dependencies import Dependency
 from todo_api.settings import ConfigError
+from todo_api.settings.observability import MULTIPROC_DIR_VARIABLE
 from todo_api.spec import load_spec
 
 log = logging.getLogger("todo_api.metrics")
 
-MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Every path that matches no operation shares one label value, so scanners cannot grow the series.
 UNMATCHED = "unmatched"
 # The reasons that auth/tokens.py and auth/middleware.py give for a 401 (a unit test checks this

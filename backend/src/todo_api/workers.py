@@ -37,8 +37,8 @@ from types import FrameType
 from uvicorn.config import STARTUP_FAILURE
 
 from todo_api.logs import configure_logging
-from todo_api.metrics import MULTIPROC_DIR_VARIABLE
 from todo_api.settings import ConfigError, Settings
+from todo_api.settings.observability import MULTIPROC_DIR_VARIABLE
 
 log = logging.getLogger("todo_api.workers")
 

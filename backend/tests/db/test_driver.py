@@ -398,3 +398,14 @@ def test_a_page_on_postgresql_is_the_same_json_in_a_session_of_any_time_zone(
     engine.dispose()
     assert pages[0] == pages[1]
     assert b'"due_at":"2026-12-02T09:30:15.123456Z"' in pages[1]
+
+
+def test_the_libpq_statuses_the_driver_reads_are_psycopgs() -> None:
+    """The driver compares results and transactions to libpq's numbers without importing psycopg
+    (a server on SQLite never loads it): they must be the ones psycopg reports."""
+    from psycopg.pq import ExecStatus, TransactionStatus
+
+    from todo_api.db.driver import TRANSACTION_IDLE, TUPLES_OK
+
+    assert ExecStatus.TUPLES_OK == TUPLES_OK
+    assert TransactionStatus.IDLE == TRANSACTION_IDLE

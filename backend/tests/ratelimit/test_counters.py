@@ -10,7 +10,7 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from todo_api.ratelimit.counters import RedisCounters
+from todo_api.ratelimit.counters import MemoryCounters, RedisCounters
 
 pytestmark = pytest.mark.anyio
 
@@ -46,3 +46,10 @@ async def test_redis_counters_count_open_a_window_and_heal_a_key_without_expiry(
     await client.delete(key)
     await client.aclose()
     await counters.close()
+
+
+def test_the_counters_name_what_the_limiter_treats_as_their_store_not_answering() -> None:
+    from redis.exceptions import RedisError
+
+    assert RedisCounters("redis://127.0.0.1:1/0").errors == (RedisError, OSError, TimeoutError)
+    assert MemoryCounters().errors == (OSError, TimeoutError)

@@ -22,12 +22,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from todo_api.auth.jwks_document import JwksDocument, NotAJwks, parse_jwks
 from todo_api.auth.tokens import AuthError, UnknownKey
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("todo_api.auth.keys")
 
@@ -189,6 +190,10 @@ class JwksCache:
         self._last_attempt_ended = self._clock()
 
     async def _fetch(self) -> bool:
+        # httpx only here and in `_download`: a server verifying with a shared secret has no
+        # issuer to fetch from, and need not import an HTTP client to start (research F6).
+        import httpx
+
         try:
             document = parse_jwks(await self._download())
             return self._accept(document)
@@ -211,6 +216,8 @@ class JwksCache:
             return self._failed(f"refresh failed ({type(exc).__name__})", rejected=False)
 
     async def _download(self) -> bytes:
+        import httpx
+
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         # One deadline for the whole exchange: httpx's own timeout bounds each read, and an issuer
         # dripping a byte per read would otherwise hold the fetch for ever.

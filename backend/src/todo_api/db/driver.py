@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from psycopg import ClientCursor
-from psycopg.pq import ExecStatus
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -35,7 +33,12 @@ Processor = Callable[[Any], Any]
 
 _NO_DEFAULT = object()
 
-_TUPLES_OK = int(ExecStatus.TUPLES_OK)
+# libpq's PGRES_TUPLES_OK and PQTRANS_IDLE (psycopg's `pq.ExecStatus.TUPLES_OK` and
+# `pq.TransactionStatus.IDLE`, pinned by the driver's tests), and psycopg's classes through the
+# dialect: psycopg is imported by SQLAlchemy when a PostgreSQL engine is made, not by a server on
+# SQLite (research F6).
+TUPLES_OK = 2
+TRANSACTION_IDLE = 0
 
 # The key in `Connection.info` under which a single-statement transaction waits for its statement.
 ONE_EXCHANGE = "todo_api.one_exchange"
@@ -236,7 +239,7 @@ def _in_one_exchange(
     dialect = connection.dialect
     driver = connection.connection.driver_connection
     assert driver is not None
-    cursor = ClientCursor(driver)
+    cursor = dialect.loaded_dbapi.ClientCursor(driver)
     try:
         parts = ["BEGIN"] if exchange.opens else []
         merged: list[Any] = []
@@ -269,7 +272,7 @@ def _fetched(cursor: Any) -> list[tuple[Any, ...]]:
     without RETURNING). Told by the result's status: `description` would first build a Column
     object per column, on every statement (research P36)."""
     result = cursor.pgresult
-    if result is None or result.status != _TUPLES_OK:
+    if result is None or result.status != TUPLES_OK:
         return []
     return cast(list[tuple[Any, ...]], cursor.fetchall())
 

@@ -9,13 +9,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
-from todo_api.db.driver import ONE_EXCHANGE, DriverStatement, Exchange
+from todo_api.db.driver import ONE_EXCHANGE, TRANSACTION_IDLE, DriverStatement, Exchange
 from todo_api.db.threads import Threads
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
 from todo_api.errors import DatabaseUnavailable, StorageFull
@@ -112,7 +111,7 @@ def _closed(connection: Connection, exchange: Exchange) -> None:
     driver = connection.connection.driver_connection
     if driver is None or driver.closed:
         return
-    if driver.info.transaction_status == TransactionStatus.IDLE:
+    if driver.info.transaction_status == TRANSACTION_IDLE:
         driver.autocommit = False
     else:
         # Not ended (cannot happen after commit() or rollback(), which end it or lose the

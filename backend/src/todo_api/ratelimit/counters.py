@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 # A store that does not answer within this is treated as down (fail open): a hung Redis must not
 # hold requests.
@@ -19,6 +20,10 @@ REDIS_TIMEOUT_SECONDS = 0.5
 
 
 class Counters(Protocol):
+    # What the store raises when it does not answer: the limiter fails open on these. Each kind
+    # names its own, so that redis-py is imported only by a server that counts in Redis.
+    errors: tuple[type[Exception], ...]
+
     async def incr(self, key: str, window_seconds: int) -> tuple[int, float]:
         """Count one hit; the key's count in its window and when the window ends (epoch s)."""
         ...
@@ -44,6 +49,7 @@ class MemoryCounters:
     """
 
     SWEEP_SECONDS = 60.0
+    errors: tuple[type[Exception], ...] = (OSError, TimeoutError)
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -106,7 +112,11 @@ class RedisCounters:
     """
 
     def __init__(self, url: str) -> None:
-        self._client = Redis.from_url(
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        self.errors: tuple[type[Exception], ...] = (RedisError, OSError, TimeoutError)
+        self._client: Redis = Redis.from_url(
             url,
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,

@@ -6,8 +6,6 @@ import math
 import time
 from collections.abc import Callable
 
-from redis.exceptions import RedisError
-
 from todo_api.dependencies import RATE_LIMIT_STORE, Dependency, reason_of
 from todo_api.ratelimit.counters import Counters
 from todo_api.ratelimit.policy import Policy, Usage
@@ -15,7 +13,6 @@ from todo_api.ratelimit.policy import Policy, Usage
 # After a store failure, requests go uncounted for this long before the store is tried again: a
 # down or hung Redis costs one timeout a second, not one per request.
 RETRY_STORE_SECONDS = 1.0
-_STORE_ERRORS = (RedisError, OSError, TimeoutError)
 
 
 class Limiter:
@@ -30,6 +27,7 @@ class Limiter:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._counters = counters
+        self._store_errors = counters.errors
         self._clock = clock
         self._monotonic = monotonic
         self._retry_at = 0.0
@@ -44,7 +42,7 @@ class Limiter:
             return None
         try:
             count, ends_at = await self._counters.incr(_key(policy, key), policy.rate.seconds)
-        except _STORE_ERRORS as exc:
+        except self._store_errors as exc:
             self._failed(exc)
             return None
         if not self.store.up:
@@ -58,7 +56,7 @@ class Limiter:
             return None
         try:
             count, ends_at = await self._counters.peek(_key(policy, key))
-        except _STORE_ERRORS as exc:
+        except self._store_errors as exc:
             self._failed(exc)
             return None
         if not self.store.up:
@@ -70,7 +68,7 @@ class Limiter:
         says 0) without an error line: the caller says it, once, its own way."""
         try:
             await self._counters.ping()
-        except _STORE_ERRORS as exc:
+        except self._store_errors as exc:
             reason = reason_of(exc)
             self._retry_at = self._monotonic() + RETRY_STORE_SECONDS
             self.store.failed(reason, announce=False)

@@ -6,6 +6,11 @@ from pydantic import Field
 
 from todo_api.settings.env import EnvSettings
 
+# Where prometheus_client's processes share their samples: set by `serve --workers N` for its
+# workers (workers.py), read by metrics.py; here so that `serve` can set it without importing the
+# metrics layer (research F6).
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class ObservabilitySettings(EnvSettings):
     """JSON logs at LOG_LEVEL; metrics on a listener of their own, never on the API's port."""

@@ -394,6 +394,31 @@ def _plan(connection: Any, shape: store.ListShape, params: dict[str, Any]) -> st
     return "\n".join(str(row[0]) for row in rows)
 
 
+def _plans_into(connection: Any, plans: list[str]) -> None:
+    """PostgreSQL's notices on this connection go to `plans`: with `_explaining`, the plan of
+    every statement, those inside functions included (auto_explain)."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+
+
+def _explaining(connection: Any, role: str | None = None) -> None:
+    """Until the transaction ends: each statement's plan as a notice, bound to alice, as `role`
+    when one is named (else as the admin engine's superuser, whose policy reads everything)."""
+    statements = [
+        "LOAD 'auto_explain'",
+        "SET auto_explain.log_min_duration = 0",
+        "SET auto_explain.log_nested_statements = on",
+        "SET auto_explain.log_level = notice",
+        "SET client_min_messages = notice",
+    ]
+    if role is not None:
+        statements.append(f'SET ROLE "{role}"')
+    statements.append("SELECT set_config('app.user_id', 'alice', false)")
+    for statement in statements:
+        connection.execute(text(statement))
+
+
 def test_a_title_page_and_a_search_page_read_their_indexes(settings: Settings) -> None:
     """sort=title is a range of its index in code-point order (on PostgreSQL the index's title is
     under COLLATE "C", as the ORDER BY is: another collation could not give the order); q on
@@ -462,18 +487,8 @@ def test_a_search_on_postgresql_finds_its_matches_through_the_trigram_keys(
             )
             connection.execute(text("ANALYZE tasks"))
         with admin.connect() as connection:
-            raw = connection.connection.driver_connection
-            assert raw is not None
-            raw.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
-            for statement in (
-                "LOAD 'auto_explain'",
-                "SET auto_explain.log_min_duration = 0",
-                "SET auto_explain.log_nested_statements = on",
-                "SET auto_explain.log_level = notice",
-                "SET client_min_messages = notice",
-                "SELECT set_config('app.user_id', 'alice', false)",
-            ):
-                connection.execute(text(statement))
+            _plans_into(connection, plans)
+            _explaining(connection)
             found = connection.execute(
                 text("SELECT task_trigram_matches('%task 12340%', 'task 12340', 101)")
             )
@@ -492,20 +507,8 @@ def test_a_search_on_postgresql_finds_its_matches_through_the_trigram_keys(
     admin = postgres.admin_engine()
     try:
         with admin.connect() as connection:
-            raw = connection.connection.driver_connection
-            assert raw is not None
-            raw.add_notice_handler(lambda notice: page_plans.append(str(notice.message_primary)))
-            app_role = make_url(postgres.app_url).username
-            for statement in (
-                "LOAD 'auto_explain'",
-                "SET auto_explain.log_min_duration = 0",
-                "SET auto_explain.log_nested_statements = on",
-                "SET auto_explain.log_level = notice",
-                "SET client_min_messages = notice",
-                f'SET ROLE "{app_role}"',
-                "SELECT set_config('app.user_id', 'alice', false)",
-            ):
-                connection.execute(text(statement))
+            _plans_into(connection, page_plans)
+            _explaining(connection, make_url(postgres.app_url).username)
             shape = store.ListShape(Sort.named("-created_at"), "none", search=True, found=True)
             statement = store.list_statement(shape).rendered(connection.dialect)
             params = {store._OWNER: "alice", "p_limit": 21, "p_like": "%task 1234%"}
@@ -550,20 +553,10 @@ def test_a_frequent_search_on_postgresql_reads_the_owners_tasks_in_the_sorts_ord
             )
             connection.execute(text("ANALYZE tasks"))
         with admin.connect() as connection:
-            raw = connection.connection.driver_connection
-            assert raw is not None
-            raw.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+            _plans_into(connection, plans)
             app_role = make_url(postgres.app_url).username
             for frequent in (True, False):
-                for statement in (
-                    "LOAD 'auto_explain'",
-                    "SET auto_explain.log_min_duration = 0",
-                    "SET auto_explain.log_level = notice",
-                    "SET client_min_messages = notice",
-                    f'SET ROLE "{app_role}"',
-                    "SELECT set_config('app.user_id', 'alice', false)",
-                ):
-                    connection.execute(text(statement))
+                _explaining(connection, app_role)
                 query = store.ListQuery(Sort.named("-due_at"), like="%task%", frequent=frequent)
                 page = store.list_page(connection, owner_id="alice", query=query, limit=20)
                 assert page.frequent is not frequent

@@ -209,7 +209,10 @@ def list_once_answering(url):
                 break
         except OSError:
             threading.Event().wait(0.05)
-    print(json.dumps(sorted(sys.modules)), file=sys.stderr, flush=True)
+    # To a file: the server's own lines (the access line of this very request) share the
+    # standard streams, and a line written from here could be cut by one of theirs.
+    with open(sys.argv[2], "w") as listing:
+        json.dump(sorted(sys.modules), listing)
     os._exit(0)
 
 port = sys.argv[1]
@@ -222,8 +225,9 @@ def test_serving_sqlite_with_a_secret_loads_no_postgresql_redis_or_http_client(
     tmp_path: Path,
 ) -> None:
     write_dotenv(tmp_path)
+    listing = tmp_path / "modules.json"
     done = subprocess.run(
-        [CLI[0], "-c", _SERVE_AND_LIST_MODULES, str(free_port())],
+        [CLI[0], "-c", _SERVE_AND_LIST_MODULES, str(free_port()), str(listing)],
         cwd=tmp_path,
         env=child_env(),
         capture_output=True,
@@ -231,7 +235,7 @@ def test_serving_sqlite_with_a_secret_loads_no_postgresql_redis_or_http_client(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    modules = json.loads(done.stderr.strip().splitlines()[-1])
+    modules = json.loads(listing.read_text())
     loaded = sorted(
         {
             top

@@ -172,3 +172,18 @@ def search(port: int, users_file: Path, closed_loop_rps: float, quick: bool) -> 
             break
         attempt(round((best["rate"] + failed) / 2, -1))
     return {"budget_ms": BUDGET_MS, "best": best, "steps": steps}
+
+
+def held(search_result: dict[str, Any]) -> float:
+    """The highest rate a search held (0 when none did)."""
+    best = search_result["best"]
+    return float(best["rate"]) if best else 0.0
+
+
+def median_search(searches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The search whose held rate is the median of several, each on a fresh server, with every
+    search's held rate beside it. One search decides each rate on one step's slowest 1% (50
+    requests in quick mode): one stall of the machine fails a step the server holds in the next
+    (research P38), as one run's p99 did in §3 (P37)."""
+    ranked = sorted(searches, key=held)
+    return {**ranked[len(ranked) // 2], "searches": [held(s) for s in searches]}

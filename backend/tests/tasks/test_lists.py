@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from fixtures import pg_databases
 from fixtures.api import User, asgi_client, create_task, running_app, settings_with
@@ -466,6 +466,22 @@ def test_a_title_page_and_a_search_page_read_their_indexes(settings: Settings) -
             assert "SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
 
 
+def _seed_a_shared_table(admin: Engine, *, dated: bool) -> None:
+    """30,000 tasks `task <n>` numbered n, one in ten alice's, spread over the table as in a
+    shared one (`dated`: each due n minutes from now), and the planner's statistics of them."""
+    with admin.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO tasks (owner_id, number, title, completed, due_at, created_at, "
+                "updated_at) SELECT CASE WHEN g % 10 = 0 THEN 'alice' ELSE 'u' || g % 100 "
+                "END, g, 'task ' || g, false, CASE WHEN :dated THEN now() + g * interval "
+                "'1 minute' END, now(), now() FROM generate_series(1, 30000) g"
+            ),
+            {"dated": dated},
+        )
+        connection.execute(text("ANALYZE tasks"))
+
+
 def test_a_search_on_postgresql_finds_its_matches_through_the_trigram_keys(
     postgres: pg_databases.Database,
 ) -> None:
@@ -476,16 +492,7 @@ def test_a_search_on_postgresql_finds_its_matches_through_the_trigram_keys(
     admin = postgres.admin_engine()
     plans: list[str] = []
     try:
-        with admin.begin() as connection:
-            connection.execute(
-                text(
-                    # One task in ten is alice's, spread over the table as in a shared one.
-                    "INSERT INTO tasks (owner_id, number, title, completed, created_at, "
-                    "updated_at) SELECT CASE WHEN g % 10 = 0 THEN 'alice' ELSE 'u' || g % 100 "
-                    "END, g, 'task ' || g, false, now(), now() FROM generate_series(1, 30000) g"
-                )
-            )
-            connection.execute(text("ANALYZE tasks"))
+        _seed_a_shared_table(admin, dated=False)
         with admin.connect() as connection:
             _plans_into(connection, plans)
             _explaining(connection)
@@ -542,16 +549,7 @@ def test_a_frequent_search_on_postgresql_reads_the_owners_tasks_in_the_sorts_ord
     admin = postgres.admin_engine()
     plans: list[str] = []
     try:
-        with admin.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO tasks (owner_id, number, title, completed, due_at, created_at, "
-                    "updated_at) SELECT CASE WHEN g % 10 = 0 THEN 'alice' ELSE 'u' || g % 100 "
-                    "END, g, 'task ' || g, false, now() + g * interval '1 minute', now(), now() "
-                    "FROM generate_series(1, 30000) g"
-                )
-            )
-            connection.execute(text("ANALYZE tasks"))
+        _seed_a_shared_table(admin, dated=True)
         with admin.connect() as connection:
             _plans_into(connection, plans)
             app_role = make_url(postgres.app_url).username

@@ -2,9 +2,8 @@
 
 BENCH_QUICK=1 runs the same steps shorter (about 7 minutes instead of about 18, of which the
 floor comparison is about 1 and 3, the three runs of the 1-worker load about 0.5 and 2, the
-three open-loop searches about 2 and 4). The
-PostgreSQL section (bench/pg.py, about 1.5 minutes quick and 3.5 full) is skipped, and says so,
-when nothing answers at BENCH_PG_URL.
+three open-loop searches about 2 and 4). The PostgreSQL section (bench/pg.py, about 1.5 minutes
+quick and 3.5 full) is skipped, and says so, when nothing answers at BENCH_PG_URL.
 """
 
 from __future__ import annotations
@@ -102,7 +101,7 @@ def main() -> int:
     results["limits"] = limit_costs.run(pristine, users_file)
     print("load: the cost of writing safely (If-Match, Idempotency-Key), interleaved")
     results["safe_writes"] = safe_writes.run(pristine, users_file)
-    print("open loop: three searches, each on a fresh server")
+    print(f"open loop: {OPEN_LOOP_SEARCHES} searches, each on a fresh server")
     searches = []
     for number in range(OPEN_LOOP_SEARCHES):
         with running_server(pristine.copy(f"openloop-{number}").app_url) as server:

@@ -5,9 +5,9 @@ file and syncs that file. SQLite runs one inside the commit that takes the log p
 (`wal_autocheckpoint`): that commit, on the one writer thread, waits for the copy and the sync,
 and so does every write queued behind it (research P38). Here a thread checkpoints every
 `interval` in PASSIVE mode, which waits for no reader or writer and takes no lock they wait for,
-so the log seldom reaches the threshold. When writes
-outrun the thread, a commit still checkpoints as before: the log stays bounded either way, and
-nothing else about a commit changes (its own sync, before the reply, included).
+so the log seldom reaches the threshold. When writes outrun the thread, a commit still
+checkpoints as before: the log stays bounded either way, and nothing else about a commit changes
+(its own sync, before the reply, included).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ INTERVAL_SECONDS = 0.25
 
 class Checkpoints:
     """`start` begins checkpointing the database at `path` every `interval` seconds on a thread
-    named `name`, on a connection of its own; `close` stops it (at shutdown, before the pool's
-    connections close, the last of which checkpoints what is left)."""
+    of its own (`db-checkpoints`) with a connection of its own; `close` stops it (at shutdown,
+    before the pool's connections close, the last of which checkpoints what is left)."""
 
     def __init__(self, path: Path, interval: float = INTERVAL_SECONDS) -> None:
         self.path = path

@@ -13,7 +13,6 @@ from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from todo_api.db.checkpoints import Checkpoints
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
 from todo_api.db.driver import ONE_EXCHANGE, TRANSACTION_IDLE, DriverStatement, Exchange
 from todo_api.db.threads import Threads
@@ -201,8 +200,6 @@ class Database:
         postgres = engine.dialect.name == "postgresql"
         self.disk = Dependency(DISK) if on_disk or postgres else None
         self._directory = Path(database).resolve().parent if on_disk and database else None
-        # A SQLite file's checkpoints off the writer thread, from `start` (checkpoints.py).
-        self._checkpoints = Checkpoints(Path(database)) if on_disk and database else None
         # Each database thread keeps one connection for its life, drawn from the pool on its
         # first transaction: no checkout and check-in per transaction (research P23, P34). As
         # many threads as the pool keeps connections, so no more are open than with a checkout
@@ -405,18 +402,10 @@ class Database:
             self.disk.recovered()
         return None
 
-    def start(self) -> None:
-        """The background work of a served database, once it is migrated: a SQLite file's
-        checkpoints (checkpoints.py). A Database built without the app does none."""
-        if self._checkpoints is not None:
-            self._checkpoints.start()
-
     def close(self) -> None:
         """Wait for the transactions under way, then close the connections (at shutdown)."""
         with self._loop_lock:
             self._closing = True
-        if self._checkpoints is not None:
-            self._checkpoints.close()
         self._readers.close()
         self._writer.close()
         with self._held_lock:

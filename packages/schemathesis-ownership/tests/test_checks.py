@@ -103,8 +103,9 @@ def _counted(app: Any, flawed_token: str | None = None) -> tuple[Any, list[str]]
 
 @functools.cache
 def _steady_mint(sub: str) -> str:
-    """One token per user for the whole module: the forged credentials derived from it (alg none,
-    sub changed) are then the same strings on every case, even across a second's boundary."""
+    """One token per user for a test (`_replays` starts each test afresh, so no token outlives
+    its ten minutes): the forged credentials derived from it (alg none, sub changed) are then
+    the same strings on every case, even across a second's boundary."""
     return profiles.mint(sub)
 
 
@@ -113,6 +114,7 @@ def _replays(replays: str, flawed_token: str | None = None) -> tuple[Any, list[s
         copy.deepcopy(profiles.SPEC), config=SchemathesisConfig.from_dict({})
     )
     schema.app, seen = _counted(profiles.create_app(), flawed_token)
+    _steady_mint.cache_clear()
     ownership.bind(schema, ownership.Ownership(mint=_steady_mint, replays=replays))
     return schema, seen
 

@@ -118,6 +118,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # SQLite: migrate; PostgreSQL: wait for it, check the schema revision and the RLS role.
         prepare_database(database.engine, settings.db_startup_timeout)
+        database.start()
         await check_rate_limit_store(limiter, settings)
         # Keys are fetched in the background: an issuer that is down delays nothing but JWKS
         # tokens, and /readyz says so until the first fetch succeeds.

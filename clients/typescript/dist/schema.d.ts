@@ -632,8 +632,9 @@ export interface components {
             };
         };
         /**
-         * @description The database's disk is full (a SQLite file's, or the PostgreSQL server's): the write was
-         *     rolled back, nothing was written. Reads are still served; a retry fails until an operator
+         * @description The database's disk is full (a SQLite file's, or the PostgreSQL server's; a SQLite file's
+         *     from under 4 MiB free, before SQLite itself runs out): the write was rolled back, nothing
+         *     was written. Reads are still served; a retry fails until an operator
          *     frees space, so no `Retry-After`.
          */
         InsufficientStorage: {

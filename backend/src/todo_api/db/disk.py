@@ -13,8 +13,9 @@ SQLITE_IOERR = 10
 SQLITE_FULL = 13
 # PostgreSQL's SQLSTATE for a full disk (class 53, insufficient resources: `disk_full`).
 POSTGRES_DISK_FULL = "53100"
-# Below this much free space /readyz says not ready, before writes fail: SQLite's write-ahead log
-# grows to 1,000 pages (4 MiB) between two checkpoints.
+# Below this much free space /readyz says not ready and a SQLite file's writes are refused (507),
+# before SQLite itself runs out: its write-ahead log grows to 1,000 pages (4 MiB) between two
+# checkpoints.
 MIN_FREE_BYTES = 4 * 1024 * 1024
 _PROBE_BYTES = 4096
 _PROBE_NAME = ".todo-api-disk-probe"

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from todo_api.db.checkpoints import Checkpoints
 from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
 from todo_api.db.driver import ONE_EXCHANGE, TRANSACTION_IDLE, DriverStatement, Exchange
 from todo_api.db.threads import Threads
@@ -200,6 +201,8 @@ class Database:
         postgres = engine.dialect.name == "postgresql"
         self.disk = Dependency(DISK) if on_disk or postgres else None
         self._directory = Path(database).resolve().parent if on_disk and database else None
+        # A SQLite file's checkpoints off the writer thread, from `start` (checkpoints.py).
+        self._checkpoints = Checkpoints(Path(database)) if on_disk and database else None
         # Each database thread keeps one connection for its life, drawn from the pool on its
         # first transaction: no checkout and check-in per transaction (research P23, P34). As
         # many threads as the pool keeps connections, so no more are open than with a checkout
@@ -271,6 +274,7 @@ class Database:
 
         def in_transaction() -> T:
             if writes:
+                self._room_to_write()
                 return once()
             try:
                 return once()
@@ -365,6 +369,24 @@ class Database:
         held.connection = connection
         return connection
 
+    def _room_to_write(self) -> None:
+        """On a SQLite file, refuse a write (507) while its disk has less than MIN_FREE_BYTES free,
+        the threshold at which /readyz says not ready: refused by this rule, not by whether the
+        write happens to fit in the log's pages that a checkpoint has emptied (research P39). On
+        the writer thread, before the transaction: nothing is written."""
+        if self._directory is None:
+            return
+        try:
+            free = free_bytes(self._directory)
+        except OSError as exc:
+            raise DatabaseUnavailable(
+                "The database's disk failed: nothing was written",
+                reason=f"{type(exc).__name__}: {exc.strerror or exc}",
+                disk=True,
+            ) from None
+        if free < MIN_FREE_BYTES:
+            raise StorageFull(f"{free} bytes free, below {MIN_FREE_BYTES}")
+
     def _wrote_again(self) -> None:
         """A write went through while the disk was down: on PostgreSQL the only sign that the
         server's disk has space again; a SQLite file's disk is probed to be sure."""
@@ -402,10 +424,18 @@ class Database:
             self.disk.recovered()
         return None
 
+    def start(self) -> None:
+        """The background work of a served database, once it is migrated: a SQLite file's
+        checkpoints (checkpoints.py). A Database built without the app does none."""
+        if self._checkpoints is not None:
+            self._checkpoints.start()
+
     def close(self) -> None:
         """Wait for the transactions under way, then close the connections (at shutdown)."""
         with self._loop_lock:
             self._closing = True
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         self._readers.close()
         self._writer.close()
         with self._held_lock:

@@ -76,7 +76,7 @@ e2e: $(STAMP)  ## the real-browser test (Debian's chromium); screenshots in repo
 fuzz: $(STAMP)  ## a deeper Schemathesis run for release checks (ST_MAX_EXAMPLES=500, every bad credential on every case)
 	ST_MAX_EXAMPLES=$${ST_MAX_EXAMPLES:-500} ST_REPLAYS=$${ST_REPLAYS:-all} $(BIN)/pytest contract_tests/test_schemathesis.py contract_tests/test_schemathesis_cli.py
 
-bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers (~17 min, BENCH_QUICK=1 ~7) -> docs/benchmarks.md
+bench: $(STAMP)  ## benchmarks on SQLite, and PostgreSQL if BENCH_PG_URL answers (~32 min, BENCH_QUICK=1 ~15) -> docs/benchmarks.md
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq wrk; \

@@ -306,8 +306,8 @@ def write(results: dict[str, Any], docs: Path) -> None:
         "## Commands",
         "",
         "```sh",
-        "make bench                  # full run (about 17 min), rewrites this file",
-        "BENCH_QUICK=1 make bench    # the same steps, shorter (about 7 min)",
+        "make bench                  # full run (about 32 min), rewrites this file",
+        "BENCH_QUICK=1 make bench    # the same steps, shorter (about 15 min)",
         "PYTHONPATH=bench:backend/tests .venv/bin/python bench/pg.py   # §6 alone, prints JSON",
         "PYTHONPATH=bench:backend/tests .venv/bin/python bench/scaling.py [sqlite|postgresql]"
         "   # §4 and §6's scaling alone: tables and ratio lines",

@@ -1,9 +1,8 @@
 """`make bench`: every measurement, then docs/benchmarks.md, docs/benchmarks.json and the plot.
 
-BENCH_QUICK=1 runs the same steps shorter (about 7 minutes instead of about 18, of which the
-floor comparison is about 1 and 3, the three runs of the 1-worker load about 0.5 and 2, the
-three open-loop searches about 2 and 4). The PostgreSQL section (bench/pg.py, about 1.5 minutes
-quick and 3.5 full) is skipped, and says so, when nothing answers at BENCH_PG_URL.
+BENCH_QUICK=1 runs the same steps shorter: about 15 minutes instead of about 32 on a 2-core
+machine, PostgreSQL included (its 1M-row seeding alone about 4 minutes of the full run). The
+PostgreSQL section (bench/pg.py) is skipped, and says so, when nothing answers at BENCH_PG_URL.
 """
 
 from __future__ import annotations

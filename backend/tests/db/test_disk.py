@@ -9,7 +9,7 @@ import psycopg.errors
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from todo_api.db.disk import disk_failure
+from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, too_little_free
 from todo_api.db.transactions import unavailable
 from todo_api.errors import DatabaseUnavailable, StorageFull
 
@@ -55,3 +55,9 @@ def test_other_failures_are_the_database_not_the_disk() -> None:
     assert isinstance(error, DatabaseUnavailable)
     assert not error.disk
     assert error.reason == "OperationalError: database is locked"
+
+
+def test_writes_stop_below_the_free_space_readyz_needs_and_not_at_it() -> None:
+    assert too_little_free(MIN_FREE_BYTES) is None
+    assert too_little_free(MIN_FREE_BYTES - 1) == f"{MIN_FREE_BYTES - 1} bytes free, below 4194304"
+    assert too_little_free(0) == "0 bytes free, below 4194304"

@@ -46,6 +46,11 @@ def free_bytes(directory: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
+def too_little_free(free: int) -> str | None:
+    """Why `free` bytes take no more writes (for the log line), or None when they do."""
+    return f"{free} bytes free, below {MIN_FREE_BYTES}" if free < MIN_FREE_BYTES else None
+
+
 def probe(directory: Path) -> None:
     """Write, flush and remove a small file: raises OSError when the disk takes no writes."""
     path = directory / _PROBE_NAME

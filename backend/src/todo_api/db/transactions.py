@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from todo_api.db.checkpoints import Checkpoints
-from todo_api.db.disk import MIN_FREE_BYTES, disk_failure, free_bytes, probe
+from todo_api.db.disk import disk_failure, free_bytes, probe, too_little_free
 from todo_api.db.driver import ONE_EXCHANGE, TRANSACTION_IDLE, DriverStatement, Exchange
 from todo_api.db.threads import Threads
 from todo_api.dependencies import DATABASE, DISK, Dependency, reason_of
@@ -384,8 +384,9 @@ class Database:
                 reason=f"{type(exc).__name__}: {exc.strerror or exc}",
                 disk=True,
             ) from None
-        if free < MIN_FREE_BYTES:
-            raise StorageFull(f"{free} bytes free, below {MIN_FREE_BYTES}")
+        reason = too_little_free(free)
+        if reason is not None:
+            raise StorageFull(reason)
 
     def _wrote_again(self) -> None:
         """A write went through while the disk was down: on PostgreSQL the only sign that the
@@ -409,9 +410,8 @@ class Database:
         if self.disk is None or self._directory is None:
             return None
         try:
-            free = free_bytes(self._directory)
-            if free < MIN_FREE_BYTES:
-                reason = f"{free} bytes free, below {MIN_FREE_BYTES}"
+            reason = too_little_free(free_bytes(self._directory))
+            if reason is not None:
                 self.disk.failed(reason)
                 return reason
             if not self.disk.up:

@@ -19,6 +19,7 @@ from fixtures.api import User, asgi_client, create_task, make_settings, running_
 from todo_api.db import Database, PoolOptions, make_engine
 from todo_api.db.lifecycle import upgrade
 from todo_api.db.transactions import ConnectionLost
+from todo_api.errors import DatabaseUnavailable
 from todo_api.middleware.request_id import InFlight
 from todo_api.tasks import store
 
@@ -80,6 +81,31 @@ async def test_a_second_writer_waits_for_the_first_while_readers_go_on(database:
         assert await database.run("alice", _count) == 2
     finally:
         release_first.set()
+        database.close()
+
+
+async def test_a_write_whose_disk_cannot_be_read_is_refused_503_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """The free-space check before a write (`_room_to_write`) failing: the disk is down, the
+    write never begins, and reads go on."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'here' / 'tasks.db'}")
+    upgrade(engine)
+    database = Database(engine, threads=5)
+    try:
+        await database.write("alice", lambda c: _insert(c, "before"))
+        assert await database.run("alice", _count) == 1  # a reader thread holds its connection
+        # The open files go on working; the directory's path no longer answers `statvfs`.
+        (tmp_path / "here").rename(tmp_path / "moved")
+        with pytest.raises(DatabaseUnavailable) as refused:
+            await database.write("alice", lambda c: _insert(c, "refused"))
+        assert refused.value.disk
+        assert refused.value.reason is not None
+        assert refused.value.reason.startswith("FileNotFoundError")
+        assert database.disk is not None
+        assert not database.disk.up
+        assert await database.run("alice", _count) == 1
+    finally:
         database.close()
 
 

@@ -380,9 +380,7 @@ class Database:
             free = free_bytes(self._directory)
         except OSError as exc:
             raise DatabaseUnavailable(
-                "The database's disk failed: nothing was written",
-                reason=f"{type(exc).__name__}: {exc.strerror or exc}",
-                disk=True,
+                "The database's disk failed: nothing was written", reason=reason_of(exc), disk=True
             ) from None
         reason = too_little_free(free)
         if reason is not None:
